@@ -1,0 +1,76 @@
+"""Metal Sheet Monitor — Streamlit entry point.
+
+Wires navigation and the process-wide cached objects: the database, the counting worker
+(one background thread per process, shared by every browser tab, stopped on eviction
+through ``on_release``) and the model manager (which swaps YOLO and SAM 2 in and out).
+Pages only read the worker's state and call ``core``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import i18n
+from core.paths import Paths
+from core.storage import Database
+from pages.common import AppContext
+
+st.set_page_config(page_title="Metal Sheet Monitor", page_icon="🧱", layout="wide")
+
+
+@st.cache_resource
+def get_db() -> Database:
+    Paths.from_env().ensure()
+    return Database()
+
+
+def _stop_worker(worker) -> None:
+    worker.stop()
+
+
+@st.cache_resource(on_release=_stop_worker)
+def get_worker():
+    from core.worker import CountingWorker
+    w = CountingWorker(get_db(), Paths.from_env())
+    w.start()
+    return w
+
+
+def _release_models(manager) -> None:
+    manager.close()
+
+
+@st.cache_resource(on_release=_release_models)
+def get_model_manager():
+    from core.models import ModelManager
+    return ModelManager(get_db(), Paths.from_env())
+
+
+def _optional(factory):
+    try:
+        return factory()
+    except ImportError:  # a module not built yet must not take the whole app down
+        return None
+
+
+db = get_db()
+settings = db.load_settings()
+if "lang" not in st.session_state:
+    st.session_state["lang"] = settings.ui.language
+with st.sidebar:
+    st.selectbox("🌐", list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
+                 help="Bahasa / Language")
+lang = st.session_state["lang"]
+_ = i18n.translator(lang)
+st.session_state["_ctx"] = AppContext(db=db, paths=Paths.from_env(), settings=settings, lang=lang,
+                                      tz=settings.ui.timezone, worker=_optional(get_worker),
+                                      models=_optional(get_model_manager))
+
+pg = st.navigation([
+    st.Page("pages/live.py", title=_("Live Monitoring"), icon="📹", url_path="live", default=True),
+    st.Page("pages/defects.py", title=_("Defect Analysis"), icon="🔎", url_path="defects"),
+    st.Page("pages/calibration.py", title=_("Calibration"), icon="📏", url_path="calibration"),
+    st.Page("pages/dashboard.py", title=_("Dashboard"), icon="📊", url_path="dashboard"),
+    st.Page("pages/models.py", title=_("Models"), icon="🧠", url_path="models"),
+    st.Page("pages/settings.py", title=_("Settings"), icon="⚙️", url_path="settings"),
+])
+pg.run()

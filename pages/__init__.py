@@ -1,0 +1,1 @@
+"""Streamlit pages: thin views over core/. Shared UI helpers are in pages.common."""

@@ -1,0 +1,4 @@
+from pages.common import ctx
+
+c = ctx()
+_ = c._

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own data/ folder and database, so tests never
+touch the developer's data and can run in any order."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".yolo"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    d = tmp_path / "data"
+    monkeypatch.setenv("MSM_DATA_DIR", str(d))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    from core.paths import Paths
+    Paths.from_env().ensure()
+    return d
+
+
+@pytest.fixture
+def paths(data_dir):
+    from core.paths import Paths
+    return Paths.from_env()
+
+
+@pytest.fixture
+def db(data_dir):
+    from core.storage import Database
+    d = Database()
+    yield d
+    d.dispose()
