@@ -246,6 +246,9 @@ class Database:
         kwargs: dict[str, Any] = {"future": True}
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if self.url in ("sqlite://", "sqlite:///:memory:"):
+                from sqlalchemy.pool import StaticPool  # one shared in-memory DB across threads
+                kwargs["poolclass"] = StaticPool
         else:
             kwargs["pool_pre_ping"] = True
         self.engine = create_engine(self.url, **kwargs)
