@@ -29,8 +29,12 @@ def _stop_worker(worker) -> None:
 
 @st.cache_resource(on_release=_stop_worker)
 def get_worker():
+    """The ONE counting worker of this process (every tab shares it); it resumes an open
+    session after a restart. ``MSM_SOURCE`` (demo, a file or rtsp://…) sets the source a
+    station starts on; default: the bundled demo clip."""
+    import os
     from core.worker import CountingWorker
-    w = CountingWorker(get_db(), Paths.from_env())
+    w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None)
     w.start()
     return w
 
@@ -39,10 +43,43 @@ def _release_models(manager) -> None:
     manager.close()
 
 
+def _unload_model(model) -> None:
+    from core.models import unload_model
+    unload_model(model)
+
+
+# One cached loader per model slot, so the manager's eviction of a slot (.clear()) drops
+# exactly that cache entry and on_release frees the model: YOLO and SAM 2 swap, never pile up.
+@st.cache_resource(on_release=_unload_model, show_spinner=False)
+def _load_sheet_model(key: tuple, _factory):
+    return _factory()
+
+
+@st.cache_resource(on_release=_unload_model, show_spinner=False)
+def _load_defect_model(key: tuple, _factory):
+    return _factory()
+
+
+@st.cache_resource(on_release=_unload_model, show_spinner=False)
+def _load_segmenter_model(key: tuple, _factory):
+    return _factory()
+
+
+class _StreamlitModelCache:
+    """core.models.ModelCache backed by st.cache_resource (core never imports streamlit)."""
+    loaders = {"sheet": _load_sheet_model, "defect": _load_defect_model, "segmenter": _load_segmenter_model}
+
+    def get(self, slot, key, factory):
+        return self.loaders[slot](key, factory)
+
+    def evict(self, slot):
+        self.loaders[slot].clear()
+
+
 @st.cache_resource(on_release=_release_models)
 def get_model_manager():
     from core.models import ModelManager
-    return ModelManager(get_db(), Paths.from_env())
+    return ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
 
 
 def _optional(factory):

@@ -29,6 +29,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("export",), "core.reports", "cli_export", "export a session as json|csv|xlsx|pdf"),
     (("archive",), "core.reports", "cli_archive", "write or import a session archive (.zip)"),
     (("health",), "core.health", "cli_health", "system health as JSON"),
+    (("live",), "core.worker", "cli_live", "run the counting worker headless (resumes an open session)"),
+    (("bench", "rss"), "core.worker", "bench_rss", "process RSS while counting a looping clip for N minutes"),
     (("retention",), "core.health", "cli_retention", "apply the raw-capture retention policy"),
 ]
 

@@ -229,6 +229,19 @@ class UserLogRow(Base):
     at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
 
 
+class CredentialRow(Base):
+    """A hashed secret (the engineer PIN) and its failed-attempt state for rate limiting."""
+    __tablename__ = "credentials"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)     # e.g. "engineer"
+    scheme: Mapped[str] = mapped_column(String(200))                     # e.g. scrypt$n=16384$r=8$p=1
+    salt: Mapped[str] = mapped_column(String(64))                        # hex
+    hash: Mapped[str] = mapped_column(String(256))                       # hex
+    source: Mapped[str] = mapped_column(String(30), default="")         # env | secrets | ui
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[datetime]] = mapped_column(TZ, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+
+
 def default_url(paths: Paths | None = None) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:

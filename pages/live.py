@@ -1,4 +1,281 @@
-from pages.common import ctx
+"""Live Monitoring: the video on the left, the session on the right.
+
+Thin view over :class:`core.worker.CountingWorker` (one per process, shared by every tab):
+it reads the worker's status and latest frame and calls its session methods. Nothing here
+waits for a model or the counting loop. The video goes through streamlit-webrtc
+(server-side frames, receive-only); until WebRTC plays — or when it cannot connect — a
+polling image (``st.fragment(run_every=…)``) shows the same frames.
+"""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core import alerts
+from core.sessions import SessionError, recent_log
+from core.worker import DEMO, UploadError, validate_upload
+from pages.common import ctx, friendly_error
 
 c = ctx()
 _ = c._
+w = c.worker
+
+REFRESH_S = 1.0         # counter/log refresh
+VIDEO_REFRESH_S = 0.5   # polling-image fallback
+ALERT_SHOW_S = 6.0      # keep a fired alert's audio element mounted long enough to play
+
+st.title(_("Live Monitoring"))
+if w is None:
+    st.error(_("The counting worker is not available. Check the server log."))
+    st.stop()
+
+
+def _err(exc: BaseException) -> None:
+    """One clear message: our own errors are translated, anything else goes to the log."""
+    if isinstance(exc, (SessionError, UploadError)):
+        st.error(exc.translated(_))
+    else:
+        friendly_error(c, exc, "The action failed")
+
+
+def _status_line(s) -> None:
+    labels = {"idle": _("idle"), "connecting": _("connecting"), "live": _("live"),
+              "reconnecting": _("reconnecting"), "stalled": _("stalled"), "ended": _("ended"),
+              "error": _("error")}
+    icon = {"live": "🟢", "connecting": "🟡", "reconnecting": "🟠", "stalled": "🟠", "error": "🔴"}.get(
+        s.source_status, "⚪")
+    text = _("Source: {src} — {state}").format(src=s.source_label or "–",
+                                                state=labels.get(s.source_status, s.source_status))
+    if s.outages:
+        text += " · " + _("outages: {n}").format(n=c.num(s.outages))
+    if s.fps:
+        text += " · " + _("{fps} frames/s").format(fps=c.num(s.fps, 1))
+    st.caption(f"{icon} {text}")
+    if s.source_status in ("reconnecting", "stalled", "error") and s.source_message:
+        st.warning(_("The video source has a problem: {why}").format(why=s.source_message))
+
+
+def _play(kind: str, sess_id: str) -> None:
+    """Remember an alert once per tab; the audio element plays it in the browser."""
+    fired = st.session_state.setdefault("live_alerts", {})
+    key = f"{sess_id}:{kind}"
+    if key not in fired:
+        fired[key] = time.time()
+    st.session_state["live_alert"] = kind
+
+
+def _render_audio(sess_id: str) -> None:
+    fired = st.session_state.get("live_alerts", {})
+    for key, at in list(fired.items()):
+        sid, kind = key.split(":", 1)
+        if sid == sess_id and time.time() - at < ALERT_SHOW_S:
+            p = alerts.sound_path(kind, c.settings, c.paths)
+            st.audio(p.read_bytes(), format=alerts.mime_type(p), autoplay=True)
+
+
+# --- the right-hand column: status, counter, controls, log -------------------------------------
+@st.fragment(run_every=REFRESH_S)
+def session_panel() -> None:
+    s = w.status()
+    sess = s.session
+    if sess is None:
+        done = st.session_state.get("live_finished")
+        if done is not None:
+            _finished_panel(done)
+        return
+    over = sess.count > sess.target
+    color = "#d1242f" if over else "#1a7f37"
+    state_text = _("Monitoring active") if s.monitoring else _("Paused")
+    state_color = "#1a7f37" if s.monitoring else "#d1242f"
+    st.markdown(f"<div style='font-weight:600;color:{state_color}'>● {state_text}</div>", unsafe_allow_html=True)
+    st.markdown(f"**{sess.name}**")
+    st.markdown(f"<div data-testid='live-counter' style='font-size:4.5rem;font-weight:800;line-height:1;"
+                f"color:{color}'>{c.num(sess.count)} / {c.num(sess.target)}</div>", unsafe_allow_html=True)
+    st.session_state["live_count"] = sess.count
+    if over:
+        st.error(_("Over target: {n} sheets too many.").format(n=c.num(sess.count - sess.target)))
+        _play("over_target", sess.id)
+    _render_audio(sess.id)
+
+    b1, b2 = st.columns(2)
+    if sess.is_active:
+        if b1.button(_("PAUSE"), key="live_pause", use_container_width=True):
+            _act(w.pause)
+    else:
+        if b1.button(_("RESUME"), key="live_resume", use_container_width=True):
+            _act(w.resume)
+    if b2.button(_("FINISH SESSION"), key="live_finish", type="primary", use_container_width=True):
+        try:
+            done = w.finish()
+        except Exception as e:
+            _err(e)
+        else:
+            st.session_state["live_finished"] = done.id
+            kind = alerts.alert_kind_for_finish(done.count, done.target)
+            st.session_state["live_alert"] = kind or "finish_ok"
+            if kind:
+                _play(kind, done.id)
+            st.rerun(scope="app")
+
+    with st.expander(_("Manual correction")):
+        reason = st.text_input(_("Reason"), key="live_reason", placeholder=_("e.g. sheet missed by the camera"))
+        m1, m2 = st.columns(2)
+        if m1.button("+1", key="live_plus", use_container_width=True):
+            _act(lambda: w.correct(+1, reason, user=c.user))
+        if m2.button("−1", key="live_minus", use_container_width=True):
+            _act(lambda: w.correct(-1, reason, user=c.user))
+
+    _log_feed(sess.id)
+
+
+def _act(fn) -> None:
+    try:
+        fn()
+    except Exception as e:
+        _err(e)
+    else:
+        st.rerun(scope="fragment")
+
+
+def _log_feed(session_id: str) -> None:
+    st.markdown("**" + _("Log") + "**")
+    lines = []
+    for e in recent_log(c.db, session_id, limit=12):
+        when = c.dt(e.at, with_date=False)
+        if e.kind == "auto":
+            lines.append(_("{time} — Sheet #{n} detected").format(time=when, n=c.num(e.count_after)))
+        else:
+            lines.append(_("{time} — Correction {d} → {n} ({why})").format(
+                time=when, d=f"{e.delta:+d}", n=c.num(e.count_after), why=e.reason))
+    st.code("\n".join(lines) if lines else _("No sheets yet."), language=None)
+
+
+def _finished_panel(session_id: str) -> None:
+    from core.sessions import session_status
+    try:
+        done = session_status(c.db, session_id)
+    except SessionError:
+        return
+    kind = alerts.alert_kind_for_finish(done.count, done.target)
+    msg = _("Session '{name}' finished: {n} / {t}.").format(name=done.name, n=c.num(done.count),
+                                                             t=c.num(done.target))
+    if kind == "finish_under":
+        st.warning(msg + " " + _("Under target (sound A)."))
+    elif kind == "finish_over":
+        st.error(msg + " " + _("Over target (sound B)."))
+    else:
+        st.success(msg + " " + _("Target reached."))
+    _render_audio(done.id)
+    try:
+        from core.reports import build_session_log
+        import json
+        data = json.dumps(build_session_log(c.db, session_id, c.tz), ensure_ascii=False, indent=2)
+        st.download_button(_("Download the JSON log"), data=data.encode("utf-8"),
+                           file_name=f"{session_id}.json", mime="application/json", key="live_dl_json")
+    except ImportError:
+        st.caption(_("The JSON log is not available yet."))
+    except Exception as e:
+        friendly_error(c, e, "The JSON log could not be built")
+
+
+def start_form() -> None:
+    """Source choice and the session inputs (only while no session is open)."""
+    s = w.status()
+    with st.expander(_("Video source"), expanded=s.source_status in ("idle", "error", "ended", "reconnecting")):
+        kinds = {"demo": _("Demo clip"), "file": _("Upload a video file"), "rtsp": _("RTSP camera")}
+        kind = st.radio(_("Source"), list(kinds), format_func=kinds.get, horizontal=True, key="live_src_kind")
+        try:
+            if kind == "demo":
+                if st.button(_("Use the demo clip"), key="live_use_demo"):
+                    w.set_source(DEMO)
+                    st.rerun()
+            elif kind == "file":
+                limit = c.settings.storage.max_upload_mb
+                up = st.file_uploader(_("Video file (max {n} MB)").format(n=c.num(limit)), key="live_upload",
+                                      type=[e.lstrip(".") for e in (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")])
+                if up is not None and st.button(_("Use this file"), key="live_use_file"):
+                    dest = validate_upload(up.getvalue(), up.name, c.paths, limit)
+                    w.set_source(str(dest))
+                    st.rerun()
+            else:
+                url = st.text_input(_("RTSP address"), value=c.settings.camera.rtsp_url,
+                                    placeholder="rtsp://192.168.1.10:554/stream1", key="live_rtsp")
+                if st.button(_("Connect"), key="live_use_rtsp"):
+                    w.set_source(url)
+                    st.rerun()
+        except Exception as e:
+            _err(e)
+
+    with st.form("live_start", border=True):
+        name = st.text_input(_("Session name"), key="live_name", placeholder="Batch-A")
+        target = st.text_input(_("Max count target"), value="100", key="live_target")
+        go = st.form_submit_button(_("START SESSION"), type="primary", use_container_width=True)
+    if go:
+        try:
+            w.start_session(name, target, user=c.user)
+        except Exception as e:
+            _err(e)
+        else:
+            st.session_state.pop("live_finished", None)
+            st.session_state.pop("live_alert", None)
+            st.rerun()
+
+
+# --- the left-hand column: the video ----------------------------------------------------------
+@st.fragment(run_every=VIDEO_REFRESH_S)
+def polling_video() -> None:
+    jpeg = w.latest_jpeg(max_width=960)
+    if jpeg is None:
+        st.info(_("Waiting for video…"))
+    else:
+        st.image(jpeg, use_container_width=True)
+
+
+def webrtc_video() -> bool:
+    """The live feed through streamlit-webrtc; True when it is playing."""
+    try:
+        import av
+        import numpy as np
+        from streamlit_webrtc import WebRtcMode, create_video_source_track, webrtc_streamer
+    except ImportError:
+        return False
+    blank = np.zeros((360, 640, 3), np.uint8)
+
+    def next_frame(pts, time_base):  # runs in the WebRTC thread, never in the counting loop
+        img = w.latest_frame()
+        if img is None:
+            img = blank
+        elif img.shape[1] > 960:
+            import cv2
+            img = cv2.resize(img, (960, int(img.shape[0] * 960 / img.shape[1])), interpolation=cv2.INTER_AREA)
+        return av.VideoFrame.from_ndarray(img, format="bgr24")
+
+    try:
+        track = create_video_source_track(next_frame, key="live_video", fps=10)
+        rtc = webrtc_streamer(key="live_webrtc", mode=WebRtcMode.RECVONLY, source_video_track=track,
+                              media_stream_constraints={"video": True, "audio": False},
+                              desired_playing_state=True)
+        return bool(rtc.state.playing)
+    except Exception as e:   # WebRTC unavailable: the polling image carries on alone
+        import logging
+        logging.getLogger("msm.ui").warning("WebRTC unavailable: %s", e)
+        return False
+
+
+status = w.status()
+left, right = st.columns([3, 2], gap="large")
+with left:
+    use_rtc = st.toggle(_("WebRTC video"), value=True, key="live_use_webrtc",
+                        help=_("Turn off when the video does not play (a plain image is shown)."))
+    playing = webrtc_video() if use_rtc else False
+    if not playing:
+        polling_video()
+    _status_line(status)
+with right:
+    if status.session is None:
+        start_form()
+    session_panel()
+    busy = status.session is not None
+    st.page_link("pages/defects.py", label=_("Defect check"), icon="🔎", disabled=busy,
+                 help=_("Disabled while a session runs (memory).") if busy else None)

@@ -1,4 +1,306 @@
-from pages.common import ctx
+"""Settings (engineers only): camera, thresholds, counting area, alert sounds, storage,
+health and the audit trail. A thin view over :mod:`core.engineering`, :mod:`core.health`
+and :mod:`core.auth`; every change is saved with who/when/old → new and handed to the
+running counting worker without a restart."""
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from zoneinfo import available_timezones
+
+import streamlit as st
+
+from core import engineering as eng
+from core import health
+from core.auth import EngineerAuth
+from pages.auth_gate import require_engineer
+from pages.common import ctx, friendly_error
 
 c = ctx()
 _ = c._
+who = require_engineer(c)
+
+st.title(_("Settings"))
+st.page_link("pages/calibration.py", label=_("Calibration (pixels → mm) is on its own page"), icon="📏")
+
+
+def _current():
+    """A fresh copy from the database, so two engineers never overwrite each other's fields."""
+    return copy.deepcopy(c.db.load_settings())
+
+
+def _save(new, what: str) -> None:
+    """Persist + push to the worker; one clear message either way."""
+    try:
+        res = eng.apply_settings(c.db, new, who=who, worker=c.worker)
+    except ValueError as e:
+        st.error(_("Not saved: {problems}").format(problems=str(e)))
+        return
+    except Exception as e:  # database down etc.: one message, details in the log
+        friendly_error(c, e, "Saving the settings failed")
+        return
+    if not res.changed:
+        st.info(_("Nothing changed."))
+        return
+    st.session_state["_settings_flash"] = (
+        _("{what} saved ({n} changes).").format(what=_(what), n=len(res.changed)),
+        _("Applied to the running counter.") if res.applied_live else (
+            _("The running counter could not take it now ({err}); it applies at the next start.")
+            .format(err=res.live_error) if res.live_error else _("It applies when counting starts.")))
+    st.rerun()
+
+
+flash = st.session_state.pop("_settings_flash", None)
+if flash:
+    st.success(" ".join(flash))
+
+t_cam, t_roi, t_sound, t_store, t_health, t_audit, t_access = st.tabs([
+    _("Camera & thresholds"), _("Counting area"), _("Alert sounds"), _("Storage"), _("Health"),
+    _("Audit trail"), _("Access")])
+
+# ----------------------------------------------------------------------------- camera + thresholds
+with t_cam:
+    s = _current()
+    with st.form("settings_camera"):
+        st.subheader(_("Camera"))
+        url = st.text_input(_("RTSP URL"), value=s.camera.rtsp_url, placeholder="rtsp://user:pass@192.168.1.10:554/stream1",
+                            help=_("Leave empty to use the bundled demo clip."), key="set_rtsp")
+        col1, col2, col3 = st.columns(3)
+        width = col1.number_input(_("Width (px, 0 = as the camera sends)"), 0, 7680, int(s.camera.width), step=16,
+                                  key="set_width")
+        height = col2.number_input(_("Height (px, 0 = as the camera sends)"), 0, 4320, int(s.camera.height), step=16,
+                                   key="set_height")
+        fps = col3.number_input(_("FPS limit"), 1.0, 120.0, float(min(max(s.camera.fps_limit, 1.0), 120.0)), step=1.0,
+                                key="set_fps")
+        st.subheader(_("Thresholds"))
+        motion = st.slider(_("Motion sensitivity"), 0.0, 1.0, float(s.counting.motion_sensitivity), 0.05,
+                           help=_("Higher reacts to smaller movements; lower ignores more noise."), key="set_motion")
+        sheet_conf = st.slider(_("Sheet detector confidence"), 0.0, 1.0, float(s.counting.sheet_confidence), 0.05,
+                               key="set_sheet_conf")
+        defect_conf = st.slider(_("Defect detector confidence"), 0.0, 1.0, float(s.models.defect_confidence), 0.05,
+                                key="set_defect_conf")
+        settle = st.slider(_("Stillness before counting (s)"), 0.05, 2.0, float(min(max(s.counting.settle_s, 0.05), 2.0)),
+                           0.05, key="set_settle")
+        verifiers = ["auto", "model_free", "detector"]
+        verifier = st.selectbox(_("Sheet verifier"), verifiers,
+                                index=verifiers.index(s.counting.verifier) if s.counting.verifier in verifiers else 0,
+                                format_func=lambda v: {"auto": _("Automatic"), "model_free": _("Image change only"),
+                                                       "detector": _("Detector")}[v], key="set_verifier")
+        st.subheader(_("Language and time zone"))
+        col4, col5 = st.columns(2)
+        langs = ["id", "en"]
+        lang = col4.selectbox(_("Default language"), langs, index=langs.index(s.ui.language) if s.ui.language in langs else 0,
+                              format_func={"id": "Bahasa Indonesia", "en": "English"}.get, key="set_lang")
+        zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+        tz = col5.selectbox(_("Plant time zone"), zones, index=zones.index(s.ui.timezone) if s.ui.timezone in zones else 0,
+                            key="set_tz")
+        if st.form_submit_button(_("Save camera and thresholds"), type="primary"):
+            try:
+                s.camera.rtsp_url = eng.validate_camera_url(url)
+            except eng.InputError as e:
+                st.error(e.translated(_))
+            else:
+                s.camera.width, s.camera.height, s.camera.fps_limit = int(width), int(height), float(fps)
+                s.counting.motion_sensitivity, s.counting.sheet_confidence = float(motion), float(sheet_conf)
+                s.models.defect_confidence, s.counting.settle_s = float(defect_conf), float(settle)
+                s.counting.verifier = verifier
+                s.ui.language, s.ui.timezone = lang, tz
+                _save(s, "Camera and thresholds")
+
+# ----------------------------------------------------------------------------- counting area
+with t_roi:
+    s = _current()
+    frame = eng.reference_frame(c.paths, c.worker)
+    fh, fw = (frame.shape[:2] if frame is not None else (int(s.camera.height or 720), int(s.camera.width or 1280)))
+    st.caption(_("Only sheets inside this rectangle are counted. The frame is {w} × {h} px.")
+               .format(w=c.num(fw), h=c.num(fh)))
+    roi = s.counting.roi or [0, 0, fw, fh]
+    with st.form("settings_roi"):
+        r1, r2, r3, r4 = st.columns(4)
+        x1 = r1.number_input(_("Left (px)"), 0, 20000, int(roi[0]), key="roi_x1")
+        y1 = r2.number_input(_("Top (px)"), 0, 20000, int(roi[1]), key="roi_y1")
+        x2 = r3.number_input(_("Right (px)"), 0, 20000, int(roi[2]), key="roi_x2")
+        y2 = r4.number_input(_("Bottom (px)"), 0, 20000, int(roi[3]), key="roi_y2")
+        b1, b2 = st.columns(2)
+        save_roi = b1.form_submit_button(_("Save counting area"), type="primary")
+        reset_roi = b2.form_submit_button(_("Use the whole frame"))
+    if save_roi or reset_roi:
+        try:
+            s.counting.roi = None if reset_roi else eng.parse_roi(x1, y1, x2, y2, fw, fh)
+        except eng.InputError as e:
+            st.error(e.translated(_))
+        else:
+            _save(s, "Counting area")
+    mask_img = None
+    if s.counting.mask_path:
+        import cv2
+        mask_img = cv2.imread(str(c.paths.data / s.counting.mask_path), cv2.IMREAD_GRAYSCALE)
+    if frame is not None:
+        st.image(eng.roi_preview(frame, s.counting.roi, mask_img), channels="BGR",
+                 caption=_("Preview: the dimmed part is ignored."), width="stretch")
+    else:
+        st.info(_("No frame to preview yet: start the camera or add the demo clip."))
+    with st.expander(_("Mask image (optional)")):
+        st.caption(_("A black-and-white PNG of the frame size: white = counted, black = ignored."))
+        up = st.file_uploader(_("Mask PNG"), type=["png", "jpg", "jpeg"], key="roi_mask_upload")
+        m1, m2 = st.columns(2)
+        if m1.button(_("Use this mask"), disabled=up is None, key="roi_mask_save"):
+            try:
+                s.counting.mask_path = eng.save_mask(c.paths, up.getvalue(), up.name)
+            except eng.InputError as e:
+                st.error(e.translated(_))
+            else:
+                _save(s, "Counting area")
+        if m2.button(_("Remove the mask"), disabled=not s.counting.mask_path, key="roi_mask_clear"):
+            s.counting.mask_path = ""
+            _save(s, "Counting area")
+
+# ----------------------------------------------------------------------------- alert sounds
+with t_sound:
+    s = _current()
+    labels = {"over_target": _("Over target (during a session)"),
+              "finish_under": _("Sound A — finished under target"),
+              "finish_over": _("Sound B — finished over target")}
+    for kind, field_name in eng.SOUND_KINDS.items():
+        st.markdown(f"**{labels[kind]}**")
+        current = getattr(s.alerts, field_name)
+        try:
+            from core.alerts import mime_type, sound_path
+            p = sound_path(kind, s, c.paths)
+            st.audio(p.read_bytes(), format=mime_type(p))
+            st.caption(_("Custom sound: {name}").format(name=current) if current else _("Built-in sound"))
+        except Exception:  # the alerts module is optional for this page
+            st.caption(current or _("Built-in sound"))
+        up = st.file_uploader(_("Upload .mp3 or .wav"), type=["mp3", "wav"], key=f"snd_up_{kind}")
+        a1, a2 = st.columns(2)
+        if a1.button(_("Use this sound"), disabled=up is None, key=f"snd_save_{kind}"):
+            try:
+                name = eng.save_sound(c.paths, kind, up.getvalue(), up.name)
+            except eng.InputError as e:
+                st.error(e.translated(_))
+            else:
+                setattr(s.alerts, field_name, name)
+                _save(s, "Alert sounds")
+        if a2.button(_("Restore the built-in sound"), disabled=not current, key=f"snd_reset_{kind}"):
+            setattr(s.alerts, field_name, "")
+            _save(s, "Alert sounds")
+        st.divider()
+
+# ----------------------------------------------------------------------------- storage
+with t_store:
+    s = _current()
+    disk = health.check_disk(c.paths, s)
+    st.metric(_("Free disk space"), f"{c.num(disk.free_gb, 1)} GB",
+              help=_("On {path}, of {total} GB").format(path=disk.path, total=c.num(disk.total_gb, 0)))
+    if not disk.ok:
+        st.error(disk.localized(_))
+    with st.form("settings_storage"):
+        min_free = st.number_input(_("Refuse new sessions below (GB free)"), 0.0, 10000.0, float(s.storage.min_free_gb),
+                                   step=0.5, key="set_min_free")
+        keep_days = st.number_input(_("Keep raw captures of finished sessions for (days)"), 1, 36500,
+                                    int(max(1, s.storage.retention_days)), key="set_retention")
+        max_up = st.number_input(_("Largest video upload (MB)"), 1, 100000, int(s.storage.max_upload_mb), key="set_max_up")
+        if st.form_submit_button(_("Save storage settings"), type="primary"):
+            s.storage.min_free_gb, s.storage.retention_days, s.storage.max_upload_mb = float(min_free), int(keep_days), int(max_up)
+            _save(s, "Storage settings")
+    st.subheader(_("Retention"))
+    st.caption(_("Deletes the raw capture images of sessions finished more than {d} days ago. Defect crops, "
+                 "reports and the database stay. Sessions never exported or archived are kept unless you "
+                 "tick the box below.").format(d=c.num(s.storage.retention_days)))
+    force = st.checkbox(_("Also sessions that were never exported or archived"), key="ret_force")
+    r1, r2 = st.columns(2)
+    dry = r1.button(_("Preview"), key="ret_preview")
+    run = r2.button(_("Delete old raw captures"), type="primary", key="ret_run")
+    if dry or run:
+        try:
+            rep = health.apply_retention(c.db, c.paths, s, force=force, dry_run=bool(dry))
+        except Exception as e:
+            friendly_error(c, e, "Retention failed")
+        else:
+            if run:
+                c.db.log(f"retention by {who}: {rep.files_removed} files, {rep.bytes_freed} bytes", "info")
+            action = {"purged": _("deleted"), "would_purge": _("would be deleted"),
+                      "kept_not_exported": _("kept: not exported or archived"), "already_clean": _("nothing to delete")}
+            if not rep.items:
+                st.info(_("No finished session is older than {d} days.").format(d=c.num(rep.days)))
+            else:
+                st.dataframe([{_("Session"): i.name, _("Finished"): i.finished_at, _("Files"): i.files,
+                               _("MB"): round(i.bytes / 2**20, 1), _("Result"): action.get(i.action, i.action)}
+                              for i in rep.items], hide_index=True)
+            if run:
+                st.success(_("{n} files deleted, {mb} MB freed.").format(n=c.num(rep.files_removed),
+                                                                         mb=c.num(rep.bytes_freed / 2**20, 1)))
+
+# ----------------------------------------------------------------------------- health
+with t_health:
+    @st.fragment(run_every=5)
+    def _health_panel() -> None:
+        snap = health.snapshot(c.paths, c.settings, c.worker)
+        m = st.columns(4)
+        m[0].metric(_("CPU"), f"{c.num(snap.cpu_percent, 0)} %", help=_("{n} cores, load {load}")
+                    .format(n=snap.cpu_count, load=" / ".join(c.num(x, 2) for x in snap.load_avg)))
+        m[1].metric(_("RAM"), f"{c.num(snap.ram_percent, 0)} %",
+                    help=_("{used} of {total} GB; this app {rss} MB").format(
+                        used=c.num(snap.ram_used_gb, 1), total=c.num(snap.ram_total_gb, 1), rss=c.num(snap.process_rss_mb, 0)))
+        m[2].metric(_("Disk free"), f"{c.num(snap.disk.free_gb, 1)} GB")
+        t = snap.max_temperature_c
+        m[3].metric(_("Temperature"), f"{c.num(t, 0)} °C" if t is not None else "–")
+        if snap.gpus:
+            for g in snap.gpus:
+                vram = (f"{c.num(g.vram_used_mb, 0)} / {c.num(g.vram_total_mb, 0)} MB"
+                        if g.vram_total_mb else "–")
+                st.write(_("GPU {name} ({src}): load {load} %, VRAM {vram}, {temp} °C").format(
+                    name=g.name, src=g.source, load=c.num(g.util_percent, 0), vram=vram, temp=c.num(g.temperature_c, 0)))
+        else:
+            st.caption(_("No GPU found (CPU only)."))
+        cam = snap.camera
+        k = st.columns(4)
+        k[0].metric(_("Camera"), cam.status if cam.available else _("no counting worker"))
+        k[1].metric(_("Counting FPS"), c.num(cam.fps, 1))
+        k[2].metric(_("Decision latency"), f"{c.num(cam.latency_ms, 0)} ms" if cam.latency_ms is not None else "–")
+        up_h = snap.process_uptime_s / 3600
+        k[3].metric(_("Uptime"), _("{h} h").format(h=c.num(up_h, 1)),
+                    help=_("System up {d} days").format(d=c.num(snap.system_uptime_s / 86400, 1)))
+        if cam.last_error:
+            st.warning(cam.last_error)
+        for w in snap.warnings:
+            st.warning(w)
+        st.caption(_("Updated {t}").format(t=c.dt(datetime.fromisoformat(snap.at))))
+
+    _health_panel()
+
+# ----------------------------------------------------------------------------- audit trail
+with t_audit:
+    rows = eng.audit_trail(c.db, limit=200)
+    if not rows:
+        st.info(_("No settings have been changed yet."))
+    else:
+        def _show(v):
+            if isinstance(v, str) and "://" in v:
+                return eng.redact_url(v)
+            return "–" if v is None or v == "" else str(v)
+        st.dataframe([{_("When"): c.dt(a.at), _("Who"): a.who, _("Setting"): a.key,
+                       _("Old"): _show(a.old), _("New"): _show(a.new)} for a in rows],
+                     hide_index=True, width="stretch")
+
+# ----------------------------------------------------------------------------- access
+with t_access:
+    st.caption(_("Change the engineer PIN or password (at least 4 characters)."))
+    with st.form("change_pin", clear_on_submit=True):
+        old = st.text_input(_("Current PIN"), type="password", key="pin_old")
+        new1 = st.text_input(_("New PIN"), type="password", key="pin_new1")
+        new2 = st.text_input(_("New PIN again"), type="password", key="pin_new2")
+        if st.form_submit_button(_("Change PIN")):
+            if new1 != new2:
+                st.error(_("The two new PINs differ."))
+            else:
+                res = EngineerAuth(c.db).change(old or "", new1 or "")
+                if res.ok:
+                    c.db.log(f"engineer PIN changed by {who}")
+                    st.success(_("The PIN was changed."))
+                elif res.wait_s > 0:
+                    st.error(_("Too many wrong attempts. Try again in {s} s.").format(s=c.num(res.wait_s, 0)))
+                elif res.failed_count:
+                    st.error(_("Wrong PIN or password."))
+                else:
+                    st.error(_("The new PIN is too short or too long (4 to 128 characters)."))

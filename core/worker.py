@@ -1,0 +1,733 @@
+"""The counting worker: ONE background thread per process that pulls frames from the
+source into the counting engine and records every count.
+
+Stages of one frame (Frigate-like, each cheap and in order):
+
+    source (RTSP / file / demo) → engine.update → [count?] capture.record_count (DB commit
+    + atomic files) → publish (latest frame, count) for the pages
+
+The loop never waits for the UI: pages only read :meth:`CountingWorker.status` and
+:meth:`CountingWorker.latest_jpeg`, which copy small pieces of state under a lock; the frame
+shown is the latest one and is drawn/encoded lazily only when someone asks, so a slow
+browser never slows counting. Every frame is processed whether or not anyone watches.
+
+Crash safety: the source position of each count is committed with it (and periodically
+while the scene is idle); after a restart :meth:`start` finds the open session, reopens its
+source at the stored position and counts on. Frame positions are monotonic per session, so
+the database's unique (session, frame) constraint turns any replay into a no-op.
+
+Example:
+    >>> from core.storage import Database
+    >>> from core.paths import Paths
+    >>> w = CountingWorker(Database("sqlite://"), Paths.from_env(), realtime=False)
+    >>> w.start()                                     # doctest: +SKIP
+    >>> st = w.start_session("Batch-A", 100)          # doctest: +SKIP
+    >>> w.status().count                              # doctest: +SKIP
+    0
+    >>> w.stop()                                      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from . import capture, sessions
+from .log import get
+from .paths import Paths, atomic_write_bytes, slugify
+from .sessions import SessionError, SessionStatus
+from .settings import Settings
+from .storage import Database
+
+log = get("worker")
+
+DEMO = "demo"
+VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
+BACKOFF_START_S = 0.25
+BACKOFF_MAX_S = 3.0                  # "capped at a few seconds"
+POSITION_SAVE_S = 1.0                # idle position checkpoint period
+FPS_WINDOW = 30
+
+
+class UploadError(ValueError):
+    """An uploaded video that cannot be used; ``msgid``/``args_`` translate like SessionError."""
+
+    def __init__(self, msgid: str, **args: Any):
+        self.msgid = msgid
+        self.args_ = args
+        super().__init__(msgid.format(**args))
+
+    def translated(self, _: Any) -> str:
+        return _(self.msgid).format(**self.args_)
+
+
+@dataclass
+class WorkerStatus:
+    """A consistent snapshot of the worker for the pages (cheap; no database access)."""
+    running: bool = False
+    source: str = ""                 # "demo", a file path or an rtsp:// URL
+    source_label: str = ""
+    source_status: str = "idle"      # idle | connecting | live | reconnecting | stalled | ended | error
+    source_message: str = ""
+    outages: int = 0                 # times the source was lost since it was opened
+    fps: float = 0.0                 # frames processed per second (recent)
+    frames: int = 0                  # frames processed since start
+    position: int = 0                # monotonic frame position of the current source
+    session: Optional[SessionStatus] = None
+    last_count_at: Optional[float] = None
+    counts_version: int = 0          # bumps on every count/correction: pages refresh their log
+    paused_for_analysis: bool = False
+    error: str = ""
+
+    @property
+    def count(self) -> int:
+        return self.session.count if self.session else 0
+
+    @property
+    def monitoring(self) -> bool:
+        """Green "Monitoring active": a session is counting and frames arrive."""
+        return bool(self.session and self.session.is_active and self.source_status == "live"
+                    and not self.paused_for_analysis)
+
+
+# --- uploaded files ----------------------------------------------------------------------
+def _sniff_container(head: bytes) -> Optional[str]:
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "mkv"
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "mov"
+    return None
+
+
+def validate_upload(data: bytes, filename: str, paths: Paths, max_mb: float) -> Path:
+    """Check an uploaded video (container, size, decodable frames) and store it under
+    ``data/uploads``; raises :class:`UploadError` with one clear message otherwise.
+
+    >>> validate_upload(b"", "x.mp4", Paths.from_env(), 500)
+    Traceback (most recent call last):
+    ...
+    core.worker.UploadError: The file is empty.
+    """
+    size = len(data)
+    if size == 0:
+        raise UploadError("The file is empty.")
+    if size > max_mb * 1024 * 1024:
+        raise UploadError("The file is too large ({size} MB; the limit is {limit} MB).",
+                          size=round(size / 1024 / 1024, 1), limit=max_mb)
+    ext = Path(filename or "").suffix.lower()
+    if ext not in VIDEO_EXTS:
+        raise UploadError("Not a video file: use one of {exts}.", exts=", ".join(VIDEO_EXTS))
+    if _sniff_container(data[:64]) is None:
+        raise UploadError("The file is not a video container (MP4, MOV, AVI, MKV or WebM), whatever its name says.")
+    dest = paths.uploads / f"{slugify(Path(filename).stem)}-{uuid.uuid4().hex[:8]}{ext}"
+    atomic_write_bytes(dest, data)
+    try:
+        _check_decodable(dest)
+    except UploadError:
+        dest.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _check_decodable(path: Path) -> None:
+    try:
+        from .sources import SourceError, probe_video
+    except ImportError:  # engine not there: check with OpenCV directly
+        probe_video, SourceError = None, Exception
+    if probe_video is not None:
+        try:
+            info = probe_video(path)
+        except SourceError as e:
+            raise UploadError("The video cannot be decoded: {why}", why=str(e)) from None
+        if getattr(info, "frames", 1) == 0:
+            raise UploadError("The video has no frames.")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok or frame is None:
+        raise UploadError("The video cannot be decoded: no readable frames.")
+
+
+def describe_source(uri: str) -> str:
+    if uri == DEMO:
+        return "demo clip"
+    if uri.startswith(("rtsp://", "rtsps://")):
+        # never show camera credentials (rtsp://user:pass@host)
+        rest = uri.split("://", 1)[1]
+        return uri.split("://", 1)[0] + "://" + rest.split("@", 1)[-1]
+    return Path(uri).name
+
+
+def check_source_uri(uri: str, paths: Paths) -> str:
+    """Normalise and check a source before use: ``demo``, an ``rtsp://`` URL with a host,
+    or an existing video file. Raises :class:`UploadError` (clear message) otherwise."""
+    uri = (uri or "").strip()
+    if not uri or uri == DEMO:
+        if not paths.demo_clip.exists():
+            raise UploadError("The demo clip is missing: {path}", path=str(paths.demo_clip))
+        return DEMO
+    if "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        if scheme.lower() not in ("rtsp", "rtsps", "http", "https"):
+            raise UploadError("Unsupported stream address: use rtsp://host[:port]/path.")
+        host = rest.split("/", 1)[0].split("@", 1)[-1]
+        if not host or host.startswith(":"):
+            raise UploadError("The stream address has no host: rtsp://host[:port]/path.")
+        return uri
+    p = Path(uri)
+    if not p.is_file():
+        raise UploadError("No such video file: {path}", path=uri)
+    return str(p)
+
+
+# --- the worker -----------------------------------------------------------------------------
+class CountingWorker:
+    """One per process (``st.cache_resource`` in app.py); every browser tab shares it."""
+
+    def __init__(self, db: Database, paths: Paths, settings: Settings | None = None, source: str | None = None,
+                 realtime: bool = True, loop: bool = True, station: str = ""):
+        self.db = db
+        self.paths = paths
+        self.settings = settings or db.load_settings()
+        self.realtime = realtime        # pace file sources at their frame rate (a camera does by itself)
+        self.loop = loop                # loop file sources (the demo plays forever)
+        self.station = station
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._analysis = threading.Event()
+        self._analysis_idle = threading.Event()
+        self._reopen = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._status = WorkerStatus()
+        self._source_uri = source or ""
+        self._engine: Any = None
+        self._settings_dirty = False
+        self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
+        self._jpeg_cache: tuple[int, int, bytes] | None = None        # (position, width, bytes)
+        self._fps_times: list[float] = []
+        self._last_saved_pos = 0
+        self._last_save_t = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> "CountingWorker":
+        """Resume the open session (after a restart) and start the thread."""
+        with self._lock:
+            if self._thread and self._thread.is_alive():
+                return self
+            open_ = sessions.open_session(self.db)
+            if open_ is not None:
+                self._source_uri = open_.source or self._source_uri
+                log.info("resuming open session %s at count %d (position %d)", open_.id, open_.count,
+                         open_.source_position)
+            if not self._source_uri:
+                self._source_uri = DEMO if self.paths.demo_clip.exists() else ""
+            self._status = replace(self._status, running=True, session=open_, source=self._source_uri,
+                                   source_label=describe_source(self._source_uri) if self._source_uri else "")
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="counting-worker", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop and join the thread (``on_release`` of the cache calls this)."""
+        self._stop.set()
+        self._analysis.clear()
+        t = self._thread
+        if t and t.is_alive() and t is not threading.current_thread():
+            t.join(timeout)
+        with self._lock:
+            self._status = replace(self._status, running=False)
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    # -- reading (pages) --------------------------------------------------------------------
+    def status(self) -> WorkerStatus:
+        with self._lock:
+            return replace(self._status)
+
+    def latest_frame(self, annotated: bool = True) -> Optional[np.ndarray]:
+        """The newest processed frame, with the sheet box and status drawn (lazily, here)."""
+        with self._lock:
+            latest = self._latest
+            st = self._status
+        if latest is None:
+            return None
+        _pos, img, box = latest
+        if not annotated:
+            return img
+        return draw_overlay(img, box, st)
+
+    def latest_jpeg(self, max_width: int = 960, quality: int = 80) -> Optional[bytes]:
+        """The latest frame as JPEG, encoded at most once per frame (shared by all tabs)."""
+        with self._lock:
+            latest = self._latest
+            cache = self._jpeg_cache
+        if latest is None:
+            return None
+        if cache and cache[0] == latest[0] and cache[1] == max_width:
+            return cache[2]
+        img = self.latest_frame()
+        if img is None:
+            return None
+        h, w = img.shape[:2]
+        if w > max_width:
+            img = cv2.resize(img, (max_width, int(h * max_width / w)), interpolation=cv2.INTER_AREA)
+        data = capture.encode_jpeg(img, quality)
+        with self._lock:
+            self._jpeg_cache = (latest[0], max_width, data)
+        return data
+
+    # -- session control (pages, CLI) -------------------------------------------------------
+    def start_session(self, name: Any, target: Any, user: str = "") -> SessionStatus:
+        with self._lock:
+            if self._analysis.is_set():
+                raise SessionError("Defect analysis is running: wait for it to finish.")
+            if not self._source_uri:
+                raise SessionError("No video source: choose the demo clip, a file or an RTSP camera.")
+            st = sessions.start_session(self.db, self.paths, name, target, source=self._source_uri, user=user,
+                                        tz=self.settings.ui.timezone, station=self.station)
+            # Counting starts from the scene as it is now: whatever is already in the bin
+            # is the baseline, and positions of this session start after the current frame.
+            capture.save_position(self.db, st.id, self._status.position)
+            st = sessions.session_status(self.db, st.id)
+            self._reset_engine()
+            self._publish_session(st)
+            return st
+
+    def pause(self) -> SessionStatus:
+        with self._lock:
+            st = sessions.pause_session(self.db, self._require_session())
+            self._publish_session(st)
+            return st
+
+    def resume(self) -> SessionStatus:
+        with self._lock:
+            st = sessions.resume_session(self.db, self._require_session())
+            self._reset_engine()        # the scene may have changed while paused: new baseline
+            self._publish_session(st)
+            return st
+
+    def finish(self) -> SessionStatus:
+        with self._lock:
+            st = sessions.finish_session(self.db, self.paths, self._require_session())
+            self._publish_session(None)
+            self._status = replace(self._status, counts_version=self._status.counts_version + 1)
+            return st
+
+    def correct(self, delta: int, reason: Any, user: str = "") -> SessionStatus:
+        with self._lock:
+            st = sessions.correct_count(self.db, self._require_session(), delta, reason, user=user)
+            self._publish_session(st)
+            return st
+
+    def _require_session(self) -> str:
+        sess = self._status.session
+        if sess is None:
+            raise SessionError("No session is open.")
+        return sess.id
+
+    def _publish_session(self, st: Optional[SessionStatus]) -> None:
+        self._status = replace(self._status, session=st, counts_version=self._status.counts_version + 1)
+
+    # -- source and settings ------------------------------------------------------------------
+    def set_source(self, uri: str) -> str:
+        """Switch the source (``demo``, a file, ``rtsp://…``); refused while a session is open."""
+        with self._lock:
+            if self._status.session is not None:
+                raise SessionError("Finish the session before changing the video source.")
+            uri = check_source_uri(uri, self.paths)
+            self._source_uri = uri
+            self._status = replace(self._status, source=uri, source_label=describe_source(uri),
+                                   source_status="connecting", source_message="", outages=0, position=0)
+            self._latest = None
+            self._reopen.set()
+            return uri
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Take new thresholds live (the loop applies them between two frames)."""
+        with self._lock:
+            self.settings = settings
+            self._settings_dirty = True
+
+    def pause_for_analysis(self, timeout: float = 10.0) -> bool:
+        """Stop pulling frames so defect analysis gets the CPU/GPU memory; refused (False)
+        while a session is counting. The source is closed and reopened afterwards."""
+        with self._lock:
+            sess = self._status.session
+            if sess is not None and sess.is_active:
+                return False
+            self._analysis_idle.clear()
+            self._analysis.set()
+            self._status = replace(self._status, paused_for_analysis=True)
+        if self.alive:
+            self._analysis_idle.wait(timeout)
+        return True
+
+    def resume_after_analysis(self) -> None:
+        with self._lock:
+            self._analysis.clear()
+            self._status = replace(self._status, paused_for_analysis=False)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _set_source_status(self, status: str, message: str = "", outage: bool = False) -> None:
+        with self._lock:
+            self._status = replace(self._status, source_status=status, source_message=message,
+                                   outages=self._status.outages + (1 if outage else 0))
+
+    def _reset_engine(self) -> None:
+        self._engine = None             # rebuilt lazily by the loop thread
+
+    def _make_engine(self) -> Any:
+        from . import counting
+        with self._lock:
+            cfg = self.settings
+            self._settings_dirty = False
+        verifier = None
+        factory = getattr(counting, "make_verifier", None)   # the detector seam, when one is wired
+        if factory is not None:
+            try:
+                verifier = factory(cfg.counting, self.paths)
+            except Exception as e:   # no detector: the model-free verifier alone meets the bar
+                log.warning("verifier unavailable (%s): model-free counting", e)
+        return counting.CountingEngine(cfg.counting, verifier)
+
+    def _run(self) -> None:
+        backoff = BACKOFF_START_S
+        while not self._stop.is_set():
+            if self._analysis.is_set():
+                self._analysis_idle.set()
+                self._set_source_status("idle", "paused for defect analysis")
+                self._stop.wait(0.2)
+                continue
+            uri = self._source_uri
+            if not uri:
+                self._set_source_status("idle", "no source")
+                self._stop.wait(0.5)
+                continue
+            self._reopen.clear()
+            try:
+                got = self._consume(uri)
+            except Exception as e:          # a broken source must never kill the worker
+                log.warning("source %s failed: %s", describe_source(uri), e)
+                got = 0
+                with self._lock:
+                    was_live = self._status.source_status in ("live", "stalled")
+                self._set_source_status("reconnecting" if uri.startswith("rtsp") else "error", str(e),
+                                        outage=was_live)
+            if self._stop.is_set():
+                break
+            if self._reopen.is_set():
+                backoff = BACKOFF_START_S
+                continue
+            # the source ended or failed: reconnect with exponential backoff (capped)
+            backoff = BACKOFF_START_S if got > 0 else min(backoff * 2, BACKOFF_MAX_S)
+            self._stop.wait(backoff)
+        self._set_source_status("idle", "stopped")
+
+    def _open(self, uri: str, start: int) -> Any:
+        from .sources import open_source
+        is_file = not uri.startswith(("rtsp", "http"))
+        path = str(self.paths.demo_clip) if uri == DEMO else uri
+        src = open_source(path, loop=is_file and self.loop, fps_limit=self.settings.camera.fps_limit)
+        return src
+
+    def _consume(self, uri: str) -> int:
+        """Read one opening of the source until it ends, fails, or we are told to stop."""
+        is_file = not uri.startswith(("rtsp", "http"))
+        with self._lock:
+            sess = self._status.session
+            was_live = self._status.source_status in ("live", "stalled")
+        start = sess.source_position + 1 if sess is not None and sess.source == uri else 0
+        self._set_source_status("connecting" if not was_live else "reconnecting", describe_source(uri))
+        src = self._open(uri, start)
+        got = 0
+        try:
+            n_frames = int(getattr(getattr(src, "info", None), "frames", 0) or 0) if is_file else 0
+            # File sources resume at the stored position (modulo the clip length when looping);
+            # a live camera cannot seek, its positions simply continue.
+            skip = (start % n_frames if n_frames else start) if is_file else 0
+            pos = start - 1
+            last_idx = -1
+            pace_t0: Optional[float] = None
+            pace_v0 = 0.0
+            for frame in src:
+                if self._stop.is_set() or self._reopen.is_set() or self._analysis.is_set():
+                    break
+                idx = int(getattr(frame, "index", got))
+                if is_file and last_idx >= 0 and idx < last_idx:
+                    self._reset_engine()        # the clip looped: the bin "emptied" — a new baseline
+                last_idx = idx
+                if skip > 0:
+                    skip -= 1
+                    continue
+                pos += 1
+                got += 1
+                if is_file and self.realtime:
+                    vt = float(getattr(frame, "t", 0.0) or 0.0)
+                    now = time.monotonic()
+                    if pace_t0 is None or vt < pace_v0:
+                        pace_t0, pace_v0 = now, vt
+                    wait = pace_t0 + (vt - pace_v0) - now
+                    if wait > 0:
+                        time.sleep(min(wait, 1.0))
+                self._process(frame, pos, src)
+        finally:
+            try:
+                src.close()
+            except Exception:
+                pass
+        if not self._stop.is_set() and not self._reopen.is_set() and not self._analysis.is_set():
+            self._set_source_status("reconnecting" if not is_file else "ended", "stream ended",
+                                    outage=not is_file and got > 0)
+        return got
+
+    def _process(self, frame: Any, pos: int, src: Any) -> None:
+        img = frame.image
+        src_status = str(getattr(src, "status", "live") or "live")
+        if src_status not in ("connecting", "live", "reconnecting", "stalled", "ended", "error"):
+            src_status = "live"
+        if self._engine is None or self._settings_dirty:
+            if self._engine is not None and self._settings_dirty and hasattr(self._engine, "apply_settings"):
+                with self._lock:
+                    cfg = self.settings
+                    self._settings_dirty = False
+                self._engine.apply_settings(cfg.counting)
+            else:
+                self._engine = self._make_engine()
+        t = pos / max(float(getattr(src, "fps", 0) or 0) or 10.0, 1e-3)
+        event = self._engine.update(img, pos, t)
+        with self._lock:
+            sess = self._status.session
+        result = None
+        if event is not None and sess is not None and sess.is_active:
+            result = capture.record_count(self.db, self.paths, sess.id, event)
+            if result is not None:
+                # published only after the commit: the UI never shows an uncommitted count
+                self.db.log(f"Sheet #{result.count} detected", session_id=sess.id)
+                with self._lock:
+                    cur = self._status.session
+                    if cur is not None and cur.id == sess.id:
+                        cur = replace(cur, count=result.count, source_position=pos)
+                        self._status = replace(self._status, session=cur, last_count_at=time.time(),
+                                               counts_version=self._status.counts_version + 1)
+        elif sess is not None and self._idle() and time.monotonic() - self._last_save_t > POSITION_SAVE_S:
+            self._last_save_t = time.monotonic()
+            capture.save_position(self.db, sess.id, pos)
+        box = getattr(event, "box", None) if event is not None else self._engine_box()
+        now = time.monotonic()
+        self._fps_times.append(now)
+        if len(self._fps_times) > FPS_WINDOW:
+            del self._fps_times[0]
+        fps = (len(self._fps_times) - 1) / (self._fps_times[-1] - self._fps_times[0]) \
+            if len(self._fps_times) > 1 and self._fps_times[-1] > self._fps_times[0] else 0.0
+        with self._lock:
+            self._latest = (pos, img, box)
+            self._status = replace(self._status, source_status=src_status, source_message="", fps=fps,
+                                   frames=self._status.frames + 1, position=pos)
+
+    def _snapshot(self) -> Any:
+        try:
+            return self._engine.snapshot() if self._engine is not None else None
+        except Exception:
+            return None
+
+    def _idle(self) -> bool:
+        """True when the scene is stable (nothing being placed): a safe resume point."""
+        snap = self._snapshot()
+        state = getattr(snap, "state", None) if snap is not None else None
+        if state is None and isinstance(snap, dict):
+            state = snap.get("state")
+        name = str(getattr(state, "name", getattr(state, "value", state))).lower()
+        return name in ("0", "stable", "empty", "idle")
+
+    def _engine_box(self) -> Any:
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        box = getattr(snap, "box", None)
+        if box is None and isinstance(snap, dict):
+            box = snap.get("box")
+        return box
+
+
+# --- drawing the live view --------------------------------------------------------------------
+def draw_overlay(img: np.ndarray, box: Any, st: WorkerStatus) -> np.ndarray:
+    """The live frame with the sheet box and a green/red status banner."""
+    out = img.copy() if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    h, w = out.shape[:2]
+    thick = max(2, round(min(h, w) / 240))
+    if box is not None:
+        try:
+            x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+            cv2.rectangle(out, (x1, y1), (x2, y2), (40, 200, 40), thick)
+        except (TypeError, ValueError):
+            pass
+    if st.session is None:
+        text, color = "No session", (90, 90, 90)
+    elif st.monitoring:
+        text, color = f"Monitoring active  {st.count}/{st.session.target}", (40, 160, 40)
+    else:
+        text, color = f"Paused  {st.count}/{st.session.target}", (40, 40, 210)
+    scale = max(0.45, min(h, w) / 600)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.rectangle(out, (0, 0), (tw + 16, th + 16), color, -1)
+    cv2.putText(out, text, (8, th + 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out
+
+
+# --- command line: a headless station and the memory benchmark -------------------------------
+def _print_json(obj: Any) -> None:
+    import json
+    print(json.dumps(obj, ensure_ascii=False, default=str), flush=True)
+
+
+def _status_json(st: WorkerStatus) -> dict[str, Any]:
+    sess = st.session
+    return {"source": describe_source(st.source) if st.source else "", "source_status": st.source_status,
+            "outages": st.outages, "frames": st.frames, "position": st.position,
+            "session_id": sess.id if sess else None, "count": st.count,
+            "target": sess.target if sess else None, "is_active": bool(sess and sess.is_active)}
+
+
+def cli_live(argv: list[str]) -> int:
+    """``python -m core live --source PATH|rtsp://…|demo [--session NAME --target N]``
+
+    Runs the counting worker without the UI (a headless station; also what the crash
+    test kills). Resumes an open session if there is one. Prints one JSON status line per
+    ``--every`` seconds on stdout and a final one; ``--until-ended`` stops when a file
+    source ends, ``--finish`` then finishes the session.
+    """
+    import argparse
+    import sys
+    from . import log as _log
+    ap = argparse.ArgumentParser(prog="python -m core live", description=cli_live.__doc__.splitlines()[0])
+    ap.add_argument("--source", default="", help="demo, a video file or rtsp:// URL (default: the open session's)")
+    ap.add_argument("--session", default=None, help="start a session with this name (if none is open)")
+    ap.add_argument("--target", default="100")
+    ap.add_argument("--no-loop", action="store_true", help="play a file once instead of looping it")
+    ap.add_argument("--fast", action="store_true", help="do not pace files in real time")
+    ap.add_argument("--until-ended", action="store_true", help="exit when a file source has ended")
+    ap.add_argument("--finish", action="store_true", help="finish the session on exit")
+    ap.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (0 = no limit)")
+    ap.add_argument("--every", type=float, default=1.0, help="status line period (s)")
+    a = ap.parse_args(argv)
+    _log.setup()
+    paths = Paths.from_env().ensure()
+    db = Database()
+    w = CountingWorker(db, paths, realtime=not a.fast, loop=not a.no_loop)
+    try:
+        if a.source and sessions.open_session(db) is None:
+            w.set_source(a.source)
+        if a.session is not None and sessions.open_session(db) is None:
+            w.start_session(a.session, a.target)     # before the thread: not a frame is missed
+        w.start()
+    except (SessionError, UploadError) as e:
+        w.stop()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    next_print = t0
+    try:
+        while True:
+            st = w.status()
+            if time.monotonic() >= next_print:
+                _print_json(_status_json(st))
+                next_print += a.every
+            if a.until_ended and st.source_status == "ended":
+                break
+            if a.seconds and time.monotonic() - t0 > a.seconds:
+                break
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        w.stop()
+    st = w.status()
+    out = _status_json(st)
+    if a.finish and st.session is not None:
+        done = sessions.finish_session(db, paths, st.session.id)
+        out.update(count=done.count, finish_alert=done.finish_alert, is_active=False)
+    _print_json(out)
+    return 0
+
+
+def bench_rss(argv: list[str]) -> int:
+    """``python -m core bench rss [--minutes 10]``: the process RSS while the worker counts a
+    looping clip in a session (every frame through engine, capture and DB); prints the
+    curve's start, end and growth. Growth < 50 MB is the bar."""
+    import argparse
+    import gc
+    import sys
+    import tempfile
+    import psutil
+    ap = argparse.ArgumentParser(prog="python -m core bench rss", description=bench_rss.__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--source", default="demo", help="clip to loop (default: the demo clip)")
+    ap.add_argument("--fast", action="store_true", help="do not pace in real time (more frames per minute)")
+    ap.add_argument("--sample-s", type=float, default=10.0)
+    ap.add_argument("--frame-every", type=float, default=0.5,
+                    help="also fetch the live JPEG this often, as a watching browser would (0 = never)")
+    a = ap.parse_args(argv)
+    proc = psutil.Process()
+    with tempfile.TemporaryDirectory(prefix="msm-rss-") as tmp:
+        import os
+        os.environ["MSM_DATA_DIR"] = tmp
+        os.environ.pop("DATABASE_URL", None)
+        paths = Paths.from_env().ensure()
+        db = Database()
+        w = CountingWorker(db, paths, realtime=not a.fast, loop=True)
+        try:
+            w.set_source(a.source)
+        except UploadError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        w.start()
+        w.start_session("rss-bench", 100_000)
+        t0 = time.monotonic()
+        curve: list[tuple[float, float, int, int]] = []
+        next_sample = t0
+        next_frame = t0
+        while time.monotonic() - t0 < a.minutes * 60:
+            now = time.monotonic()
+            if a.frame_every and now >= next_frame:
+                w.latest_jpeg()
+                next_frame = now + a.frame_every
+            if now >= next_sample:
+                gc.collect()
+                st = w.status()
+                curve.append((round(now - t0, 1), proc.memory_info().rss / 2**20, st.frames, st.count))
+                print(f"t={curve[-1][0]:7.1f}s rss={curve[-1][1]:7.1f} MB frames={st.frames} count={st.count}",
+                      file=sys.stderr, flush=True)
+                next_sample = now + a.sample_s
+            time.sleep(0.05)
+        gc.collect()
+        st = w.status()
+        curve.append((round(time.monotonic() - t0, 1), proc.memory_info().rss / 2**20, st.frames, st.count))
+        w.stop()
+        db.dispose()
+    # the first samples include model/codec warm-up; growth is measured from the first
+    # sample after one minute (or the first one on short runs)
+    base = next((c for c in curve if c[0] >= 60), curve[0]) if a.minutes > 2 else curve[0]
+    result = {"minutes": a.minutes, "frames": curve[-1][2], "count": curve[-1][3],
+              "rss_start_mb": round(curve[0][1], 1), "rss_base_mb": round(base[1], 1),
+              "rss_end_mb": round(curve[-1][1], 1), "rss_max_mb": round(max(c[1] for c in curve), 1),
+              "growth_mb": round(curve[-1][1] - base[1], 1),
+              "curve": [{"t": c[0], "rss_mb": round(c[1], 1), "frames": c[2]} for c in curve]}
+    result["flat"] = result["growth_mb"] < 50
+    _print_json(result)
+    return 0
+
