@@ -95,7 +95,7 @@ if "lang" not in st.session_state:
     st.session_state["lang"] = settings.ui.language
 with st.sidebar:
     st.selectbox("🌐", list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
-                 help="Bahasa / Language")
+                 help=i18n.translator(st.session_state["lang"])("Language"))
 lang = st.session_state["lang"]
 _ = i18n.translator(lang)
 st.session_state["_ctx"] = AppContext(db=db, paths=Paths.from_env(), settings=settings, lang=lang,

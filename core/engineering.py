@@ -258,10 +258,14 @@ def reference_frame(paths: Paths, worker: Any = None) -> Optional[np.ndarray]:
     """A BGR frame to draw the ROI on: the worker's latest frame when it has one, else the
     first frame of the bundled demo clip (never opens the camera from the UI — that could
     block on a dead RTSP URL)."""
-    for name in ("latest_raw_frame", "latest_frame", "last_frame", "frame"):
+    for name in ("latest_frame", "last_frame", "frame"):
         v = getattr(worker, name, None) if worker is not None else None
         try:
-            v = v() if callable(v) else v
+            if callable(v):
+                try:
+                    v = v(annotated=False)   # core.worker: the clean frame, no overlay
+                except TypeError:
+                    v = v()
         except Exception:
             v = None
         img = getattr(v, "image", v)

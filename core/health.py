@@ -298,7 +298,7 @@ _FIELD_NAMES = {
     "latency_ms": ("latency_ms", "decision_latency_ms", "last_latency_ms"),
     "frames": ("frames", "frames_seen", "frame_index", "frames_processed"),
     "running": ("running", "is_running", "alive"),
-    "last_error": ("last_error", "error", "source_error"),
+    "last_error": ("last_error", "error", "source_error", "source_message"),
 }
 
 
@@ -307,7 +307,7 @@ def _read(obj: Any, names: tuple[str, ...]) -> Any:
         v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
         if callable(v) and not isinstance(v, type):
             continue  # a method, not a value
-        if v is not None:
+        if v is not None and v != "":
             return v
     return None
 

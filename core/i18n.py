@@ -101,3 +101,93 @@ def fmt_dt(dt: datetime | None, tz: str | None, with_date: bool = True, with_zon
 def iso_local(dt: datetime | None, tz: str | None) -> str | None:
     """ISO 8601 with the local offset, for JSON/CSV (``2026-11-21T14:00:01+07:00``)."""
     return None if dt is None else to_local(dt, tz).isoformat(timespec="seconds")
+
+
+# --- catalogue tooling (used by tests and `python -m core i18n`) ----------------------
+# Streamlit calls whose first argument / label-like keywords are shown to the user.
+UI_CALLS = {
+    "title", "header", "subheader", "markdown", "caption", "text", "write", "info", "warning", "error",
+    "success", "toast", "button", "download_button", "form_submit_button", "link_button", "page_link",
+    "text_input", "text_area", "number_input", "selectbox", "multiselect", "radio", "checkbox", "toggle",
+    "slider", "select_slider", "date_input", "time_input", "file_uploader", "camera_input", "color_picker",
+    "metric", "expander", "spinner", "progress", "tabs", "popover", "status", "Page",
+}
+UI_KEYWORDS = {"label", "help", "caption", "text", "body", "title"}
+_NOT_UI_RECEIVERS = {"log", "logger", "logging", "LOG", "os", "json", "re", "warnings"}
+
+
+def extract_messages(files: list[Path]) -> dict[str, list[str]]:
+    """msgid → places, for every ``_("literal")`` call in ``files``."""
+    import ast
+    found: dict[str, list[str]] = {}
+    for f in files:
+        tree = ast.parse(f.read_text(encoding="utf-8"), filename=str(f))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _is_gettext(node.func) and node.args:
+                a = node.args[0]
+                if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                    found.setdefault(a.value, []).append(f"{f.name}:{node.lineno}")
+    return found
+
+
+def untranslated_literals(files: list[Path]) -> list[str]:
+    """Places where a page passes a bare English string literal to a Streamlit call
+    instead of ``_("…")`` — each one would show untranslated in Bahasa Indonesia."""
+    import ast
+    import re
+    wordy = re.compile(r"[A-Za-z]{2,}")
+    problems: list[str] = []
+    for f in files:
+        tree = ast.parse(f.read_text(encoding="utf-8"), filename=str(f))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in UI_CALLS):
+                continue
+            recv = node.func.value
+            if isinstance(recv, ast.Name) and recv.id in _NOT_UI_RECEIVERS:
+                continue
+            if isinstance(recv, ast.Call) and getattr(recv.func, "attr", "") == "getLogger":
+                continue
+            cands = list(node.args[:1]) + [k.value for k in node.keywords if k.arg in UI_KEYWORDS]
+            for a in cands:
+                texts = []
+                if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                    texts = [a.value]
+                elif isinstance(a, ast.JoinedStr):
+                    texts = [v.value for v in a.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+                for t in texts:
+                    if t.lstrip().startswith("<") or t.endswith(".py"):  # HTML scaffolding, page paths
+                        continue
+                    # markdown/HTML scaffolding, emoji and icons carry no words to translate
+                    stripped = re.sub(r"<[^>]+>|:[a-z_]+:|\{[^}]*\}|https?://\S+", "", t)
+                    if wordy.search(stripped):
+                        problems.append(f"{f.name}:{node.lineno}: {t[:60]!r}")
+    return problems
+
+
+def _is_gettext(func: object) -> bool:
+    import ast
+    return (isinstance(func, ast.Name) and func.id == "_") or (isinstance(func, ast.Attribute) and func.attr == "_")
+
+
+def merge_fragments(lang: str = "id") -> int:
+    """Fold ``locales/_fragments/*.po`` into the language's one catalogue; returns how many
+    messages were added. Existing translations in the catalogue win over fragments."""
+    from babel.messages.pofile import read_po, write_po
+    po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
+    with open(po, "rb") as f:
+        cat = read_po(f, locale=lang)
+    added = 0
+    for frag in sorted((LOCALES / "_fragments").glob("*.po")):
+        with open(frag, "rb") as f:
+            fcat = read_po(f, locale=lang)
+        for m in fcat:
+            if m.id and m.id not in cat:
+                cat.add(m.id, m.string)
+                added += 1
+            elif m.id and not cat[m.id].string and m.string:
+                cat[m.id].string = m.string
+    with open(po, "wb") as f:
+        write_po(f, cat, width=0, omit_header=False, sort_output=True)
+    reload_catalogs()
+    return added

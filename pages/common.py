@@ -43,7 +43,8 @@ def ctx() -> AppContext:
     """The context app.py put in session state (pages never build their own)."""
     c = st.session_state.get("_ctx")
     if c is None:
-        st.error("The app context is missing: open the app through app.py.")
+        _ = i18n.translator(st.session_state.get("lang", "id"))
+        st.error(_("The app context is missing: open the app through app.py."))
         st.stop()
     return c
 

@@ -1,0 +1,201 @@
+"""The counting worker on real generated clips, the real engine, DB and files.
+
+Nothing is mocked: frames come from video files through ``core.sources``, counts go through
+``core.counting`` into SQLite and the session folder.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from core import sessions
+from core.storage import CaptureRow, CountEventRow
+from core.worker import CountingWorker, UploadError, check_source_uri, validate_upload
+from live_clips import sheets_clip, wait_for
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    p = d / "three.mp4"
+    truth = sheets_clip(p, n_sheets=3)
+    return p, truth
+
+
+def _run_once(db, paths, clip_path, **kw) -> CountingWorker:
+    w = CountingWorker(db, paths, source=str(clip_path), realtime=False, loop=False, **kw)
+    return w
+
+
+def test_worker_counts_a_clip_exactly_with_captures(db, paths, clip):
+    path, truth = clip
+    w = _run_once(db, paths, path)
+    s = w.start_session("Batch-A", 10)
+    w.start()
+    try:
+        wait_for(lambda: w.status().source_status == "ended", 90, what="the clip to end")
+    finally:
+        w.stop()
+    st = w.status()
+    assert not w.alive
+    assert st.count == truth.expected_count == 3
+    assert st.frames == truth.frames, "every frame must be processed"
+    assert sessions.session_status(db, s.id).count == 3
+    with db.session() as ss:
+        caps = ss.scalars(select(CaptureRow).where(CaptureRow.session_id == s.id)).all()
+        frames = [e.frame for e in ss.scalars(select(CountEventRow).where(CountEventRow.kind == "auto"))]
+    assert len(caps) == 3 and len(set(frames)) == 3
+    for c in caps:
+        assert (paths.sessions / c.path).is_file() and (paths.sessions / c.annotated_path).is_file()
+    # each count is decided after its sheet is in (frames are source positions here)
+    stable = [e.stable_frame for e in truth.sheet_events]
+    for f, sf in zip(sorted(frames), stable):
+        assert sf <= f <= sf + 10, (frames, stable)
+
+
+def test_a_watching_browser_never_costs_a_frame(db, paths, clip):
+    """A viewer hammering the live JPEG from another thread: still every frame processed
+    and the exact count (display is lazy and never blocks the loop)."""
+    path, truth = clip
+    w = _run_once(db, paths, path)
+    w.start_session("Batch-B", 10)
+    stop = threading.Event()
+    jpegs = []
+
+    def viewer():
+        while not stop.is_set():
+            j = w.latest_jpeg(max_width=320)
+            if j:
+                jpegs.append(len(j))
+            time.sleep(0.001)
+
+    t = threading.Thread(target=viewer)
+    t.start()
+    w.start()
+    try:
+        wait_for(lambda: w.status().source_status == "ended", 90, what="the clip to end")
+    finally:
+        stop.set()
+        t.join()
+        w.stop()
+    assert jpegs and all(n > 1000 for n in jpegs)
+    assert w.status().frames == truth.frames
+    assert w.status().count == truth.expected_count
+
+
+def test_no_session_means_no_counts_and_pause_stops_counting(db, paths, clip):
+    path, _truth = clip
+    w = _run_once(db, paths, path)
+    w.start()
+    try:
+        wait_for(lambda: w.status().source_status == "ended", 90, what="the clip to end")
+    finally:
+        w.stop()
+    with db.session() as ss:
+        assert ss.scalar(select(func.count()).select_from(CountEventRow)) == 0
+    # a paused session takes no automatic counts
+    w2 = _run_once(db, paths, path)
+    s = w2.start_session("Paused", 5)
+    w2.pause()
+    w2.start()
+    try:
+        wait_for(lambda: w2.status().source_status == "ended", 90, what="the clip to end")
+    finally:
+        w2.stop()
+    assert sessions.session_status(db, s.id).count == 0
+    assert not w2.status().monitoring
+
+
+def test_pause_for_analysis_holds_the_loop_and_is_refused_while_counting(db, paths, clip):
+    path, _ = clip
+    w = CountingWorker(db, paths, source=str(path), realtime=True, loop=True)
+    w.start()
+    try:
+        wait_for(lambda: w.status().frames > 3, 30, what="frames")
+        assert w.pause_for_analysis() is True
+        st = w.status()
+        assert st.paused_for_analysis and st.source_status == "idle"
+        n = st.frames
+        time.sleep(0.6)
+        assert w.status().frames == n, "frames still pulled during defect analysis"
+        w.resume_after_analysis()
+        wait_for(lambda: w.status().frames > n, 30, what="frames after analysis")
+        w.start_session("Busy", 5)
+        assert w.pause_for_analysis() is False
+        assert not w.status().paused_for_analysis
+    finally:
+        w.stop()
+    assert not w.alive
+
+
+def test_manual_corrections_through_the_worker(db, paths, clip):
+    path, _ = clip
+    w = CountingWorker(db, paths, source=str(path), realtime=True, loop=True)
+    w.start()
+    try:
+        s = w.start_session("Batch-C", 3)
+        before = w.status().counts_version
+        assert w.correct(+1, "missed").count == 1
+        assert w.status().counts_version > before and w.status().count == 1
+        with pytest.raises(sessions.SessionError):
+            w.correct(+1, "")
+        with pytest.raises(sessions.SessionError):
+            w.set_source("demo")            # no source change while a session is open
+        done = w.finish()
+        assert done.finish_alert == "under" and w.status().session is None
+        assert sessions.open_session(db) is None and done.id == s.id
+    finally:
+        w.stop()
+
+
+# --- bad inputs -----------------------------------------------------------------------
+def test_bad_uploads_are_refused_with_one_clear_message(paths, clip, tmp_path):
+    path, _ = clip
+    with pytest.raises(UploadError, match="empty"):
+        validate_upload(b"", "a.mp4", paths, 500)
+    with pytest.raises(UploadError, match="not a video container"):
+        validate_upload(b"hello, this is text\n" * 50, "notes.mp4", paths, 500)
+    with pytest.raises(UploadError, match="Not a video file"):
+        validate_upload(b"hello", "notes.txt", paths, 500)
+    data = path.read_bytes()
+    with pytest.raises(UploadError, match="too large"):
+        validate_upload(data, "big.mp4", paths, max_mb=len(data) / 2 / 2**20)
+    # an MP4 header followed by garbage: a container, but no decodable frames
+    with pytest.raises(UploadError, match="cannot be decoded|no frames"):
+        validate_upload(data[:32] + b"\x00" * 5000, "broken.mp4", paths, 500)
+    assert not [p for p in paths.uploads.iterdir() if p.suffix == ".mp4"], "refused uploads must not stay"
+    ok = validate_upload(data, "Batch A ü.mp4", paths, 500)
+    assert ok.parent == paths.uploads and ok.read_bytes() == data and " " not in ok.name
+
+
+def test_bad_source_addresses(paths):
+    with pytest.raises(UploadError, match="Unsupported"):
+        check_source_uri("ftp://host/x", paths)
+    with pytest.raises(UploadError, match="no host"):
+        check_source_uri("rtsp://", paths)
+    with pytest.raises(UploadError, match="No such video file"):
+        check_source_uri("/nowhere/clip.mp4", paths)
+
+
+def test_rtsp_to_nowhere_shows_the_outage_and_never_crashes(db, paths):
+    """Port 9 on 127.0.0.1 refuses connections: the worker keeps retrying with backoff,
+    says so, stays alive and stops promptly."""
+    w = CountingWorker(db, paths, realtime=True)
+    w.set_source("rtsp://127.0.0.1:9/nowhere")
+    w.start()
+    try:
+        s = w.start_session("Blind", 5)     # allowed: the camera may come back
+        wait_for(lambda: w.status().source_status in ("reconnecting", "error"), 30, what="the outage status")
+        time.sleep(1.0)
+        assert w.alive
+        st = w.status()
+        assert st.source_status in ("reconnecting", "error", "connecting") and st.count == 0
+        assert not st.monitoring
+    finally:
+        t0 = time.monotonic()
+        w.stop()
+        assert time.monotonic() - t0 < 15
+    assert sessions.session_status(db, s.id).count == 0
