@@ -229,6 +229,7 @@ class CountingWorker:
             open_ = sessions.open_session(self.db)
             if open_ is not None:
                 self._source_uri = open_.source or self._source_uri
+                self._clean_temp_files(open_)
                 log.info("resuming open session %s at count %d (position %d)", open_.id, open_.count,
                          open_.source_position)
             if not self._source_uri:
@@ -239,6 +240,15 @@ class CountingWorker:
             self._thread = threading.Thread(target=self._run, name="counting-worker", daemon=True)
             self._thread.start()
         return self
+
+    def _clean_temp_files(self, sess: SessionStatus) -> None:
+        """A kill -9 during an atomic write leaves ``.name.xxxx.tmp``: never a final name."""
+        try:
+            folder = self.paths.sessions.joinpath(*sess.folder.split("/"))
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("could not clean temp files of %s: %s", sess.id, e)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop and join the thread (``on_release`` of the cache calls this)."""
