@@ -82,6 +82,13 @@ def get_model_manager():
     return ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
 
 
+@st.cache_resource
+def get_job_runner():
+    # ONE runner per process: a second JobRunner would mark the first one's running jobs failed
+    from core.jobs import JobRunner
+    return JobRunner(get_db())
+
+
 def _optional(factory):
     try:
         return factory()
@@ -100,7 +107,7 @@ lang = st.session_state["lang"]
 _ = i18n.translator(lang)
 st.session_state["_ctx"] = AppContext(db=db, paths=Paths.from_env(), settings=settings, lang=lang,
                                       tz=settings.ui.timezone, worker=_optional(get_worker),
-                                      models=_optional(get_model_manager))
+                                      models=_optional(get_model_manager), jobs=_optional(get_job_runner))
 
 pg = st.navigation([
     st.Page("pages/live.py", title=_("Live Monitoring"), icon="📹", url_path="live", default=True),

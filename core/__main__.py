@@ -32,6 +32,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("live",), "core.worker", "cli_live", "run the counting worker headless (resumes an open session)"),
     (("bench", "rss"), "core.worker", "bench_rss", "process RSS while counting a looping clip for N minutes"),
     (("retention",), "core.health", "cli_retention", "apply the raw-capture retention policy"),
+    (("soak",), "core.soak", "cli_soak", "long run of the live path: memory, threads, FPS over time (not CI)"),
 ]
 
 
@@ -43,6 +44,38 @@ def _usage() -> str:
         lines.append(f"  {' '.join(words):<{width}}  {help_}")
     lines += ["", "Run 'python -m core COMMAND --help' for a command's options."]
     return "\n".join(lines)
+
+
+def _one_line_argparse_errors() -> None:
+    """Every command's argparse reports bad input as ONE line on stderr and exit code 2
+    (argparse's default prints the whole usage block first)."""
+    import argparse
+
+    def error(self: argparse.ArgumentParser, message: str) -> None:
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    argparse.ArgumentParser.error = error  # type: ignore[method-assign]
+
+
+def _run(func, rest: list[str], name: str) -> int:
+    """Run a command; an unexpected exception becomes one line on stderr (exit 1), never a
+    traceback on the operator's terminal (MSM_DEBUG=1 shows it)."""
+    import os
+    _one_line_argparse_errors()
+    try:
+        return int(func(rest) or 0)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("MSM_DEBUG"):
+            raise
+        msg = " ".join(str(e).split())[:300]
+        print(f"error: {name} failed: {type(e).__name__}: {msg}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             except (ImportError, AttributeError) as e:
                 print(f"error: command '{' '.join(words)}' is not available: {e}", file=sys.stderr)
                 return 1
-            return int(func(rest) or 0)
+            return _run(func, rest, " ".join(words))
     print(f"error: unknown command '{' '.join(argv[:2])}'. Run 'python -m core --help'.", file=sys.stderr)
     return 2
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional
 
+from sqlalchemy import update
+
 from .storage import CredentialRow, Database, utcnow
 
 ENV_VAR = "MSM_ENGINEER_PIN"
@@ -149,7 +151,11 @@ class EngineerAuth:
         so waiting cannot be skipped by guessing faster)."""
         now = now or datetime.now(timezone.utc)
         with self.db.session() as s:
-            row = s.get(CredentialRow, self.name, with_for_update=True)
+            # take the write lock before reading (SQLite: the database; PostgreSQL: the row),
+            # so concurrent attempts from several tabs or stations never lose a count
+            s.execute(update(CredentialRow).where(CredentialRow.name == self.name)
+                      .values(failed_count=CredentialRow.failed_count))
+            row = s.get(CredentialRow, self.name, with_for_update=True, populate_existing=True)
             if row is None:
                 return AuthResult(False, f"No engineer PIN is set. Set the environment variable {ENV_VAR} "
                                          f"(or '{SECRETS_KEY}' in Streamlit secrets) and restart the app.")

@@ -223,7 +223,7 @@ def _gpus_nvml() -> list[GpuInfo]:
 
 def _gpus_jtop() -> list[GpuInfo]:
     """Jetson: the shared CPU/GPU memory and the GPU load through jtop (jetson-stats)."""
-    if not Path("/etc/nv_tegra_release").exists():
+    if not (Path("/etc/nv_tegra_release").exists() or Path("/run/jtop.sock").exists()):
         return []
     try:
         from jtop import jtop  # jetson-stats

@@ -95,6 +95,15 @@ class JobRunner:
         self._mark_interrupted()
 
     def _mark_interrupted(self) -> None:
+        # once per Database object: a second runner in the same process (another page's)
+        # must not mark the first runner's live jobs as interrupted
+        import weakref
+        marked = JobRunner.__dict__.get("_marked_dbs")
+        if marked is None:
+            marked = JobRunner._marked_dbs = weakref.WeakSet()
+        if self.db in marked:
+            return
+        marked.add(self.db)
         with self.db.session() as s:
             s.execute(update(JobRow).where(JobRow.status.in_(("queued", "running")))
                       .values(status="failed", message="interrupted: the app was restarted", updated_at=utcnow()))

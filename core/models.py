@@ -447,6 +447,10 @@ class Registry:
         if not p.is_file():
             raise ModelError(f"model file not found: {path}")
         sha = self.sha256(p)
+        metrics = dict(metrics or {})
+        onnx = p.with_suffix(".onnx")
+        if p.suffix == ".pt" and onnx.is_file():   # the faster ONNX sibling is verified too
+            metrics["onnx_sha256"] = self.sha256(onnx)
         with self.db.session() as s:
             rows = list(s.scalars(select(ModelVersionRow).where(ModelVersionRow.task == task)))
             if version is None:
@@ -462,7 +466,7 @@ class Registry:
                 row = same
             else:
                 row = ModelVersionRow(name=name, task=task, version=str(version), path=self._stored(p),
-                                      sha256=sha, metrics=_plain(metrics or {}), source=source, active=False,
+                                      sha256=sha, metrics=_plain(metrics), source=source, active=False,
                                       created_at=utcnow())
                 s.add(row)
             if activate or (activate is None and not any(r.active for r in rows)):
@@ -535,7 +539,7 @@ class Registry:
 
     def register_upload(self, path: str | Path, task: str, name: Optional[str] = None) -> ModelVersion:
         """Validate, copy into ``data/models/`` (uploads are not kept in a temp folder) and
-        register as ``uploaded`` (not activated)."""
+        register as ``uploaded`` (activated only when the task has no model yet)."""
         import shutil
         check = self.validate_upload(path, task)
         p = Path(path)
@@ -547,7 +551,7 @@ class Registry:
             shutil.copyfile(p, dest)
         metrics = {"classes": list(check.names.values())} if check.names else {}
         return self.register(dest, name or Path(p.name).stem, task, metrics=metrics, source="uploaded",
-                             activate=False)
+                             activate=None)   # active only when the task had no model yet
 
     # -- bundled files ---------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
@@ -578,9 +582,12 @@ class Registry:
             existing = self.get(e["task"], version)
             if existing is not None:
                 if existing.sha256 != sha and e.get("sha256") == sha:
+                    metrics = dict(e.get("metrics") or {})
+                    if p.with_suffix(".onnx").is_file():
+                        metrics["onnx_sha256"] = self.sha256(p.with_suffix(".onnx"))
                     with self.db.session() as s:
                         r = s.get(ModelVersionRow, existing.id)
-                        r.sha256, r.metrics, r.path = sha, _plain(e.get("metrics") or {}), self._stored(p)
+                        r.sha256, r.metrics, r.path = sha, _plain(metrics), self._stored(p)
                     existing = self.get(e["task"], version)
                 out.append(existing)  # type: ignore[arg-type]
                 continue
@@ -685,6 +692,8 @@ class ModelManager:
         True
     """
 
+    RECHECK_S = 2.0
+
     def __init__(self, db: Database, paths: Paths, cache: Optional[ModelCache] = None,
                  sam2_random_init: bool = False, sync: bool = True):
         self.db = db
@@ -694,6 +703,7 @@ class ModelManager:
         self.sam2_random_init = sam2_random_init
         self._mode = "counting"
         self._resident: dict[str, Any] = {}
+        self._checked: dict[str, float] = {}
         self._lock = threading.RLock()
         self.problems: dict[str, str] = {}
         if sync:
@@ -759,6 +769,7 @@ class ModelManager:
         self.evict_all()
 
     def _evict(self, slot: str) -> None:
+        self._checked.pop(slot, None)
         obj = self._resident.pop(slot, None)
         if obj is not None:
             log.info("evicting %s (%s)", slot, getattr(obj, "name", repr(obj)))
@@ -786,6 +797,12 @@ class ModelManager:
 
     def _yolo(self, slot: str, task: str) -> Optional[YoloRunner]:
         with self._lock:
+            cur = self._resident.get(slot)
+            # the counting loop asks per verification: re-check the registry (a DB query and
+            # a stat) at most every RECHECK_S, so an activation still applies within seconds
+            if cur is not None and cur.loaded and time.monotonic() - self._checked.get(slot, 0.0) < self.RECHECK_S:
+                return cur
+            self._checked[slot] = time.monotonic()
             try:
                 mv = self.registry.active(task)
             except ModelError as e:
@@ -795,13 +812,19 @@ class ModelManager:
             if mv is None:
                 self._note(slot, f"no {_task_title(task)} registered; put one in weights/ or train one")
                 return None
-            key = (str(mv.path), mv.sha256, self._prefer_onnx())
+            prefer, downgraded = self._prefer_onnx(), False
+            onnx = mv.path.with_suffix(".onnx")
+            if prefer and mv.path.suffix == ".pt" and onnx.is_file() and \
+                    self.registry.sha256(onnx) != mv.metrics.get("onnx_sha256"):
+                # an ONNX file we never registered (or one changed since) is not trusted
+                self._note(slot, f"{onnx.name} does not match the registered model; using {mv.path.name}")
+                prefer, downgraded = False, True
+            key = (str(mv.path), mv.sha256, prefer)
             cur = self._resident.get(slot)
             if cur is not None and getattr(cur, "_key", None) == key and cur.loaded:
                 return cur
             if cur is not None:
                 self._evict(slot)
-            prefer = key[2]
             try:
                 runner = self.cache.get(slot, key, lambda: YoloRunner.load(mv.path, prefer_onnx=prefer))
             except ModelError as e:
@@ -810,7 +833,8 @@ class ModelManager:
             runner._key = key
             runner.version = mv.version
             self._resident[slot] = runner
-            self.problems.pop(slot, None)
+            if not downgraded:
+                self.problems.pop(slot, None)
             return runner
 
     def _note(self, slot: str, msg: str) -> None:
@@ -893,6 +917,59 @@ class SheetDetectFn:
         if "metal_sheet" in det.names.values():  # a multi-class model: keep only sheets
             boxes = [b for b in boxes if b.name == "metal_sheet"]
         return boxes
+
+
+class _StandaloneSheetDetect:
+    """``detect_fn`` for code that has no :class:`ModelManager` (CLI, bench): loads the
+    active sheet model once."""
+
+    def __init__(self, runner: YoloRunner):
+        self.runner = runner
+
+    def __call__(self, frame_bgr: np.ndarray) -> list[Box]:
+        boxes = self.runner.predict(frame_bgr, conf=0.05)
+        if "metal_sheet" in self.runner.names.values():
+            boxes = [b for b in boxes if b.name == "metal_sheet"]
+        return boxes
+
+    def unload(self) -> None:
+        self.runner.unload()
+
+
+def load_sheet_detect_fn(paths: Optional[Paths] = None, manager: Optional[ModelManager] = None,
+                         prefer_onnx: bool = True) -> Optional[Callable[[np.ndarray], list[Box]]]:
+    """A ``detect_fn(frame_bgr) -> list[Box]`` of ``metal_sheet`` boxes (conf ≥ 0.05; the
+    verifier applies ``settings.counting.sheet_confidence``) for
+    ``core.counting.DetectorVerifier``. With a ``manager`` (the app) the detector stays
+    evictable; without one (CLI, bench) the active registry model — else
+    ``weights/metal_sheet.pt`` — is loaded once. None when there is no usable model.
+
+    >>> fn = load_sheet_detect_fn()            # doctest: +SKIP
+    >>> [b.name for b in fn(frame)]            # doctest: +SKIP
+    ['metal_sheet']
+    """
+    if manager is not None:
+        return manager.sheet_detect_fn()
+    paths = paths or Paths.from_env()
+    path: Optional[Path] = None
+    try:
+        from .storage import default_url
+        mv = Registry(Database(default_url(paths)), paths).active("sheet")
+        path = mv.path if mv else None
+    except ModelError as e:
+        log.warning("sheet detector refused: %s", e)
+        return None
+    except Exception as e:  # no database here: fall back to the shipped file
+        log.debug("registry unavailable: %s", e)
+    if path is None and (paths.weights / "metal_sheet.pt").exists():
+        path = paths.weights / "metal_sheet.pt"
+    if path is None:
+        return None
+    try:
+        return _StandaloneSheetDetect(YoloRunner.load(path, prefer_onnx=prefer_onnx))
+    except ModelError as e:
+        log.warning("sheet detector unusable: %s", e)
+        return None
 
 
 def make_sheet_verifier(manager: Optional[ModelManager], settings: Any) -> Any:
@@ -1038,6 +1115,7 @@ def bench_memory(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m core bench models", description=bench_memory.__doc__)
     ap.add_argument("--cycles", type=int, default=2)
     ap.add_argument("--size", type=int, default=640, help="test image size")
+    ap.add_argument("--no-speed", dest="speed", action="store_false", help="skip the ONNX vs PyTorch timing")
     a = ap.parse_args(argv)
     if a.cycles < 1:
         return _fail("--cycles must be ≥ 1")
@@ -1083,5 +1161,37 @@ def bench_memory(argv: list[str]) -> int:
         mm.leave_analysis()
         snap(f"cycle {c}: swap → counting", t0)
     mm.close()
-    print(json.dumps({"steps": rows, "problems": mm.problems}, indent=2))
+    speed = inference_speed(mm.registry, img) if a.speed else {}
+    print(json.dumps({"steps": rows, "inference_ms": speed, "problems": mm.problems}, indent=2))
     return 0
+
+
+def inference_speed(reg: Registry, img: np.ndarray, n: int = 20) -> dict[str, Any]:
+    """Median ms per ``predict`` of the active sheet model on ONNX Runtime and on PyTorch —
+    the measurement behind ``prefer_onnx``."""
+    try:
+        mv = reg.active("sheet")
+    except ModelError:
+        return {}
+    if mv is None:
+        return {}
+    out: dict[str, Any] = {"model": mv.path.name}
+    for backend, prefer in (("onnx", True), ("torch", False)):
+        try:
+            r = YoloRunner.load(mv.path, prefer_onnx=prefer, device="cpu")
+        except ModelError:
+            continue
+        if r.backend != backend:
+            continue
+        r.predict(img)
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r.predict(img)
+            ts.append((time.perf_counter() - t0) * 1000)
+        out[backend] = round(float(np.median(ts)), 1)
+        out["imgsz"] = r.imgsz
+        r.unload()
+    print(f"sheet detector {out.get('model')}: onnx {out.get('onnx')} ms, torch {out.get('torch')} ms "
+          f"per {img.shape[1]}x{img.shape[0]} frame at imgsz {out.get('imgsz')}", file=sys.stderr)
+    return out

@@ -168,6 +168,43 @@ def train(data_yaml: str | Path, *, out: str | Path = "data/runs/neu", name: str
     return Path(out).resolve() / name
 
 
+def finalize(run_dir: str | Path, neu_dir: str | Path = "/work/shared/datasets/neu-det",
+             stem: str = "defect_yolo11n") -> dict:
+    """Ship a finished NEU run: strip the optimizer from ``best.pt``, export ONNX at the
+    training size, evaluate on the 361 val images, copy both into ``weights/`` with the
+    manifest entry (:func:`core.training.ship_weights`) and register them (task ``defect``)."""
+    import json
+    import tempfile
+
+    from . import offline
+    from .defects import evaluate
+    from .models import Registry
+    from .paths import Paths
+    from .storage import Database
+    from .training import ship_weights
+    offline.prepare()
+    from ultralytics import YOLO
+    from ultralytics.utils.torch_utils import strip_optimizer
+    run_dir = Path(run_dir)
+    paths = Paths.from_env()
+    tmp = Path(tempfile.mkdtemp(prefix="neu-ship-"))
+    best = tmp / f"{stem}.pt"
+    shutil.copyfile(run_dir / "weights" / "best.pt", best)
+    strip_optimizer(str(best))
+    model = YOLO(str(best))
+    imgsz = int((model.overrides or {}).get("imgsz") or 224)
+    onnx = Path(model.export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False, device="cpu"))
+    metrics = evaluate(best, neu_dir, paths.cache, imgsz=imgsz)
+    epochs = sum(1 for _ in open(run_dir / "results.csv")) - 1 if (run_dir / "results.csv").exists() else None
+    metrics.update({"imgsz": imgsz, "epochs": epochs, "trained_on": "NEU-DET splits/train.txt (1,439 images)",
+                    "device": "cpu", "from_scratch": True})
+    shipped = ship_weights(best, onnx, stem, "defect", metrics, paths)
+    reg = Registry(Database(), paths)
+    reg.sync_bundled()
+    LOG.info("shipped %s: %s", shipped, json.dumps(metrics))
+    return {"files": shipped, "metrics": metrics}
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
     ap = argparse.ArgumentParser(prog="python -m core.neu", description="NEU-DET conversion and training")
@@ -185,8 +222,15 @@ def _main(argv: list[str] | None = None) -> int:
     t.add_argument("--device", default="cpu")
     t.add_argument("--out", default="data/runs/neu")
     t.add_argument("--name", default="defect_yolo11n")
+    f = sub.add_parser("finalize", help="strip, export ONNX, evaluate, ship to weights/ and register")
+    f.add_argument("run_dir")
+    f.add_argument("--neu", default="/work/shared/datasets/neu-det")
     a = ap.parse_args(argv)
     log.setup()
+    if a.cmd == "finalize":
+        import json
+        print(json.dumps(finalize(a.run_dir, a.neu)))
+        return 0
     if a.cmd == "convert":
         r = convert(a.src, a.out)
         print({"images": r.images, "boxes": r.boxes, "skipped": r.skipped})

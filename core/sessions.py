@@ -163,8 +163,10 @@ def start_session(db: Database, paths: Paths, name: Any, target: Any, source: st
     current = open_session(db)
     if current is not None:
         raise SessionError("Session '{name}' is still open: finish it first.", name=current.name)
+    settings = db.load_settings()
     if tz is None:
-        tz = db.load_settings().ui.timezone
+        tz = settings.ui.timezone
+    _require_disk(paths, settings)
     sid = new_session_id(name_)
     started = utcnow()
     folder = session_folder(sid, started, tz)
@@ -178,6 +180,18 @@ def start_session(db: Database, paths: Paths, name: Any, target: Any, source: st
     db.log(f"Session '{name_}' started (target {target_})", session_id=sid)
     log.info("session %s started: %r target %d source %s", sid, name_, target_, source)
     return st
+
+
+def _require_disk(paths: Paths, settings: Any) -> None:
+    """The disk guard ("smart clean"): no new session when the data volume is nearly full."""
+    try:
+        from .health import DiskFullError, require_disk
+    except ImportError:
+        return
+    try:
+        require_disk(paths, settings)
+    except DiskFullError as e:
+        raise SessionError("Not enough free disk space for a new session: {why}", why=str(e)) from None
 
 
 def _transition(db: Database, session_id: str, allowed: tuple[str, ...], new: str) -> SessionStatus:

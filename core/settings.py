@@ -40,7 +40,7 @@ class CountingSettings:
 @dataclass
 class ModelSettings:
     defect_confidence: float = 0.25
-    tile_size: int = 320                # locator tile size at the training scale
+    tile_size: int = 200                # locator tile, source px: NEU-DET images are 200 px (training scale)
     tile_overlap: float = 0.2
     prefer_onnx: bool = True
 

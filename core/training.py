@@ -318,14 +318,14 @@ def train_detect(data: str, model: str = "yolo11n.yaml", epochs: int = 30, imgsz
                        heldout=ho.source)
     res = TrainResult(str(run_dir), str(best), str(onnx), metrics, epochs, imgsz, round(time.time() - t0, 1))
     (run_dir / "msm_result.json").write_text(json.dumps(asdict(res), indent=2, default=str))
-    reg = Registry(_db(), paths)
+    reg = Registry(_db(paths), paths)
     if ship:
         res.shipped = ship_weights(best, Path(onnx), ship, task, metrics, paths)
         reg.sync_bundled()
     if register and not ship:
         try:
             mv = reg.register(best, name=f"{task}-{name}", task=task, metrics=metrics, source="trained",
-                              activate=False)
+                              activate=None)   # the first model of a task becomes active
             res.registered = mv.to_json()
         except ModelError as e:
             raise TrainError(str(e)) from None
@@ -333,9 +333,9 @@ def train_detect(data: str, model: str = "yolo11n.yaml", epochs: int = 30, imgsz
     return res
 
 
-def _db() -> Any:
-    from .storage import Database
-    return Database()
+def _db(paths: Optional[Paths] = None) -> Any:
+    from .storage import Database, default_url
+    return Database(default_url(paths))
 
 
 def ship_weights(best: Path, onnx: Path, stem: str, task: str, metrics: dict[str, Any],

@@ -53,6 +53,7 @@ BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 3.0                  # "capped at a few seconds"
 POSITION_SAVE_S = 1.0                # idle position checkpoint period
 FPS_WINDOW = 30
+STALL_S = 2.0                        # no frame for this long while "live" = stalled
 
 
 class UploadError(ValueError):
@@ -217,6 +218,10 @@ class CountingWorker:
         self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
         self._jpeg_cache: tuple[int, int, bytes] | None = None        # (position, width, bytes)
         self._fps_times: list[float] = []
+        self._src: Any = None
+        self._t_off = 0.0
+        self._t_last = -1.0
+        self._last_frame_t = 0.0
         self._last_saved_pos = 0
         self._last_save_t = 0.0
 
@@ -266,7 +271,24 @@ class CountingWorker:
 
     # -- reading (pages) --------------------------------------------------------------------
     def status(self) -> WorkerStatus:
+        """The state for pages. While frames do not arrive, the loop is blocked in the
+        source, so the source's own status (reconnecting…) and the time since the last
+        frame are read here: an outage is visible at once."""
         with self._lock:
+            src = self._src
+            cur = self._status.source_status
+            new = cur
+            if src is not None:
+                s = getattr(src, "status", None)
+                s = str(getattr(s, "value", s) or "")
+                if s in ("connecting", "reconnecting", "stalled", "error") and cur != s:
+                    new = s
+            if new == "live" and self._last_frame_t and time.monotonic() - self._last_frame_t > STALL_S:
+                new = "stalled"
+            if new != cur:
+                lost = cur == "live" and new in ("reconnecting", "stalled", "error")
+                self._status = replace(self._status, source_status=new,
+                                       outages=self._status.outages + (1 if lost else 0))
             return replace(self._status)
 
     def latest_frame(self, annotated: bool = True) -> Optional[np.ndarray]:
@@ -326,6 +348,8 @@ class CountingWorker:
 
     def resume(self) -> SessionStatus:
         with self._lock:
+            if self._analysis.is_set():
+                raise SessionError("Defect analysis is running: wait for it to finish.")
             st = sessions.resume_session(self.db, self._require_session())
             self._reset_engine()        # the scene may have changed while paused: new baseline
             self._publish_session(st)
@@ -464,6 +488,8 @@ class CountingWorker:
         start = sess.source_position + 1 if sess is not None and sess.source == uri else 0
         self._set_source_status("connecting" if not was_live else "reconnecting", describe_source(uri))
         src = self._open(uri, start)
+        with self._lock:
+            self._src = src
         got = 0
         try:
             n_frames = int(getattr(getattr(src, "info", None), "frames", 0) or 0) if is_file else 0
@@ -473,7 +499,7 @@ class CountingWorker:
             pos = start - 1
             last_idx = -1
             pace_t0: Optional[float] = None
-            pace_v0 = 0.0
+            pace_v0 = pace_last = 0.0
             for frame in src:
                 if self._stop.is_set() or self._reopen.is_set() or self._analysis.is_set():
                     break
@@ -489,13 +515,16 @@ class CountingWorker:
                 if is_file and self.realtime:
                     vt = float(getattr(frame, "t", 0.0) or 0.0)
                     now = time.monotonic()
-                    if pace_t0 is None or vt < pace_v0:
-                        pace_t0, pace_v0 = now, vt
+                    if pace_t0 is None or vt < pace_last or vt - pace_last > 2.0:
+                        pace_t0, pace_v0 = now, vt          # start, loop or jump: re-anchor the clock
+                    pace_last = vt
                     wait = pace_t0 + (vt - pace_v0) - now
                     if wait > 0:
                         time.sleep(min(wait, 1.0))
                 self._process(frame, pos, src)
         finally:
+            with self._lock:
+                self._src = None
             try:
                 src.close()
             except Exception:
@@ -518,7 +547,15 @@ class CountingWorker:
                 self._engine.apply_settings(cfg.counting)
             else:
                 self._engine = self._make_engine()
-        t = pos / max(float(getattr(src, "fps", 0) or 0) or 10.0, 1e-3)
+        # video time, kept monotonic across loops and reconnects (the engine handles dropped
+        # frames by timestamps, so real gaps stay gaps)
+        fps_src = float(getattr(src, "fps", 0) or 0) or 10.0
+        raw_t = getattr(frame, "t", None)
+        raw_t = pos / fps_src if raw_t is None else float(raw_t)
+        if raw_t + self._t_off <= self._t_last:
+            self._t_off = self._t_last + 1.0 / fps_src - raw_t
+        t = raw_t + self._t_off
+        self._t_last = t
         event = self._engine.update(img, pos, t)
         with self._lock:
             sess = self._status.session
@@ -546,6 +583,7 @@ class CountingWorker:
             if len(self._fps_times) > 1 and self._fps_times[-1] > self._fps_times[0] else 0.0
         with self._lock:
             self._latest = (pos, img, box)
+            self._last_frame_t = now
             self._status = replace(self._status, source_status=src_status, source_message="", fps=fps,
                                    frames=self._status.frames + 1, position=pos)
 

@@ -26,6 +26,7 @@ class AppContext:
     tz: str
     worker: Any = None          # core.worker.CountingWorker (shared by every tab)
     models: Any = None          # core.models.ModelManager
+    jobs: Any = None            # core.jobs.JobRunner (one per process: background jobs)
     user: str = "operator"
 
     @property

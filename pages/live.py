@@ -75,10 +75,40 @@ def _render_audio(sess_id: str) -> None:
 
 
 # --- the right-hand column: status, counter, controls, log -------------------------------------
+# Buttons act in on_click callbacks: they run before the (fragment) rerun, so what is drawn
+# afterwards already shows the new state; messages wait in session state for that rerun.
+def _do(action: str, *args) -> None:
+    try:
+        if action == "pause":
+            w.pause()
+        elif action == "resume":
+            w.resume()
+        elif action == "correct":
+            w.correct(args[0], st.session_state.get("live_reason", ""), user=c.user)
+        elif action == "finish":
+            done = w.finish()
+            st.session_state["live_finished"] = done.id
+            kind = alerts.alert_kind_for_finish(done.count, done.target)
+            st.session_state["live_alert"] = kind or "finish_ok"
+            if kind:
+                _play(kind, done.id)
+    except (SessionError, UploadError) as e:
+        st.session_state["live_msg"] = e.translated(_)
+    except Exception as e:   # never a traceback on the page
+        import logging
+        logging.getLogger("msm.ui").exception("live action %s failed", action)
+        st.session_state["live_msg"] = _("The action failed") + f": {e}"
+
+
 @st.fragment(run_every=REFRESH_S)
-def session_panel() -> None:
+def session_panel(had_session: bool) -> None:
     s = w.status()
     sess = s.session
+    if (sess is not None) != had_session:
+        st.rerun()      # started/finished here or in another tab: redraw the whole page
+    msg = st.session_state.pop("live_msg", None)
+    if msg:
+        st.error(msg)
     if sess is None:
         done = st.session_state.get("live_finished")
         if done is not None:
@@ -100,42 +130,19 @@ def session_panel() -> None:
 
     b1, b2 = st.columns(2)
     if sess.is_active:
-        if b1.button(_("PAUSE"), key="live_pause", use_container_width=True):
-            _act(w.pause)
+        b1.button(_("PAUSE"), key="live_pause", width="stretch", on_click=_do, args=("pause",))
     else:
-        if b1.button(_("RESUME"), key="live_resume", use_container_width=True):
-            _act(w.resume)
-    if b2.button(_("FINISH SESSION"), key="live_finish", type="primary", use_container_width=True):
-        try:
-            done = w.finish()
-        except Exception as e:
-            _err(e)
-        else:
-            st.session_state["live_finished"] = done.id
-            kind = alerts.alert_kind_for_finish(done.count, done.target)
-            st.session_state["live_alert"] = kind or "finish_ok"
-            if kind:
-                _play(kind, done.id)
-            st.rerun(scope="app")
+        b1.button(_("RESUME"), key="live_resume", width="stretch", on_click=_do, args=("resume",))
+    b2.button(_("FINISH SESSION"), key="live_finish", type="primary", width="stretch",
+              on_click=_do, args=("finish",))
 
     with st.expander(_("Manual correction")):
-        reason = st.text_input(_("Reason"), key="live_reason", placeholder=_("e.g. sheet missed by the camera"))
+        st.text_input(_("Reason"), key="live_reason", placeholder=_("e.g. sheet missed by the camera"))
         m1, m2 = st.columns(2)
-        if m1.button("+1", key="live_plus", use_container_width=True):
-            _act(lambda: w.correct(+1, reason, user=c.user))
-        if m2.button("−1", key="live_minus", use_container_width=True):
-            _act(lambda: w.correct(-1, reason, user=c.user))
+        m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1))
+        m2.button("−1", key="live_minus", width="stretch", on_click=_do, args=("correct", -1))
 
     _log_feed(sess.id)
-
-
-def _act(fn) -> None:
-    try:
-        fn()
-    except Exception as e:
-        _err(e)
-    else:
-        st.rerun(scope="fragment")
 
 
 def _log_feed(session_id: str) -> None:
@@ -210,7 +217,7 @@ def start_form() -> None:
     with st.form("live_start", border=True):
         name = st.text_input(_("Session name"), key="live_name", placeholder="Batch-A")
         target = st.text_input(_("Max count target"), value="100", key="live_target")
-        go = st.form_submit_button(_("START SESSION"), type="primary", use_container_width=True)
+        go = st.form_submit_button(_("START SESSION"), type="primary", width="stretch")
     if go:
         try:
             w.start_session(name, target, user=c.user)
@@ -229,7 +236,7 @@ def polling_video() -> None:
     if jpeg is None:
         st.info(_("Waiting for video…"))
     else:
-        st.image(jpeg, use_container_width=True)
+        st.image(jpeg, width="stretch")
 
 
 def webrtc_video() -> bool:
@@ -275,7 +282,7 @@ with left:
 with right:
     if status.session is None:
         start_form()
-    session_panel()
+    session_panel(status.session is not None)
     busy = status.session is not None
     st.page_link("pages/defects.py", label=_("Defect check"), icon="🔎", disabled=busy,
                  help=_("Disabled while a session runs (memory).") if busy else None)

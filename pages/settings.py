@@ -43,7 +43,7 @@ def _save(new, what: str) -> None:
         st.info(_("Nothing changed."))
         return
     st.session_state["_settings_flash"] = (
-        _("{what} saved ({n} changes).").format(what=_(what), n=len(res.changed)),
+        _("{what} saved ({n} changes).").format(what=what, n=len(res.changed)),
         _("Applied to the running counter.") if res.applied_live else (
             _("The running counter could not take it now ({err}); it applies at the next start.")
             .format(err=res.live_error) if res.live_error else _("It applies when counting starts.")))
@@ -105,7 +105,7 @@ with t_cam:
                 s.models.defect_confidence, s.counting.settle_s = float(defect_conf), float(settle)
                 s.counting.verifier = verifier
                 s.ui.language, s.ui.timezone = lang, tz
-                _save(s, "Camera and thresholds")
+                _save(s, _("Camera and thresholds"))
 
 # ----------------------------------------------------------------------------- counting area
 with t_roi:
@@ -130,7 +130,7 @@ with t_roi:
         except eng.InputError as e:
             st.error(e.translated(_))
         else:
-            _save(s, "Counting area")
+            _save(s, _("Counting area"))
     mask_img = None
     if s.counting.mask_path:
         import cv2
@@ -150,10 +150,10 @@ with t_roi:
             except eng.InputError as e:
                 st.error(e.translated(_))
             else:
-                _save(s, "Counting area")
+                _save(s, _("Counting area"))
         if m2.button(_("Remove the mask"), disabled=not s.counting.mask_path, key="roi_mask_clear"):
             s.counting.mask_path = ""
-            _save(s, "Counting area")
+            _save(s, _("Counting area"))
 
 # ----------------------------------------------------------------------------- alert sounds
 with t_sound:
@@ -180,10 +180,10 @@ with t_sound:
                 st.error(e.translated(_))
             else:
                 setattr(s.alerts, field_name, name)
-                _save(s, "Alert sounds")
+                _save(s, _("Alert sounds"))
         if a2.button(_("Restore the built-in sound"), disabled=not current, key=f"snd_reset_{kind}"):
             setattr(s.alerts, field_name, "")
-            _save(s, "Alert sounds")
+            _save(s, _("Alert sounds"))
         st.divider()
 
 # ----------------------------------------------------------------------------- storage
@@ -202,7 +202,7 @@ with t_store:
         max_up = st.number_input(_("Largest video upload (MB)"), 1, 100000, int(s.storage.max_upload_mb), key="set_max_up")
         if st.form_submit_button(_("Save storage settings"), type="primary"):
             s.storage.min_free_gb, s.storage.retention_days, s.storage.max_upload_mb = float(min_free), int(keep_days), int(max_up)
-            _save(s, "Storage settings")
+            _save(s, _("Storage settings"))
     st.subheader(_("Retention"))
     st.caption(_("Deletes the raw capture images of sessions finished more than {d} days ago. Defect crops, "
                  "reports and the database stay. Sessions never exported or archived are kept unless you "
@@ -232,6 +232,12 @@ with t_store:
                                                                          mb=c.num(rep.bytes_freed / 2**20, 1)))
 
 # ----------------------------------------------------------------------------- health
+def _status_label(status: str) -> str:
+    return {"idle": _("idle"), "connecting": _("connecting"), "live": _("live"), "reconnecting": _("reconnecting"),
+            "stalled": _("stalled"), "ended": _("ended"), "error": _("error"), "running": _("running"),
+            "stopped": _("stopped"), "unknown": _("unknown")}.get(status, status)
+
+
 with t_health:
     @st.fragment(run_every=5)
     def _health_panel() -> None:
@@ -255,16 +261,20 @@ with t_health:
             st.caption(_("No GPU found (CPU only)."))
         cam = snap.camera
         k = st.columns(4)
-        k[0].metric(_("Camera"), cam.status if cam.available else _("no counting worker"))
+        k[0].metric(_("Camera"), _status_label(cam.status) if cam.available else _("no counting worker"))
         k[1].metric(_("Counting FPS"), c.num(cam.fps, 1))
         k[2].metric(_("Decision latency"), f"{c.num(cam.latency_ms, 0)} ms" if cam.latency_ms is not None else "–")
         up_h = snap.process_uptime_s / 3600
         k[3].metric(_("Uptime"), _("{h} h").format(h=c.num(up_h, 1)),
                     help=_("System up {d} days").format(d=c.num(snap.system_uptime_s / 86400, 1)))
         if cam.last_error:
-            st.warning(cam.last_error)
-        for w in snap.warnings:
-            st.warning(w)
+            st.warning(_(cam.last_error))
+        if not snap.disk.ok:
+            st.error(snap.disk.localized(_))
+        if snap.ram_percent >= 90:
+            st.warning(_("RAM is {p} % used.").format(p=c.num(snap.ram_percent, 0)))
+        if t is not None and t >= 85:
+            st.warning(_("The device is hot: {t} °C.").format(t=c.num(t, 0)))
         st.caption(_("Updated {t}").format(t=c.dt(datetime.fromisoformat(snap.at))))
 
     _health_panel()

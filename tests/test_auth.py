@@ -133,3 +133,27 @@ def test_no_secret_in_the_repository():
                 and not f.startswith("tests/") and p.stat().st_size < 1_000_000:
             text = p.read_text(errors="ignore")
             assert not assignment.search(text), f"{f} sets the engineer PIN"
+
+
+def test_concurrent_attempts_on_sqlite_lose_no_count(data_dir):
+    """Several browser tabs guessing at once on the station's SQLite file."""
+    import threading
+    Database().dispose()
+    EngineerAuth(Database()).ensure_initial(env={auth.ENV_VAR: PIN})
+    dbs = [Database() for _ in range(6)]
+    barrier = threading.Barrier(len(dbs))
+    results, errors = [], []
+
+    def guess(d):
+        barrier.wait()
+        try:
+            results.append(EngineerAuth(d).verify("wrong"))
+        except Exception as e:  # a "database is locked" would surface here
+            errors.append(e)
+
+    ts = [threading.Thread(target=guess, args=(d,)) for d in dbs]
+    [t.start() for t in ts]
+    [t.join(60) for t in ts]
+    assert not errors and len(results) == 6
+    assert max(r.failed_count for r in results) == auth.FREE_ATTEMPTS
+    assert sum(1 for r in results if r.wait_s > 0) == 6 - auth.FREE_ATTEMPTS

@@ -175,3 +175,13 @@ def test_default_sounds_are_made_and_custom_ones_win(paths):
     assert alerts.sound_path("finish_under", s, paths).name == "default_finish_under.wav"
     assert alerts.alert_kind_for_finish(5, 5) is None
     assert alerts.alert_kind_for_finish(4, 5) == "finish_under"
+
+
+def test_no_session_when_the_disk_is_nearly_full(db, paths):
+    pytest.importorskip("core.health")
+    s = Settings()
+    s.storage.min_free_gb = 1e9           # more than any disk has
+    db.save_settings(s)
+    with pytest.raises(SessionError, match="disk space"):
+        sessions.start_session(db, paths, "Batch-A", 10)
+    assert sessions.open_session(db) is None

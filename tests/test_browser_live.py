@@ -1,0 +1,110 @@
+"""Headless Chromium opens the running app (a real ``streamlit run`` subprocess), starts a
+session on the demo clip and sees the counter rise. The screenshot is kept in
+``docs/screenshots/live.png``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from live_clips import sheets_clip, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(data_dir, tmp_path):
+    demo = ROOT / "data" / "demo" / "demo.mp4"
+    if demo.exists():
+        source = "demo"
+    else:   # the demo clip is built by the counting engine's issue; a generated clip stands in
+        source = str(tmp_path / "stand-in.mp4")
+        sheets_clip(Path(source), n_sheets=4, hand=False, gap_s=0.8, width=640, height=360, fps=15)
+    port = _free_port()
+    env = dict(os.environ, MSM_DATA_DIR=str(data_dir), MSM_SOURCE=source)
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def up():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    try:
+        wait_for(lambda: up() or proc.poll() is not None, 60, what="streamlit to listen")
+        assert proc.poll() is None, proc.stdout.read()
+        yield f"http://127.0.0.1:{port}/", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _counter(page) -> tuple[int, int] | None:
+    txt = page.locator("text=/^\\s*[\\d.,]+ \\/ [\\d.,]+\\s*$/").first
+    if txt.count() == 0:
+        return None
+    m = re.match(r"\s*([\d.,]+) / ([\d.,]+)", txt.inner_text())
+    if not m:
+        return None
+    num = lambda s: int(re.sub(r"[.,]", "", s))  # noqa: E731  (thousands separators of either language)
+    return num(m.group(1)), num(m.group(2))
+
+
+def test_browser_starts_a_session_and_sees_the_counter_rise(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    url, proc = server
+    shots = ROOT / "docs" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        page.goto(url, wait_until="domcontentloaded")
+        start = page.get_by_role("button", name=re.compile("START SESSION|MULAI SESI"))
+        start.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)          # let the first reruns (video fragment, WebRTC) settle
+        page.get_by_label(re.compile("Session name|Nama sesi")).fill("Batch-A")
+        target = page.get_by_label(re.compile("Max count target|Target hitungan"))
+        target.fill("100")
+        start.click()
+        wait_for(lambda: _counter(page) is not None, 60, what="the counter")
+        assert _counter(page)[1] == 100
+        first = _counter(page)[0]
+        wait_for(lambda: (_counter(page) or (0, 0))[0] >= first + 2, 120, every=0.5,
+                 what="the counter to rise by two sheets")
+        page.wait_for_timeout(1500)          # let the video image catch up for the screenshot
+        page.screenshot(path=str(tmp_path / "live.png"), full_page=False)
+        body = page.inner_text("body")
+        browser.close()
+    # WebRTC is best effort here (the polling image is the fallback); report what happened
+    rtc = any("connectionstatechange connected" in m for m in console)
+    print(f"WebRTC live feed connected in headless Chromium: {rtc}")
+    shutil.copyfile(tmp_path / "live.png", shots / "live.png")
+    assert re.search("Monitoring active|Pemantauan aktif", body)
+    assert "Traceback" not in body

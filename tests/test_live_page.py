@@ -1,0 +1,144 @@
+"""The Live Monitoring page under Streamlit's AppTest: bad inputs → clear messages and no
+session; start → counts arrive from a generated clip (real worker, engine, DB) → over
+target alert → finish → sound B state and the JSON log download.
+
+Mocked: ``streamlit_webrtc.webrtc_streamer`` only — it cannot run under AppTest (no browser
+session manager); the page then shows its polling-image fallback, which is what we check.
+Real WebRTC is exercised in the browser test.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core import sessions
+from core.storage import Database
+from live_clips import sheets_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def app(data_dir, tmp_path, monkeypatch):
+    clip = tmp_path / "page.mp4"
+    truth = sheets_clip(clip, n_sheets=3, hand=False, gap_s=0.6, tail_s=4.0, fps=10)
+    monkeypatch.setenv("MSM_SOURCE", str(clip))
+    import streamlit_webrtc
+    fake = SimpleNamespace(state=SimpleNamespace(playing=False))
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda *a, **k: fake)
+    monkeypatch.setattr(streamlit_webrtc, "create_video_source_track", lambda *a, **k: object())
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["lang"] = "en"
+    at.run()
+    assert not at.exception, at.exception
+    yield at, truth
+    st.cache_resource.clear()      # on_release stops and joins the worker thread
+
+
+def _start(at, name, target):
+    at.text_input(key="live_name").set_value(name)
+    at.text_input(key="live_target").set_value(target)
+    [b for b in at.button if b.label == "START SESSION"][0].click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def _errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("name,target,msg", [
+    ("", "100", "Enter a session name."),
+    ("Batch-A", "0", "The target must be greater than 0."),
+    ("Batch-A", "-3", "The target must be greater than 0."),
+    ("Batch-A", "1000000000", "The target is too large"),
+    ("Batch-A", "abc", "The target must be a whole number."),
+])
+def test_bad_inputs_give_one_clear_message_and_no_session(app, name, target, msg):
+    at, _ = app
+    _start(at, name, target)
+    errs = _errors(at)
+    assert any(msg in e for e in errs), errs
+    assert not any("Traceback" in e for e in errs)
+    assert sessions.open_session(Database()) is None
+    assert [b for b in at.button if b.label == "START SESSION"], "the start form must stay"
+
+
+def _markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
+    at, truth = app
+    _start(at, "Batch ü/..", "2")
+    db = Database()
+    s = sessions.open_session(db)
+    assert s is not None and s.name == "Batch ü/.." and s.target == 2
+    assert "Monitoring active" in _markdown(at) or "Paused" in _markdown(at)
+    # Defect check is disabled while the session runs
+    links = [e for e in at.get("page_link")]
+    assert links and all(getattr(l.proto, "disabled", False) for l in links)
+
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        time.sleep(1.0)
+        at.run()
+        assert not at.exception, at.exception
+        if at.session_state["live_count"] >= truth.expected_count:
+            break
+    assert at.session_state["live_count"] == truth.expected_count == 3
+    md = _markdown(at)
+    assert "3 / 2" in md and "#d1242f" in md, "counter must show 3 / 2 in red"
+    assert any("Over target" in e for e in _errors(at))
+    assert at.session_state["live_alert"] == "over_target"
+    assert at.get("audio"), "the over-target alert sound must be on the page"
+    log_text = "\n".join(c.value for c in at.code)
+    assert "Sheet #3 detected" in log_text and "Sheet #1 detected" in log_text
+
+    [b for b in at.button if b.label == "FINISH SESSION"][0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert sessions.open_session(db) is None
+    done = sessions.session_status(db, s.id)
+    assert done.status == "finished" and done.finish_alert == "over"
+    assert at.session_state["live_alert"] == "finish_over"
+    assert any("Over target (sound B)" in e for e in _errors(at))
+    assert at.get("audio"), "sound B must be on the page"
+    assert at.get("download_button"), "the JSON log must be downloadable"
+    assert [b for b in at.button if b.label == "START SESSION"], "ready for the next session"
+
+
+def test_finish_under_target_gives_sound_a_and_corrections_show_in_the_log(app):
+    at, _ = app
+    _start(at, "Batch-U", "50")
+    at.text_input(key="live_reason").set_value("sheet missed by the camera")
+    [b for b in at.button if b.label == "+1"][0].click()
+    at.run()
+    assert "Correction +1" in "\n".join(c.value for c in at.code)
+    [b for b in at.button if b.label == "−1"][0].click()
+    at.run()
+    at.text_input(key="live_reason").set_value("")
+    [b for b in at.button if b.label == "+1"][0].click()
+    at.run()
+    assert any("Give a reason" in e for e in _errors(at))
+    [b for b in at.button if b.label == "FINISH SESSION"][0].click()
+    at.run()
+    assert at.session_state["live_alert"] == "finish_under"
+    assert any("Under target (sound A)" in w.value for w in at.warning)
+
+
+def test_tabs_share_one_worker(app):
+    at, _ = app
+    at2 = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at2.session_state["lang"] = "en"
+    at2.run()
+    w1 = at.session_state["_ctx"].worker
+    w2 = at2.session_state["_ctx"].worker
+    assert w1 is w2 and w1.alive

@@ -1,0 +1,106 @@
+"""NEU-DET conversion (VOC XML → YOLO) and the ``eval defects`` command."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.neu import NEU_CLASSES, convert, parse_voc, yolo_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+NEU = Path(os.environ.get("MSM_NEU_DIR", "/work/shared/datasets/neu-det"))
+MODEL = Path(os.environ.get("MSM_TEST_DEFECT_MODEL") or ROOT / "weights" / "defect_yolo11n.pt")
+
+
+def _voc(name: str, objs: list[tuple[str, tuple[int, int, int, int]]], w: int = 200, h: int = 200) -> str:
+    o = "".join(f"<object><name>{n}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax>"
+                f"<ymax>{b[3]}</ymax></bndbox></object>" for n, b in objs)
+    return f"<annotation><filename>{name}.jpg</filename><size><width>{w}</width><height>{h}</height></size>{o}</annotation>"
+
+
+def _mini(tmp_path: Path, train: list[str], val: list[str]) -> Path:
+    src = tmp_path / "neu"
+    for d in ("images", "annotations", "splits"):
+        (src / d).mkdir(parents=True)
+    objs = {
+        "scratches_1": [("scratches", (10, 20, 60, 180)), ("inclusion", (100, 100, 120, 140))],  # mixed labels
+        "patches_1": [("patches", (0, 0, 250, 90))],                                              # past the edge
+        "crazing_241": [("crazing", (2, 2, 193, 194)), ("crazing", (50, 50, 50, 80))],            # one degenerate
+    }
+    for stem, ob in objs.items():
+        (src / "images" / f"{stem}.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+        (src / "annotations" / f"{stem}.xml").write_text(_voc(stem, ob))
+    (src / "splits" / "train.txt").write_text("\n".join(train) + "\n")
+    (src / "splits" / "val.txt").write_text("\n".join(val) + "\n")
+    return src
+
+
+def test_convert_mini_dataset_box_label_is_the_truth(tmp_path):
+    src = _mini(tmp_path, ["scratches_1", "patches_1"], ["crazing_241"])
+    r = convert(src, tmp_path / "yolo")
+    assert r.images == {"train": 2, "val": 1} and r.boxes == {"train": 3, "val": 1} and not r.skipped
+    lines = (tmp_path / "yolo" / "labels" / "train" / "scratches_1.txt").read_text().split("\n")
+    assert lines[0].startswith(f"{NEU_CLASSES.index('scratches')} ")
+    assert lines[1].startswith(f"{NEU_CLASSES.index('inclusion')} ")          # box label, not file name
+    cls, cx, cy, w, h = (float(v) for v in
+                         (tmp_path / "yolo" / "labels" / "train" / "patches_1.txt").read_text().split())
+    assert cx == pytest.approx(0.5) and w == pytest.approx(1.0) and h == pytest.approx(0.45)   # clipped
+    y = (tmp_path / "yolo" / "data.yaml").read_text()
+    assert "train: images/train" in y and "val: images/val" in y and "5: scratches" in y
+
+
+def test_overlapping_splits_are_refused(tmp_path):
+    src = _mini(tmp_path, ["scratches_1", "crazing_241"], ["crazing_241"])
+    with pytest.raises(ValueError, match="overlap"):
+        convert(src, tmp_path / "yolo")
+
+
+def test_unknown_label_is_skipped_with_a_reason(tmp_path):
+    src = _mini(tmp_path, ["scratches_1"], ["crazing_241"])
+    (src / "annotations" / "scratches_1.xml").write_text(_voc("scratches_1", [("rust", (1, 1, 9, 9))]))
+    r = convert(src, tmp_path / "yolo")
+    assert r.images["train"] == 0 and "rust" in r.skipped[0]
+
+
+def test_yolo_lines_and_aliases(tmp_path):
+    p = tmp_path / "a.xml"
+    p.write_text(_voc("a", [("rolled_in_scale", (0, 0, 100, 50))]))
+    w, h, boxes = parse_voc(p)
+    assert boxes[0].label == "rolled-in_scale"
+    assert yolo_lines(w, h, boxes) == ["4 0.250000 0.125000 0.500000 0.250000"]
+
+
+@pytest.mark.skipif(not (NEU / "splits" / "val.txt").exists(), reason="NEU-DET not available")
+def test_real_neu_det_converts_to_the_documented_counts(tmp_path):
+    r = convert(NEU, tmp_path / "yolo")
+    assert r.images == {"train": 1439, "val": 361} and not r.skipped
+    assert r.boxes["train"] + r.boxes["val"] == 4189
+    val = {p.stem for p in (tmp_path / "yolo" / "images" / "val").glob("*.jpg")}
+    train = {p.stem for p in (tmp_path / "yolo" / "images" / "train").glob("*.jpg")}
+    assert not val & train and "crazing_240" in val and "scratches_300" in val and "scratches_240" in train
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MODEL.exists() or not (NEU / "splits").exists(), reason="no trained model or NEU-DET")
+def test_eval_defects_prints_the_exact_json(tmp_path):
+    env = {**os.environ, "MSM_DATA_DIR": str(tmp_path / "data")}
+    r = subprocess.run([sys.executable, "-m", "core", "eval", "defects", "--model", str(MODEL)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout)
+    assert {"map50", "map50_95", "per_class", "images"} <= set(doc) and doc["images"] == 361
+    assert set(doc["per_class"]) == set(NEU_CLASSES)
+    assert 0.0 <= doc["map50_95"] <= doc["map50"] <= 1.0
+    # the shipped model learned something real (a random-init net scores ~0)
+    assert doc["map50"] > 0.3, doc
+
+
+def test_eval_defects_bad_input_exit_2(tmp_path):
+    env = {**os.environ, "MSM_DATA_DIR": str(tmp_path / "data")}
+    r = subprocess.run([sys.executable, "-m", "core", "eval", "defects", "--model", str(tmp_path / "x.pt")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
