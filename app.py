@@ -34,7 +34,8 @@ def get_worker():
     station starts on; default: the bundled demo clip."""
     import os
     from core.worker import CountingWorker
-    w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None)
+    w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
+                       station=os.environ.get("MSM_STATION", ""))   # several stations on one database
     w.start()
     return w
 
@@ -98,6 +99,11 @@ def _optional(factory):
 
 db = get_db()
 settings = db.load_settings()
+try:  # daily retention + smart clean in the background (one stat() when not due)
+    from core.health import schedule_maintenance
+    schedule_maintenance(db, Paths.from_env(), settings)
+except ImportError:
+    pass
 if "lang" not in st.session_state:
     st.session_state["lang"] = settings.ui.language
 with st.sidebar:

@@ -193,9 +193,15 @@ def sheet_region(image: np.ndarray, pad: int = 16) -> tuple[int, int, int, int]:
     cnts, _ = cv2.findContours(th, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not cnts:
         return 0, 0, w, h
-    x, y, bw, bh = cv2.boundingRect(max(cnts, key=cv2.contourArea))
+    big = max(cnts, key=cv2.contourArea)
+    x, y, bw, bh = cv2.boundingRect(big)
     area = bw * bh * 16
     if area < 0.2 * w * h or area > 0.97 * w * h:
+        return 0, 0, w, h
+    inside = np.zeros(g.shape, np.uint8)
+    cv2.drawContours(inside, [big], -1, 1, -1)
+    # a real sheet stands clearly apart from the bin around it; texture streaks do not
+    if abs(float(g[inside == 1].mean()) - float(g[inside == 0].mean())) < 25:
         return 0, 0, w, h
     return (max(0, 4 * x - pad), max(0, 4 * y - pad), min(w, 4 * (x + bw) + pad), min(h, 4 * (y + bh) + pad))
 
@@ -567,6 +573,10 @@ def submit_session_analysis(runner: Any, db: Any, paths: Paths, session_id: str,
                             capture_ids: Optional[list[int]] = None) -> str:
     """Start :func:`analyse_session` as a ``defects`` job; returns the job id. ``before``
     / ``after`` run inside the job (pause counting, swap models; ``after`` always runs)."""
+    cur = latest_job(runner, session_id)
+    if cur is not None and cur.status == "running":  # two clicks / two tabs: one job per session
+        raise ValueError("this session is already being analysed; wait for that job to finish")
+
     def work(ctx: Any, session_id: str, capture_ids: Optional[list[int]] = None) -> dict[str, Any]:
         try:
             if before:
@@ -786,7 +796,8 @@ def _guard(fn: Callable[[list[str]], int], argv: list[str]) -> int:
 
 
 def _neu_dir() -> Path:
-    return Path(os.environ.get("MSM_NEU_DIR", "/work/shared/datasets/neu-det"))
+    from .neu import default_neu_dir
+    return default_neu_dir()
 
 
 def cli_eval(argv: list[str]) -> int:

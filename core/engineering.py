@@ -55,6 +55,8 @@ class ApplyResult:
     changed: list[str]
     applied_live: bool = False        # True when the running worker took the new settings
     live_error: str = ""
+    source_reopened: bool = False     # the worker reopened the camera with the new URL / limits
+    camera_deferred: bool = False     # camera change waits until the open session is finished
 
 
 def apply_settings(db: Any, new: Settings, who: str, worker: Any = None) -> ApplyResult:
@@ -64,6 +66,7 @@ def apply_settings(db: Any, new: Settings, who: str, worker: Any = None) -> Appl
     Raises ValueError (every problem in one message) when ``new`` is invalid; nothing is
     saved then.
     """
+    old_url = db.load_settings().camera.rtsp_url
     changed = db.save_settings(new, who=who or "engineer")
     res = ApplyResult(changed=changed)
     fn = getattr(worker, "apply_settings", None)
@@ -74,6 +77,20 @@ def apply_settings(db: Any, new: Settings, who: str, worker: Any = None) -> Appl
         except Exception as e:  # saved anyway; the worker picks it up on its next start
             log.warning("worker.apply_settings failed: %s", e, exc_info=True)
             res.live_error = str(e)
+    # the camera itself (URL, FPS limit, resolution) is reopened when the worker is watching
+    # the configured camera; the worker refuses while a session is open (never mid-batch)
+    if any(k.startswith("camera.") for k in changed) and callable(getattr(worker, "set_source", None)):
+        try:
+            current = str(getattr(worker.status(), "source", "") or "")
+        except Exception:
+            current = ""
+        if old_url and current == old_url and new.camera.rtsp_url:
+            try:
+                worker.set_source(new.camera.rtsp_url)
+                res.source_reopened = True
+            except Exception as e:  # e.g. a session is open: the camera changes after it
+                log.info("camera not reopened now: %s", e)
+                res.camera_deferred = True
     return res
 
 
@@ -302,3 +319,38 @@ def roi_preview(frame: np.ndarray, roi: Optional[list[int]], mask: Optional[np.n
     if roi:
         cv2.rectangle(out, (roi[0], roi[1]), (roi[2] - 1, roi[3] - 1), (0, 200, 0), max(2, w // 300))
     return out
+
+
+def roi_from_selection(event: Any, width: int, height: int) -> Optional[list[int]]:
+    """``[x1, y1, x2, y2]`` of the last box dragged on :func:`roi_figure` (a Streamlit
+    plotly selection event), clipped to the frame; None when there is no usable box.
+
+    >>> roi_from_selection({"selection": {"box": [{"x": [620.4, 100.2], "y": [50, 900]}]}}, 640, 480)
+    [100, 50, 620, 480]
+    >>> roi_from_selection({"selection": {"box": []}}, 640, 480) is None
+    True
+    """
+    try:
+        b = event["selection"]["box"][0]
+        xs, ys = sorted(float(v) for v in b["x"]), sorted(float(v) for v in b["y"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    box = [int(max(0, min(width, xs[0]))), int(max(0, min(height, ys[0]))),
+           int(max(0, min(width, xs[-1]))), int(max(0, min(height, ys[-1])))]
+    return box if box[2] > box[0] and box[3] > box[1] else None
+
+
+def roi_figure(preview_bgr: np.ndarray, width: int, height: int) -> Any:
+    """The ROI preview as a plotly figure with box-select in source pixels. An invisible
+    grid of points makes the image selectable (plotly only box-selects over data points)."""
+    import plotly.graph_objects as go
+    step = max(1, int(np.ceil(width / 960)))            # keep the browser payload small
+    fig = go.Figure(go.Image(z=preview_bgr[::step, ::step, ::-1], dx=step, dy=step, hoverinfo="skip"))
+    xs, ys = np.meshgrid(np.linspace(0, width, 41), np.linspace(0, height, 31))
+    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", marker={"opacity": 0},
+                             hoverinfo="none", showlegend=False))
+    fig.update_layout(dragmode="select", margin={"l": 0, "r": 0, "t": 0, "b": 0},
+                      height=min(640, int(900 * height / max(width, 1))))
+    fig.update_xaxes(range=[0, width], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[height, 0], showgrid=False, zeroline=False, scaleanchor="x")
+    return fig

@@ -495,6 +495,69 @@ def apply_retention(db: Any, paths: Paths, settings: Settings | None = None, *, 
     return report
 
 
+def clean_cache(paths: Paths, older_than_s: float = 3600.0) -> tuple[int, int]:
+    """"Smart clean": delete regenerable files under ``data/cache`` (thumbnails, bench
+    scratch) older than ``older_than_s``. Returns (files, bytes)."""
+    n = freed = 0
+    cutoff = time.time() - older_than_s
+    root = paths.cache
+    if not root.is_dir():
+        return 0, 0
+    for p in root.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink() and p.stat().st_mtime < cutoff:
+                size = p.stat().st_size
+                p.unlink()
+                n, freed = n + 1, freed + size
+        except OSError:
+            continue
+    return n, freed
+
+
+_MAINT_LOCK = threading.Lock()
+
+
+def schedule_maintenance(db: Any, paths: Paths, settings: Settings, every_s: float = 24 * 3600.0) -> bool:
+    """Run the daily housekeeping in a background thread when it is due: the retention policy
+    (never forced) and, when the disk guard fails, the cache clean. Cheap to call on every
+    page run (one ``stat``); returns True when a run was started.
+
+    The due-time lives in ``data/cache/maintenance.last`` so restarts and several browser
+    tabs never run it twice at once."""
+    stamp = paths.cache / "maintenance.last"
+    try:
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < every_s:
+            return False
+    except OSError:
+        return False
+    if not _MAINT_LOCK.acquire(blocking=False):
+        return False
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(datetime.now(timezone.utc).isoformat())
+    except OSError:
+        _MAINT_LOCK.release()
+        return False
+
+    def work() -> None:
+        from . import log
+        lg = log.get("health")
+        try:
+            rep = apply_retention(db, paths, settings)
+            if rep.files_removed:
+                lg.info("retention removed %d files (%.1f MB)", rep.files_removed, rep.bytes_freed / 2**20)
+            if not check_disk(paths, settings).ok:
+                n, freed = clean_cache(paths)
+                db.log(f"disk nearly full: cleaned {n} cache files ({freed / 2**20:.1f} MB)", "warning")
+        except Exception:  # housekeeping must never take the app down
+            lg.warning("maintenance failed", exc_info=True)
+        finally:
+            _MAINT_LOCK.release()
+
+    threading.Thread(target=work, name="msm-maintenance", daemon=True).start()
+    return True
+
+
 def _capture_file(paths: Paths, folder: str, rel: str) -> Path:
     """Capture paths are stored relative to ``data/media/sessions``; accept ones relative to the
     session folder too. Anything outside the sessions root raises ValueError."""

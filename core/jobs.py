@@ -104,15 +104,18 @@ class JobRunner:
         if self.db in marked:
             return
         marked.add(self.db)
+        # only this station's jobs: on a shared PostgreSQL another line's training keeps running
+        here = station()
         with self.db.session() as s:
-            s.execute(update(JobRow).where(JobRow.status.in_(("queued", "running")))
-                      .values(status="failed", message="interrupted: the app was restarted", updated_at=utcnow()))
+            for r in s.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))):
+                if (r.params or {}).get("_station", here) == here:
+                    r.status, r.message, r.updated_at = "failed", "interrupted: the app was restarted", utcnow()
 
     def submit(self, kind: str, fn: Callable[..., Any], **params: Any) -> str:
         """Start ``fn(ctx, **params)`` in the background; returns the job id."""
         jid = f"{kind}-{uuid.uuid4().hex[:10]}"
         with self.db.session() as s:
-            s.add(JobRow(id=jid, kind=kind, status="running", params=_plain(params)))
+            s.add(JobRow(id=jid, kind=kind, status="running", params={**_plain(params), "_station": station()}))
         cancel = threading.Event()
         t = threading.Thread(target=self._run, args=(jid, fn, params, cancel), name=f"job-{jid}", daemon=True)
         with self._lock:
@@ -173,6 +176,14 @@ class JobRunner:
             ev.set()
         for t in self._threads.values():
             t.join(timeout)
+
+
+def station() -> str:
+    """This station's name (``MSM_STATION``, else the host name): several stations may share
+    one database."""
+    import os
+    import socket
+    return os.environ.get("MSM_STATION") or socket.gethostname()
 
 
 def _state(r: JobRow) -> JobState:

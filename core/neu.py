@@ -53,6 +53,18 @@ class ConvertResult:
     skipped: list[str] = field(default_factory=list)       # ids with a problem, and why
 
 
+def default_neu_dir() -> Path:
+    """``$MSM_NEU_DIR``, else ``../shared/datasets/neu-det`` beside the checkout (the
+    project's layout), else ``/work/shared/datasets/neu-det``."""
+    import os
+    from .paths import PROJECT_ROOT
+    env = os.environ.get("MSM_NEU_DIR")
+    if env:
+        return Path(env)
+    beside = PROJECT_ROOT.parent / "shared" / "datasets" / "neu-det"
+    return beside if beside.exists() else Path("/work/shared/datasets/neu-det")
+
+
 def parse_voc(xml_path: Path) -> tuple[int, int, list[VocBox]]:
     """Parse one VOC annotation → ``(width, height, boxes)``.
 
@@ -168,7 +180,7 @@ def train(data_yaml: str | Path, *, out: str | Path = "data/runs/neu", name: str
     return Path(out).resolve() / name
 
 
-def finalize(run_dir: str | Path, neu_dir: str | Path = "/work/shared/datasets/neu-det",
+def finalize(run_dir: str | Path, neu_dir: str | Path | None = None,
              stem: str = "defect_yolo11n") -> dict:
     """Ship a finished NEU run: strip the optimizer from ``best.pt``, export ONNX at the
     training size, evaluate on the 361 val images, copy both into ``weights/`` with the
@@ -186,6 +198,7 @@ def finalize(run_dir: str | Path, neu_dir: str | Path = "/work/shared/datasets/n
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import strip_optimizer
     run_dir = Path(run_dir)
+    neu_dir = Path(neu_dir) if neu_dir else default_neu_dir()
     paths = Paths.from_env()
     tmp = Path(tempfile.mkdtemp(prefix="neu-ship-"))
     best = tmp / f"{stem}.pt"
@@ -224,7 +237,7 @@ def _main(argv: list[str] | None = None) -> int:
     t.add_argument("--name", default="defect_yolo11n")
     f = sub.add_parser("finalize", help="strip, export ONNX, evaluate, ship to weights/ and register")
     f.add_argument("run_dir")
-    f.add_argument("--neu", default="/work/shared/datasets/neu-det")
+    f.add_argument("--neu", default=None, help="NEU-DET folder (default: ../shared/datasets/neu-det)")
     a = ap.parse_args(argv)
     log.setup()
     if a.cmd == "finalize":

@@ -160,7 +160,7 @@ def start_session(db: Database, paths: Paths, name: Any, target: Any, source: st
     """Validate and open a new session. Refuses while another session is open."""
     name_ = validate_name(name)
     target_ = validate_target(target)
-    current = open_session(db)
+    current = open_session(db, station)
     if current is not None:
         raise SessionError("Session '{name}' is still open: finish it first.", name=current.name)
     settings = db.load_settings()
@@ -281,11 +281,14 @@ def correct_count(db: Database, session_id: str, delta: int, reason: Any, user: 
 
 
 # --- reading ---------------------------------------------------------------------------
-def open_session(db: Database) -> Optional[SessionStatus]:
-    """The open (active or paused) session, if any — what a restarted app resumes."""
+def open_session(db: Database, station: Optional[str] = None) -> Optional[SessionStatus]:
+    """The open (active or paused) session, if any — what a restarted app resumes. With
+    ``station`` only that station's (several stations share one PostgreSQL database)."""
     with db.session() as s:
-        row = s.scalars(select(SessionRow).where(SessionRow.status.in_(OPEN_STATES))
-                        .order_by(SessionRow.started_at.desc())).first()
+        q = select(SessionRow).where(SessionRow.status.in_(OPEN_STATES))
+        if station is not None:
+            q = q.where(SessionRow.station == station)
+        row = s.scalars(q.order_by(SessionRow.started_at.desc())).first()
         return _status(row) if row else None
 
 

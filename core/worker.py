@@ -231,7 +231,7 @@ class CountingWorker:
         with self._lock:
             if self._thread and self._thread.is_alive():
                 return self
-            open_ = sessions.open_session(self.db)
+            open_ = sessions.open_session(self.db, self.station)
             if open_ is not None:
                 self._source_uri = open_.source or self._source_uri
                 self._clean_temp_files(open_)
@@ -279,8 +279,7 @@ class CountingWorker:
             cur = self._status.source_status
             new = cur
             if src is not None:
-                s = getattr(src, "status", None)
-                s = str(getattr(s, "value", s) or "")
+                s = _state_name(getattr(src, "status", None))
                 if s in ("connecting", "reconnecting", "stalled", "error") and cur != s:
                     new = s
             if new == "live" and self._last_frame_t and time.monotonic() - self._last_frame_t > STALL_S:
@@ -497,16 +496,17 @@ class CountingWorker:
             # a live camera cannot seek, its positions simply continue.
             skip = (start % n_frames if n_frames else start) if is_file else 0
             pos = start - 1
-            last_idx = -1
+            last_idx, last_ft = -1, 0.0
             pace_t0: Optional[float] = None
             pace_v0 = pace_last = 0.0
             for frame in src:
                 if self._stop.is_set() or self._reopen.is_set() or self._analysis.is_set():
                     break
                 idx = int(getattr(frame, "index", got))
-                if is_file and last_idx >= 0 and idx < last_idx:
+                ft = float(getattr(frame, "t", 0.0) or 0.0)
+                if is_file and last_idx >= 0 and (idx < last_idx or ft < last_ft - 0.5):
                     self._reset_engine()        # the clip looped: the bin "emptied" — a new baseline
-                last_idx = idx
+                last_idx, last_ft = idx, ft
                 if skip > 0:
                     skip -= 1
                     continue
@@ -536,7 +536,7 @@ class CountingWorker:
 
     def _process(self, frame: Any, pos: int, src: Any) -> None:
         img = frame.image
-        src_status = str(getattr(src, "status", "live") or "live")
+        src_status = _state_name(getattr(src, "status", "live")) or "live"
         if src_status not in ("connecting", "live", "reconnecting", "stalled", "ended", "error"):
             src_status = "live"
         if self._engine is None or self._settings_dirty:
@@ -599,8 +599,7 @@ class CountingWorker:
         state = getattr(snap, "state", None) if snap is not None else None
         if state is None and isinstance(snap, dict):
             state = snap.get("state")
-        name = str(getattr(state, "name", getattr(state, "value", state))).lower()
-        return name in ("0", "stable", "empty", "idle")
+        return _state_name(state) in ("0", "stable", "empty", "idle")
 
     def _engine_box(self) -> Any:
         snap = self._snapshot()
@@ -610,6 +609,16 @@ class CountingWorker:
         if box is None and isinstance(snap, dict):
             box = snap.get("box")
         return box
+
+
+def _state_name(x: Any) -> str:
+    """``"live"`` from "live", an Enum member (value or name) or None → ""."""
+    if x is None:
+        return ""
+    v = getattr(x, "value", None)
+    if isinstance(v, str):
+        return v.lower()
+    return str(getattr(x, "name", x)).lower()
 
 
 # --- drawing the live view --------------------------------------------------------------------

@@ -249,8 +249,8 @@ if total == 0:
 pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
 page = 1
 if pages > 1:
-    page = int(st.number_input(_("Page (of {n})").format(n=c.num(pages)), min_value=1, max_value=pages, value=1,
-                               step=1, key=f"def_page_{sid}"))
+    page = int(st.columns([1, 4])[0].number_input(_("Page (of {n})").format(n=c.num(pages)), min_value=1,
+                                                  max_value=pages, value=1, step=1, key=f"def_page_{sid}"))
 st.caption(_("{n} captures").format(n=c.num(total)))
 items = D.list_captures(c.db, sid, (page - 1) * PAGE_SIZE, PAGE_SIZE)
 badge = {"approved": "✅", "rejected": "❌", "pending": ""}
@@ -264,7 +264,10 @@ for i, it in enumerate(items):
             st.warning(_("Image missing or unreadable"))
         label = "#{n} {b}".format(n=it.index, b=badge.get(it.review, ""))
         if it.analysed_at is not None:
-            label += " · " + (_("{n} defects").format(n=c.num(it.n_defects)) if it.n_defects else _("OK"))
+            if it.n_defects == 1:
+                label += " · " + _("1 defect")
+            else:
+                label += " · " + (_("{n} defects").format(n=c.num(it.n_defects)) if it.n_defects else _("OK"))
         if st.button(label, key=f"def_open_{it.id}", width="stretch"):
             st.session_state["def_sel"] = it.id
             st.rerun()

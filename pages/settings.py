@@ -42,11 +42,19 @@ def _save(new, what: str) -> None:
     if not res.changed:
         st.info(_("Nothing changed."))
         return
-    st.session_state["_settings_flash"] = (
-        _("{what} saved ({n} changes).").format(what=what, n=len(res.changed)),
-        _("Applied to the running counter.") if res.applied_live else (
-            _("The running counter could not take it now ({err}); it applies at the next start.")
-            .format(err=res.live_error) if res.live_error else _("It applies when counting starts.")))
+    parts = [_("{what} saved ({n} changes).").format(what=what, n=len(res.changed))]
+    if res.applied_live:
+        parts.append(_("Applied to the running counter."))
+    elif res.live_error:
+        parts.append(_("The running counter could not take it now ({err}); it applies at the next start.")
+                     .format(err=res.live_error))
+    else:
+        parts.append(_("It applies when counting starts."))
+    if res.source_reopened:
+        parts.append(_("The camera was reopened with the new settings."))
+    if res.camera_deferred:
+        parts.append(_("The camera change applies after the current session is finished."))
+    st.session_state["_settings_flash"] = tuple(parts)
     st.rerun()
 
 
@@ -115,12 +123,22 @@ with t_roi:
     st.caption(_("Only sheets inside this rectangle are counted. The frame is {w} × {h} px.")
                .format(w=c.num(fw), h=c.num(fh)))
     roi = s.counting.roi or [0, 0, fw, fh]
+    roi_keys = ("roi_x1", "roi_y1", "roi_x2", "roi_y2")
+    reload_ = st.session_state.pop("_roi_reload", False)   # after a save: show what was stored
+    for k, v in zip(roi_keys, roi):
+        if reload_ or k not in st.session_state:
+            st.session_state[k] = int(v)
+    # a box dragged on the frame below (plotly box-select) fills the four numbers
+    box = eng.roi_from_selection(st.session_state.get("roi_plot"), fw, fh)
+    if box and box != st.session_state.get("_roi_box_applied"):
+        st.session_state["_roi_box_applied"] = box
+        st.session_state.update(dict(zip(roi_keys, box)))
     with st.form("settings_roi"):
         r1, r2, r3, r4 = st.columns(4)
-        x1 = r1.number_input(_("Left (px)"), 0, 20000, int(roi[0]), key="roi_x1")
-        y1 = r2.number_input(_("Top (px)"), 0, 20000, int(roi[1]), key="roi_y1")
-        x2 = r3.number_input(_("Right (px)"), 0, 20000, int(roi[2]), key="roi_x2")
-        y2 = r4.number_input(_("Bottom (px)"), 0, 20000, int(roi[3]), key="roi_y2")
+        x1 = r1.number_input(_("Left (px)"), 0, 20000, key="roi_x1")
+        y1 = r2.number_input(_("Top (px)"), 0, 20000, key="roi_y1")
+        x2 = r3.number_input(_("Right (px)"), 0, 20000, key="roi_x2")
+        y2 = r4.number_input(_("Bottom (px)"), 0, 20000, key="roi_y2")
         b1, b2 = st.columns(2)
         save_roi = b1.form_submit_button(_("Save counting area"), type="primary")
         reset_roi = b2.form_submit_button(_("Use the whole frame"))
@@ -130,14 +148,18 @@ with t_roi:
         except eng.InputError as e:
             st.error(e.translated(_))
         else:
+            st.session_state["_roi_reload"] = True
             _save(s, _("Counting area"))
     mask_img = None
     if s.counting.mask_path:
         import cv2
         mask_img = cv2.imread(str(c.paths.data / s.counting.mask_path), cv2.IMREAD_GRAYSCALE)
     if frame is not None:
-        st.image(eng.roi_preview(frame, s.counting.roi, mask_img), channels="BGR",
-                 caption=_("Preview: the dimmed part is ignored."), width="stretch")
+        st.caption(_("Preview: the dimmed part is ignored. Drag a box on the frame to fill in the numbers, "
+                     "then save."))
+        st.plotly_chart(eng.roi_figure(eng.roi_preview(frame, s.counting.roi, mask_img), fw, fh),
+                        on_select="rerun", selection_mode="box", key="roi_plot",
+                        config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
     else:
         st.info(_("No frame to preview yet: start the camera or add the demo clip."))
     with st.expander(_("Mask image (optional)")):

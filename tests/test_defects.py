@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 from core import defects as D
+from core.neu import default_neu_dir
 from core.models import Box
 from core.segment import ModelFreeSegmenter, sheet_texture
 
 ROOT = Path(__file__).resolve().parent.parent
-NEU = Path(os.environ.get("MSM_NEU_DIR", "/work/shared/datasets/neu-det"))
+NEU = default_neu_dir()
 MODEL = Path(os.environ.get("MSM_TEST_DEFECT_MODEL") or ROOT / "weights" / "defect_yolo11n.pt")
 needs_model = pytest.mark.skipif(not MODEL.exists(), reason=f"no trained defect model at {MODEL}")
 needs_neu = pytest.mark.skipif(not (NEU / "images").exists(), reason="NEU-DET not available")
@@ -285,6 +286,13 @@ def test_before_after_hooks_run_and_after_runs_on_failure(db, paths):
     st = runner.wait(jid, 30)
     assert st.status == "failed" and "no defect locator" in st.message and calls == ["before", "after"]
     assert D.latest_job(runner, sid).id == jid
+    import threading
+    gate = threading.Event()
+    j2 = D.submit_session_analysis(runner, db, paths, sid, lambda: None, ModelFreeSegmenter, before=gate.wait)
+    with pytest.raises(ValueError, match="already being analysed"):     # a second click while it runs
+        D.submit_session_analysis(runner, db, paths, sid, lambda: None, ModelFreeSegmenter)
+    gate.set()
+    runner.wait(j2, 30)
     runner.close()
 
 
@@ -344,3 +352,15 @@ def test_cli_defects_prints_the_json_for_one_image(tmp_path):
     d = doc["defects"][0]
     assert {"type", "score", "bbox", "mask_path", "crop_path", "area_px", "segmenter"} <= set(d)
     assert len(d["bbox"]) == 4 and Path(d["crop_path"]).exists() and Path(doc["overlay"]).exists()
+
+
+def test_sheet_region_is_the_sheet_on_a_dark_bin_and_the_whole_image_otherwise():
+    bg = np.full((1080, 1920, 3), 40, np.uint8)
+    bg[200:900, 300:1600] = sheet_texture(700, 1300, np.random.default_rng(1))
+    x1, y1, x2, y2 = D.sheet_region(bg)
+    assert 270 <= x1 <= 300 and 170 <= y1 <= 200 and 1600 <= x2 <= 1630 and 900 <= y2 <= 930
+    assert D.sheet_region(sheet_texture(1080, 1920, np.random.default_rng(5))) == (0, 0, 1920, 1080)
+    # tiles only cover the sheet: fewer model runs on a capture that shows the bin too
+    loc = D.Locator(ScriptedDetector(), tile=200)
+    loc.locate(bg)
+    assert loc.last_stats["region"] == [x1, y1, x2, y2] and loc.last_stats["tiles"] < 84

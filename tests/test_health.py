@@ -217,3 +217,40 @@ def test_cli_retention(db, paths):
     for bad in (["--days", "ninety"], ["--days", "-5"], ["--nope"]):
         r = _cli("retention", *bad)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_soak_summary_numbers():
+    from core.soak import Sample, summarize
+    samples = [Sample(t, 100.0 + t / 60, 12, 5, 10.0 - (t == 30), int(t * 10), int(t // 10), "live", 0)
+               for t in (0, 30, 60, 120, 180)]
+    s = summarize(samples, warmup_s=60)
+    assert s["rss_start_mb"] == 101.0 and s["rss_end_mb"] == 103.0 and s["rss_growth_mb"] == 2.0
+    assert s["rss_growth_mb_per_h"] == 60.0 and s["fps_mean"] == 10.0 and s["fps_min"] == 10.0
+    assert s["threads_max"] == 12 and s["frames"] == 1800 and s["count"] == 18
+    assert summarize([]) == {"samples": 0}
+
+
+def test_daily_maintenance_runs_once_and_applies_retention(db, paths):
+    import time as _t
+    files = _make_session(db, paths, "old-exp", 100, exported=True)
+    never = _make_session(db, paths, "old-never", 100)
+    s = Settings()
+    assert health.schedule_maintenance(db, paths, s) is True
+    for _ in range(100):
+        if not any(p.exists() for p in files):
+            break
+        _t.sleep(0.05)
+    assert not any(p.exists() for p in files)          # retention applied in the background
+    assert all(p.exists() for p in never)               # never forced
+    assert health.schedule_maintenance(db, paths, s) is False   # not due again today
+
+
+def test_clean_cache_only_old_files(paths):
+    import os as _os
+    old, new = paths.cache / "thumbs" / "a.jpg", paths.cache / "thumbs" / "b.jpg"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x" * 100)
+    new.write_bytes(b"y" * 50)
+    _os.utime(old, (1, 1))
+    assert health.clean_cache(paths, older_than_s=60) == (1, 100)
+    assert not old.exists() and new.exists()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.neu import NEU_CLASSES, convert, parse_voc, yolo_lines
+from core.neu import NEU_CLASSES, convert, default_neu_dir, parse_voc, yolo_lines
 
 ROOT = Path(__file__).resolve().parent.parent
-NEU = Path(os.environ.get("MSM_NEU_DIR", "/work/shared/datasets/neu-det"))
+NEU = default_neu_dir()
 MODEL = Path(os.environ.get("MSM_TEST_DEFECT_MODEL") or ROOT / "weights" / "defect_yolo11n.pt")
 
 

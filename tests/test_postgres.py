@@ -184,3 +184,72 @@ def test_cli_against_postgres(pg, pg_url):
                            text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         json.loads(r.stdout)
+
+
+def test_model_registry_on_postgres(pg, paths):
+    """Versions with SHA-256, one active version, rollback — on PostgreSQL (JSON metrics,
+    the unique (task, version) constraint)."""
+    from core.models import ModelError, Registry
+    reg = Registry(pg, paths)
+    files = []
+    for i in range(2):
+        f = paths.weights / f"sheet_v{i}.pt"
+        f.write_bytes(os.urandom(256))
+        files.append(f)
+    v1 = reg.register(files[0], "metal_sheet", "sheet", metrics={"mAP50": 0.91, "per_class": {"metal_sheet": 0.91}})
+    v2 = reg.register(files[1], "metal_sheet", "sheet", metrics={"mAP50": 0.95}, activate=True)
+    assert reg.active("sheet").version == v2.version and v1.version != v2.version
+    assert reg.rollback("sheet").version == v1.version
+    assert reg.active("sheet").metrics["per_class"] == {"metal_sheet": 0.91}
+    with pytest.raises(ModelError):
+        reg.register(files[1], "metal_sheet", "sheet", version=v1.version)   # same version, another file
+    assert sum(m.active for m in reg.list("sheet")) == 1
+
+
+def test_two_stations_each_run_their_own_session(pg, paths):
+    """Line 1 and line 2 share the database: each may have its session open at once, and a
+    restarted station resumes its own session, never the other line's."""
+    from core import sessions
+    a = sessions.start_session(pg, paths, "Line1-Batch", 10, station="line-1")
+    b = sessions.start_session(Database(pg.url), paths, "Line2-Batch", 20, station="line-2")
+    assert a.id != b.id
+    assert sessions.open_session(pg, "line-1").id == a.id
+    assert sessions.open_session(pg, "line-2").id == b.id
+    with pytest.raises(sessions.SessionError):
+        sessions.start_session(pg, paths, "Second on line 1", 5, station="line-1")
+    worker_mod = pytest.importorskip("core.worker")
+    w = worker_mod.CountingWorker(pg, paths, source="", station="line-2", realtime=False)
+    try:
+        w.start()
+        st = w.status()
+        assert st.session is not None and st.session.id == b.id
+    finally:
+        w.stop()
+
+
+def test_restart_of_one_station_leaves_other_stations_jobs_running(pg, monkeypatch):
+    from core.jobs import JobRunner
+    monkeypatch.setenv("MSM_STATION", "line-1")
+    runner = JobRunner(pg)
+
+    def long_job(ctx):
+        while not ctx.cancelled:
+            ctx.progress(0.5, "training")
+            import time
+            time.sleep(0.05)
+        return {}
+
+    jid = runner.submit("train", long_job)
+    try:
+        monkeypatch.setenv("MSM_STATION", "line-2")     # another station starts up
+        JobRunner(Database(pg.url))
+        assert runner.get(jid).status == "running"
+        monkeypatch.setenv("MSM_STATION", "line-1")     # line 1 itself restarts
+        runner.close()
+        with pg.session() as s:
+            from core.storage import JobRow
+            s.get(JobRow, jid).status = "running"       # as if the process had died mid-job
+        JobRunner(Database(pg.url))
+        assert runner.get(jid).status == "failed" and "restarted" in runner.get(jid).message
+    finally:
+        runner.close()

@@ -287,3 +287,84 @@ def test_sign_out(app):
     _button(at, "Sign out").click()
     at.run()
     assert "Engineer access" in [h.value for h in at.subheader] and not at.slider
+
+
+def test_roi_editor_on_a_real_camera_frame(data_dir, monkeypatch, tmp_path):
+    """The worker plays a generated clip; the ROI tab draws the preview with box-select on
+    the worker's own frame (its size, not the configured one)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+    from live_clips import sheets_clip, wait_for
+    pytest.importorskip("core.sources", reason="the worker needs core.sources (issue 2) to play a clip")
+    clip = tmp_path / "clip.mp4"
+    sheets_clip(clip, n_sheets=1, hand=False)
+    monkeypatch.setenv("MSM_SOURCE", str(clip))
+    monkeypatch.setenv("MSM_ENGINEER_PIN", PIN)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.session_state["lang"] = "en"
+        at.run()
+        worker = at.session_state["_ctx"].worker
+        wait_for(lambda: worker.latest_frame(annotated=False) is not None, 30, what="a frame from the clip")
+        at.switch_page("pages/settings.py")
+        at.run()
+        _sign_in(at)
+        assert not at.exception
+        assert any("320 × 240 px" in c.value for c in at.caption), [c.value for c in at.caption]
+        assert len(at.get("plotly_chart")) == 1
+        assert at.number_input(key="roi_x2").value == 320 and at.number_input(key="roi_y2").value == 240
+    finally:
+        st.cache_resource.clear()
+
+
+def test_roi_box_select_helpers():
+    from core.engineering import roi_figure, roi_from_selection, roi_preview
+    frame = np.full((240, 320, 3), 100, np.uint8)
+    prev = roi_preview(frame, [10, 20, 200, 220])
+    assert prev[5, 5].max() < 50 and prev[100, 100].max() == 100     # outside dimmed, inside untouched
+    fig = roi_figure(prev, 320, 240)
+    assert fig.layout.dragmode == "select" and len(fig.data) == 2
+    assert list(fig.layout.yaxis.range) == [240, 0]                   # image coordinates, y down
+    ev = {"selection": {"box": [{"x": [300.7, 12.2], "y": [-5, 130.9]}], "points": []}}
+    assert roi_from_selection(ev, 320, 240) == [12, 0, 300, 130]
+    assert roi_from_selection({"selection": {"box": [{"x": [5, 5], "y": [1, 9]}]}}, 320, 240) is None
+    assert roi_from_selection(None, 320, 240) is None
+
+
+def test_idle_engineer_is_signed_out(app):
+    at = _sign_in(app)
+    assert at.slider
+    state = at.session_state["_engineer"]
+    state["seen"] -= 31 * 60          # 31 minutes without a page run
+    at.session_state["_engineer"] = state
+    at.run()
+    assert "Engineer access" in [h.value for h in at.subheader] and not at.slider
+
+
+def test_camera_change_reopens_the_running_worker(db, paths):
+    """Real CountingWorker watching the configured camera: a new URL reopens it at once;
+    while a session is open the change waits (never a camera switch mid-batch)."""
+    from core.engineering import apply_settings
+    from core.worker import CountingWorker
+    s = db.load_settings()
+    s.camera.rtsp_url = "rtsp://127.0.0.1:9/cam-a"          # port 9: nothing listens
+    db.save_settings(s, who="t")
+    w = CountingWorker(db, paths, source=s.camera.rtsp_url, realtime=False)
+    w.start()
+    try:
+        new = db.load_settings()
+        new.camera.rtsp_url, new.counting.motion_sensitivity = "rtsp://127.0.0.1:9/cam-b", 0.9
+        res = apply_settings(db, new, who="eng", worker=w)
+        assert res.applied_live and res.source_reopened and not res.camera_deferred
+        assert w.status().source == "rtsp://127.0.0.1:9/cam-b"
+        assert w.settings.counting.motion_sensitivity == 0.9
+        w.start_session("Batch-X", 10, user="op")
+        newer = db.load_settings()
+        newer.camera.rtsp_url = "rtsp://127.0.0.1:9/cam-c"
+        res = apply_settings(db, newer, who="eng", worker=w)
+        assert res.camera_deferred and not res.source_reopened
+        assert w.status().source == "rtsp://127.0.0.1:9/cam-b"
+        assert db.load_settings().camera.rtsp_url == "rtsp://127.0.0.1:9/cam-c"   # saved anyway
+    finally:
+        w.stop()
