@@ -18,6 +18,14 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".yolo"))
 def data_dir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "data"
     monkeypatch.setenv("MSM_DATA_DIR", str(d))
+    # Each test also gets its own weights/ folder: the shipped files are linked in (read
+    # them freely), anything a test writes stays out of the repository.
+    w = tmp_path / "weights"
+    w.mkdir()
+    for f in (ROOT / "weights").iterdir():
+        if f.is_file():
+            (w / f.name).symlink_to(f)
+    monkeypatch.setenv("MSM_WEIGHTS_DIR", str(w))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     from core.paths import Paths
     Paths.from_env().ensure()
