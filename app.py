@@ -36,6 +36,10 @@ def get_worker():
     from core.worker import CountingWorker
     w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
                        station=os.environ.get("MSM_STATION", ""))   # several stations on one database
+    try:   # the trained metal_sheet detector joins the verifier when one is active (settings: verifier)
+        w.set_detector(get_model_manager().sheet_detect_fn)
+    except Exception:  # no models module / no weights: model-free counting meets the bar alone
+        pass
     w.start()
     return w
 
@@ -80,7 +84,13 @@ class _StreamlitModelCache:
 @st.cache_resource(on_release=_release_models)
 def get_model_manager():
     from core.models import ModelManager
-    return ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
+    mm = ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
+    try:  # the counting verifier asks the manager for the sheet detector, so eviction really frees it
+        get_worker().set_detector(mm.sheet_detect_fn)
+    except Exception as e:  # no worker (module missing / failed): models still work without it
+        import logging
+        logging.getLogger("msm.app").warning("sheet detector not wired to the worker: %s", e)
+    return mm
 
 
 @st.cache_resource

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from .storage import CredentialRow, Database, utcnow
 
@@ -131,9 +132,21 @@ class EngineerAuth:
                 problem = validate_secret(str(value))
                 if problem:
                     raise ValueError(f"{problem} (from {ENV_VAR if source == 'env' else 'secrets ' + SECRETS_KEY})")
-                self._store(str(value), source)
-                return source
+                return source if self._insert(str(value), source) else "stored"
         return None
+
+    def _insert(self, secret: str, source: str) -> bool:
+        """Store the first secret; False when one is there already (another station or tab
+        stored it first on a shared database — the first one wins, never overwritten)."""
+        scheme, salt, h = hash_secret(secret)
+        try:
+            with self.db.session() as s:
+                if s.get(CredentialRow, self.name) is not None:
+                    return False
+                s.add(CredentialRow(name=self.name, scheme=scheme, salt=salt, hash=h, source=source))
+        except IntegrityError:
+            return False
+        return True
 
     def _store(self, secret: str, source: str) -> None:
         scheme, salt, h = hash_secret(secret)

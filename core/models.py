@@ -69,6 +69,8 @@ class Box:
     >>> b = Box(10, 20, 110, 70, 0.9, 0, "metal_sheet")
     >>> b.w, b.h, b.area
     (100.0, 50.0, 5000.0)
+    >>> b[4], tuple(b[:4])                  # reads as (x1, y1, x2, y2, conf) too
+    (0.9, (10, 20, 110, 70))
     """
     x1: float
     y1: float
@@ -96,6 +98,17 @@ class Box:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    # a Box also reads as the tuple (x1, y1, x2, y2, conf) that core.counting's
+    # DetectorVerifier expects from a detect_fn
+    def __getitem__(self, i: Any) -> Any:
+        return (self.x1, self.y1, self.x2, self.y2, self.conf)[i]
+
+    def __len__(self) -> int:
+        return 5
+
+    def __iter__(self) -> Any:
+        return iter((self.x1, self.y1, self.x2, self.y2, self.conf))
 
 
 def _letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:

@@ -1189,6 +1189,31 @@ def export_filename(session_ids: list[str], fmt: str, period: Optional[Period] =
     return f"report_{a}_{b}.{ext}"
 
 
+def report_job(ctx: Any, session_ids: list[str], formats: list[str], date_from: str | None = None,
+               date_to: str | None = None, lang: str = "en", tz: str | None = None) -> dict[str, Any]:
+    """A :class:`core.jobs.JobRunner` job: write the chosen formats into ``data/exports`` with
+    progress, so [Generate Report] never blocks the page and a reloaded page finds the files.
+
+    Example:
+        >>> # jid = runner.submit("report", report_job, session_ids=[sid], formats=["pdf", "xlsx"])
+    """
+    paths = Paths.from_env().ensure()
+    period = Period(_parse_day(date_from, "from"), _parse_day(date_to, "to")) if (date_from or date_to) else None
+    files = []
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    for k, fmt in enumerate(formats):
+        name = export_filename(session_ids, fmt, period)
+        stem, ext = name.rsplit(".", 1)
+        out = paths.exports / f"{stem}_{stamp}.{ext}"
+
+        def prog(f: float, msg: str, k: int = k, fmt: str = fmt) -> None:
+            ctx.progress((k + min(f, 0.99)) / len(formats), f"{fmt}: {msg}")
+        r = export_sessions(ctx.db, paths, session_ids, fmt, out, period=period, lang=lang, tz=tz, progress=prog)
+        files.append({"format": fmt, "path": str(r.path), "name": name, "bytes": r.bytes,
+                      "seconds": round(r.seconds, 2)})
+    return {"files": files, "sessions": session_ids}
+
+
 # =====================================================================================
 # 4. Session archive (backup) and import
 # =====================================================================================

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -321,12 +322,7 @@ def render_checkerboard(cam: Camera, pattern: tuple[int, int] = (9, 6), square_m
     rng = np.random.default_rng(seed)
     h, w = cam.height, cam.width
     s = supersample
-    xs, ys = np.meshgrid((np.arange(w * s) + 0.5) / s - 0.5, (np.arange(h * s) + 0.5) / s - 0.5)
-    pts = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64).reshape(-1, 1, 2)
-    if any(cam.dist):
-        norm = cv2.undistortPoints(pts, cam.matrix, np.array(cam.dist, dtype=np.float64)).reshape(-1, 2)
-    else:
-        norm = (pts.reshape(-1, 2) - cam.matrix[:2, 2]) / cam.focal_px
+    norm = _pixel_rays(w, h, float(cam.focal_px), tuple(float(x) for x in cam.dist), s)
     rays_c = np.column_stack([norm, np.ones(len(norm))])
     r = cam.rotation
     origin = np.array([0.0, 0.0, cam.height_mm])
@@ -350,6 +346,19 @@ def render_checkerboard(cam: Camera, pattern: tuple[int, int] = (9, 6), square_m
     img += rng.normal(0, noise, img.shape).astype(np.float32)
     g = np.clip(img + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
+
+
+@lru_cache(maxsize=2)
+def _pixel_rays(w: int, h: int, f: float, dist: tuple[float, ...], s: int) -> np.ndarray:
+    """Normalised ray directions of every (super-sampled) pixel through the lens; cached
+    because undistorting a million points costs a second and every frame of a camera
+    shares them."""
+    xs, ys = np.meshgrid((np.arange(w * s) + 0.5) / s - 0.5, (np.arange(h * s) + 0.5) / s - 0.5)
+    pts = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64).reshape(-1, 1, 2)
+    mtx = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    if any(dist):
+        return cv2.undistortPoints(pts, mtx, np.array(dist, dtype=np.float64)).reshape(-1, 2)
+    return (pts.reshape(-1, 2) - mtx[:2, 2]) / f
 
 
 def checkerboard_corners_px(cam: Camera, pattern: tuple[int, int], square_mm: float,

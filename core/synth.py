@@ -924,10 +924,11 @@ def presets(width: int = 320, height: int = 240, fps: float = 15.0, seed: int = 
 
 
 def demo_spec(width: int = 960, height: int = 540, fps: float = 30.0, seed: int = 7) -> ClipSpec:
-    """The ~30 s bundled demo: 8 sheets, 2 hand-only touches, one arm pause, mild nuisances."""
+    """The ~30 s bundled demo: 9 sheets, 2 hand-only touches, one arm pause, mild nuisances."""
     evs = [Event("sheet", gap_s=1.2), Event("sheet", gap_s=1.0), Event("hand", gap_s=1.0),
            Event("sheet", gap_s=0.6), Event("sheet", gap_s=0.5, pause_s=1.5), Event("sheet", gap_s=1.0),
-           Event("hand", gap_s=0.8), Event("sheet", gap_s=0.6), Event("sheet", gap_s=0.5), Event("sheet", gap_s=0.8)]
+           Event("hand", gap_s=0.8), Event("sheet", gap_s=0.6), Event("sheet", gap_s=0.5), Event("sheet", gap_s=0.8),
+           Event("sheet", gap_s=1.0)]
     return ClipSpec(width=width, height=height, fps=fps, seed=seed, events=evs, name="demo", lead_in_s=1.5,
                     tail_s=2.0, scene=SceneConfig(finish="brushed", floor="concrete", container="bin"),
                     nuisances=Nuisances(light_drift=0.06, drift_period_s=25, flicker=0.02, auto_exposure=0.15,

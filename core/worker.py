@@ -141,17 +141,11 @@ def validate_upload(data: bytes, filename: str, paths: Paths, max_mb: float) -> 
 
 
 def _check_decodable(path: Path) -> None:
+    from .sources import SourceError, probe_video
     try:
-        from .sources import SourceError, probe_video
-    except ImportError:  # engine not there: check with OpenCV directly
-        probe_video, SourceError = None, Exception
-    if probe_video is not None:
-        try:
-            info = probe_video(path)
-        except SourceError as e:
-            raise UploadError("The video cannot be decoded: {why}", why=str(e)) from None
-        if getattr(info, "frames", 1) == 0:
-            raise UploadError("The video has no frames.")
+        probe_video(path)          # container, codec, a first decodable frame
+    except SourceError as e:
+        raise UploadError("The video cannot be decoded: {why}", why=str(e)) from None
     cap = cv2.VideoCapture(str(path))
     try:
         ok, frame = cap.read()
@@ -219,6 +213,9 @@ class CountingWorker:
         self._jpeg_cache: tuple[int, int, bytes] | None = None        # (position, width, bytes)
         self._fps_times: list[float] = []
         self._src: Any = None
+        self._detector: Any = None
+        self._next_pos = 0                # monotonic frame position of the current source
+        self._in_outage = False
         self._t_off = 0.0
         self._t_last = -1.0
         self._last_frame_t = 0.0
@@ -278,15 +275,22 @@ class CountingWorker:
             src = self._src
             cur = self._status.source_status
             new = cur
+            msg = self._status.source_message
             if src is not None:
                 s = _state_name(getattr(src, "status", None))
+                if s == "connecting" and getattr(src, "reconnects", 0):
+                    s = "reconnecting"          # tried and failed at least once: say so
                 if s in ("connecting", "reconnecting", "stalled", "error") and cur != s:
                     new = s
+                if s in ("reconnecting", "error"):
+                    msg = str(getattr(src, "last_error", "") or msg)
             if new == "live" and self._last_frame_t and time.monotonic() - self._last_frame_t > STALL_S:
                 new = "stalled"
-            if new != cur:
-                lost = cur == "live" and new in ("reconnecting", "stalled", "error")
-                self._status = replace(self._status, source_status=new,
+            if new != cur or msg != self._status.source_message:
+                lost = cur == "live" and new in ("reconnecting", "stalled", "error") and not self._in_outage
+                if lost:
+                    self._in_outage = True
+                self._status = replace(self._status, source_status=new, source_message=msg,
                                        outages=self._status.outages + (1 if lost else 0))
             return replace(self._status)
 
@@ -333,7 +337,8 @@ class CountingWorker:
                                         tz=self.settings.ui.timezone, station=self.station)
             # Counting starts from the scene as it is now: whatever is already in the bin
             # is the baseline, and positions of this session start after the current frame.
-            capture.save_position(self.db, st.id, self._status.position)
+            if self._status.frames:
+                capture.save_position(self.db, st.id, self._status.position)
             st = sessions.session_status(self.db, st.id)
             self._reset_engine()
             self._publish_session(st)
@@ -387,6 +392,8 @@ class CountingWorker:
             self._status = replace(self._status, source=uri, source_label=describe_source(uri),
                                    source_status="connecting", source_message="", outages=0, position=0)
             self._latest = None
+            self._next_pos = 0
+            self._reset_engine()
             self._reopen.set()
             return uri
 
@@ -429,14 +436,21 @@ class CountingWorker:
         with self._lock:
             cfg = self.settings
             self._settings_dirty = False
-        verifier = None
-        factory = getattr(counting, "make_verifier", None)   # the detector seam, when one is wired
-        if factory is not None:
+            provider = self._detector
+        detect_fn = None
+        if provider is not None and cfg.counting.verifier in ("auto", "detector"):
             try:
-                verifier = factory(cfg.counting, self.paths)
-            except Exception as e:   # no detector: the model-free verifier alone meets the bar
-                log.warning("verifier unavailable (%s): model-free counting", e)
-        return counting.CountingEngine(cfg.counting, verifier)
+                detect_fn = provider()      # the trained metal_sheet detector, when there is one
+            except Exception as e:          # no detector: the model-free verifier meets the bar alone
+                log.warning("sheet detector unavailable (%s): model-free counting", e)
+        return counting.CountingEngine(cfg.counting, counting.make_verifier(cfg.counting, detect_fn))
+
+    def set_detector(self, provider: Any) -> None:
+        """``provider() -> detect_fn | None`` (e.g. ``ModelManager.sheet_detect_fn``): the
+        ``metal_sheet`` detector the verifier combines with the "top really changed"
+        check. Taken at the next engine start (session start / resume)."""
+        with self._lock:
+            self._detector = provider
 
     def _run(self) -> None:
         backoff = BACKOFF_START_S
@@ -459,68 +473,81 @@ class CountingWorker:
                 got = 0
                 with self._lock:
                     was_live = self._status.source_status in ("live", "stalled")
-                self._set_source_status("reconnecting" if uri.startswith("rtsp") else "error", str(e),
+                self._set_source_status("reconnecting" if _is_stream(uri) else "error", str(e),
                                         outage=was_live)
             if self._stop.is_set():
                 break
             if self._reopen.is_set():
                 backoff = BACKOFF_START_S
                 continue
-            # the source ended or failed: reconnect with exponential backoff (capped)
+            if got > 0 and self.loop and not _is_stream(uri):
+                continue                         # the clip loops
+            with self._lock:
+                ended = self._status.source_status == "ended"
+            # the source ended or failed: retry with exponential backoff (capped); an ended
+            # file waits for a new source
             backoff = BACKOFF_START_S if got > 0 else min(backoff * 2, BACKOFF_MAX_S)
+            if ended:
+                while not self._stop.is_set() and not self._reopen.is_set():
+                    self._stop.wait(0.2)
+                continue
             self._stop.wait(backoff)
         self._set_source_status("idle", "stopped")
 
-    def _open(self, uri: str, start: int) -> Any:
+    def _open(self, uri: str) -> Any:
         from .sources import open_source
-        is_file = not uri.startswith(("rtsp", "http"))
-        path = str(self.paths.demo_clip) if uri == DEMO else uri
-        src = open_source(path, loop=is_file and self.loop, fps_limit=self.settings.camera.fps_limit)
-        return src
+        if _is_stream(uri):
+            fps = self.settings.camera.fps_limit
+            return open_source(uri, fps_limit=fps if fps and fps > 0 else None)
+        # files: the worker loops (new engine baseline each pass) and paces them itself,
+        # so positions map to file frames exactly (position % frame_count)
+        return open_source(str(self.paths.demo_clip) if uri == DEMO else uri)
 
     def _consume(self, uri: str) -> int:
-        """Read one opening of the source until it ends, fails, or we are told to stop."""
-        is_file = not uri.startswith(("rtsp", "http"))
+        """Read one opening of the source until it ends, fails, or we are told to stop.
+        Returns the number of frames processed; a looping file reopens at once."""
+        is_file = not _is_stream(uri)
         with self._lock:
             sess = self._status.session
             was_live = self._status.source_status in ("live", "stalled")
-        start = sess.source_position + 1 if sess is not None and sess.source == uri else 0
+            # resume after a restart (0 = nothing processed yet; a replay of frame 0 would be
+            # refused by the unique (session, frame) constraint anyway)
+            if sess is not None and sess.source == uri and 0 < sess.source_position and \
+                    sess.source_position + 1 > self._next_pos:
+                self._next_pos = sess.source_position + 1
         self._set_source_status("connecting" if not was_live else "reconnecting", describe_source(uri))
-        src = self._open(uri, start)
+        src = self._open(uri)
         with self._lock:
             self._src = src
         got = 0
         try:
-            n_frames = int(getattr(getattr(src, "info", None), "frames", 0) or 0) if is_file else 0
-            # File sources resume at the stored position (modulo the clip length when looping);
-            # a live camera cannot seek, its positions simply continue.
-            skip = (start % n_frames if n_frames else start) if is_file else 0
-            pos = start - 1
-            last_idx, last_ft = -1, 0.0
+            info = getattr(src, "info", None)
+            n_frames = int(getattr(info, "frame_count", 0) or 0) if is_file else 0
+            # a file resumes at its stored position (modulo the clip length when looping);
+            # a live camera cannot seek: its positions simply continue
+            skip = (self._next_pos % n_frames if n_frames else 0) if is_file else 0
+            if skip == 0 and is_file and self._next_pos > 0:
+                self._reset_engine()            # a new pass of the clip: the bin "empties"
             pace_t0: Optional[float] = None
             pace_v0 = pace_last = 0.0
             for frame in src:
                 if self._stop.is_set() or self._reopen.is_set() or self._analysis.is_set():
                     break
-                idx = int(getattr(frame, "index", got))
-                ft = float(getattr(frame, "t", 0.0) or 0.0)
-                if is_file and last_idx >= 0 and (idx < last_idx or ft < last_ft - 0.5):
-                    self._reset_engine()        # the clip looped: the bin "emptied" — a new baseline
-                last_idx, last_ft = idx, ft
                 if skip > 0:
                     skip -= 1
                     continue
-                pos += 1
+                pos = self._next_pos
+                self._next_pos += 1
                 got += 1
                 if is_file and self.realtime:
                     vt = float(getattr(frame, "t", 0.0) or 0.0)
                     now = time.monotonic()
                     if pace_t0 is None or vt < pace_last or vt - pace_last > 2.0:
-                        pace_t0, pace_v0 = now, vt          # start, loop or jump: re-anchor the clock
+                        pace_t0, pace_v0 = now, vt          # start or jump: re-anchor the clock
                     pace_last = vt
                     wait = pace_t0 + (vt - pace_v0) - now
                     if wait > 0:
-                        time.sleep(min(wait, 1.0))
+                        self._stop.wait(min(wait, 1.0))
                 self._process(frame, pos, src)
         finally:
             with self._lock:
@@ -530,6 +557,8 @@ class CountingWorker:
             except Exception:
                 pass
         if not self._stop.is_set() and not self._reopen.is_set() and not self._analysis.is_set():
+            if is_file and self.loop and got > 0:
+                return got                       # next pass right away
             self._set_source_status("reconnecting" if not is_file else "ended", "stream ended",
                                     outage=not is_file and got > 0)
         return got
@@ -537,6 +566,13 @@ class CountingWorker:
     def _process(self, frame: Any, pos: int, src: Any) -> None:
         img = frame.image
         src_status = _state_name(getattr(src, "status", "live")) or "live"
+        if "RECONNECTED" in str(getattr(frame, "flags", "")):
+            with self._lock:
+                if not self._in_outage:          # the outage was too short for a poll to see it
+                    self._status = replace(self._status, outages=self._status.outages + 1)
+                self._in_outage = False
+        elif self._in_outage and src_status == "live":
+            self._in_outage = False
         if src_status not in ("connecting", "live", "reconnecting", "stalled", "ended", "error"):
             src_status = "live"
         if self._engine is None or self._settings_dirty:
@@ -605,10 +641,14 @@ class CountingWorker:
         snap = self._snapshot()
         if snap is None:
             return None
-        box = getattr(snap, "box", None)
+        box = getattr(snap, "last_box", None)
         if box is None and isinstance(snap, dict):
-            box = snap.get("box")
+            box = snap.get("last_box")
         return box
+
+
+def _is_stream(uri: str) -> bool:
+    return "://" in uri
 
 
 def _state_name(x: Any) -> str:

@@ -1,4 +1,331 @@
-from pages.common import ctx
+"""Calibration (engineers): pixels → mm from a reference line, the lens from checkerboard
+frames, a tilted camera's plane from 4 points, K typed directly, the camera geometry used
+for parallax, and a history with roll back. A thin view over :mod:`core.calibration`.
+
+The frame comes from the live camera (the counting worker's latest frame), a session's
+capture, or an uploaded image; the active lens model is applied to it before lines and
+points are picked, as it is before measuring.
+"""
+from __future__ import annotations
+
+import copy
+
+import cv2
+import numpy as np
+import streamlit as st
+from sqlalchemy import select
+
+from core import calibration as cal
+from core.paths import safe_join
+from core.storage import CaptureRow, SessionRow
+from pages.auth_gate import require_engineer
+from pages.common import ctx, friendly_error
 
 c = ctx()
 _ = c._
+who = require_engineer(c)
+
+st.title(_("Calibration"))
+
+flash = st.session_state.pop("_cal_flash", None)
+if flash:
+    st.success(flash)
+
+
+def _flash(msg: str) -> None:
+    st.session_state["_cal_flash"] = msg
+    st.rerun()
+
+
+# --- what is active ---------------------------------------------------------------------------
+active = cal.active_calibration(c.db)
+settings = c.db.load_settings()
+if active is None and settings.calibration.mm_per_px <= 0:
+    st.warning(_("Not calibrated yet: measurements are in pixels only."))
+elif active is None:
+    st.info(_("Active K: {k} mm/px (entered in the settings).").format(k=c.num(settings.calibration.mm_per_px, 4)))
+else:
+    extras = [_(x) for x in ("lens", "plane") if (active.details or {}).get(x)]
+    st.info(_("Active K: {k} mm/px · {method} · {when} · {who}").format(
+        k=c.num(active.mm_per_px, 4), method=_(active.method), when=c.dt(active.created_at),
+        who=active.created_by or "–") + ((" · " + _("corrected: {what}").format(what=", ".join(extras))) if extras else ""))
+
+
+# --- the frame ------------------------------------------------------------------------------------
+def _decode(data: bytes) -> np.ndarray | None:
+    arr = np.frombuffer(data, np.uint8)
+    img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
+    return img if img is not None and img.size else None
+
+
+def _pick_frame() -> None:
+    st.subheader(_("Frame"))
+    sources = ["live", "capture", "upload"]
+    labels = {"live": _("Live camera"), "capture": _("A capture"), "upload": _("Upload an image")}
+    src = st.radio(_("Take the frame from"), sources, format_func=labels.get, horizontal=True, key="cal_src")
+    if src == "live":
+        get = getattr(c.worker, "latest_frame", None)
+        frame = None
+        if callable(get):
+            try:
+                frame = get(annotated=False)
+            except Exception:       # a worker without frames or mid-restart: say so, don't crash
+                frame = None
+        if frame is None:
+            st.info(_("No live frame now: the camera is not running. Use a capture or upload an image."))
+        elif st.button(_("Take this frame"), key="cal_take_live"):
+            st.session_state["cal_frame"] = np.ascontiguousarray(frame).copy()
+            st.rerun()
+    elif src == "capture":
+        with c.db.session() as s:
+            sessions = list(s.scalars(select(SessionRow).order_by(SessionRow.started_at.desc()).limit(50)))
+        if not sessions:
+            st.info(_("No sessions with captures yet."))
+            return
+        sid = st.selectbox(_("Session"), [x.id for x in sessions], key="cal_session",
+                           format_func=lambda i: next(f"{x.name} · {c.dt(x.started_at)}" for x in sessions if x.id == i))
+        with c.db.session() as s:
+            caps = list(s.scalars(select(CaptureRow).where(CaptureRow.session_id == sid).order_by(CaptureRow.index)))
+        if not caps:
+            st.info(_("This session has no captures."))
+            return
+        cid = st.selectbox(_("Capture"), [x.id for x in caps], key="cal_capture",
+                           format_func=lambda i: _("Sheet #{n}").format(n=next(x.index for x in caps if x.id == i)))
+        if st.button(_("Use this capture"), key="cal_take_capture"):
+            row = next(x for x in caps if x.id == cid)
+            try:
+                img = cv2.imread(str(safe_join(c.paths.sessions, row.path)), cv2.IMREAD_COLOR)
+            except ValueError:
+                img = None
+            if img is None:
+                st.error(_("This capture's image cannot be read."))
+            else:
+                st.session_state["cal_frame"] = img
+                st.rerun()
+    else:
+        up = st.file_uploader(_("Image (PNG or JPEG)"), type=["png", "jpg", "jpeg", "bmp"], key="cal_upload")
+        if up is not None and st.button(_("Use this image"), key="cal_take_upload"):
+            img = _decode(up.getvalue())
+            if img is None:
+                st.error(_("This file is not an image that can be read."))
+            else:
+                st.session_state["cal_frame"] = img
+                st.rerun()
+
+
+_pick_frame()
+raw = st.session_state.get("cal_frame")
+lens = cal.Corrector(lens=(active.details or {}).get("lens")) if active is not None else cal.Corrector()
+frame = None
+if raw is not None:
+    frame = lens.undistort(raw)
+    fh, fw = frame.shape[:2]
+    st.caption(_("Frame: {w} × {h} px").format(w=c.num(fw), h=c.num(fh)) +
+               (" · " + _("lens-corrected") if frame is not raw else ""))
+
+
+def _figure(img: np.ndarray):
+    from core.engineering import roi_figure
+    return roi_figure(img, img.shape[1], img.shape[0])
+
+
+t_line, t_board, t_plane, t_manual, t_geo, t_hist = st.tabs([
+    _("Reference line"), _("Checkerboard (lens)"), _("Plane (4 points)"), _("Enter K"), _("Camera geometry"),
+    _("History")])
+
+# --- reference line ------------------------------------------------------------------------------
+with t_line:
+    if frame is None:
+        st.info(_("Take a frame first."))
+    else:
+        st.caption(_("Drag a box whose diagonal runs along the reference object (or type the two ends), "
+                     "enter its real length, check the preview, then save."))
+        diag = st.radio(_("Line"), ["down", "up"], horizontal=True, key="cal_diag",
+                        format_func=lambda d: _("top-left → bottom-right") if d == "down" else _("bottom-left → top-right"))
+        p1 = (float(st.session_state.get("cal_x1", 0.0)), float(st.session_state.get("cal_y1", 0.0)))
+        p2 = (float(st.session_state.get("cal_x2", 0.0)), float(st.session_state.get("cal_y2", 0.0)))
+        preview = frame.copy()
+        th = max(2, fw // 500)
+        cv2.line(preview, (int(round(p1[0])), int(round(p1[1]))), (int(round(p2[0])), int(round(p2[1]))),
+                 (0, 200, 255), th, cv2.LINE_AA)
+        for p in (p1, p2):
+            cv2.circle(preview, (int(round(p[0])), int(round(p[1]))), 3 * th, (0, 0, 255), th, cv2.LINE_AA)
+        ev = st.plotly_chart(_figure(preview), on_select="rerun", selection_mode="box", key="cal_line_plot",
+                             config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
+        try:
+            b = ev["selection"]["box"][0]
+            xs, ys = sorted(float(v) for v in b["x"]), sorted(float(v) for v in b["y"])
+            box = (xs[0], ys[0], xs[-1], ys[-1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            box = None
+        if box is not None and st.session_state.get("cal_last_box") != (box, diag):
+            st.session_state["cal_last_box"] = (box, diag)
+            x1, y1, x2, y2 = box
+            a, b2 = ((x1, y1), (x2, y2)) if diag == "down" else ((x1, y2), (x2, y1))
+            st.session_state.update(cal_x1=round(a[0], 1), cal_y1=round(a[1], 1),
+                                    cal_x2=round(b2[0], 1), cal_y2=round(b2[1], 1))
+            st.rerun()
+        q = st.columns(4)
+        q[0].number_input("x1", 0.0, float(fw), step=1.0, key="cal_x1")
+        q[1].number_input("y1", 0.0, float(fh), step=1.0, key="cal_y1")
+        q[2].number_input("x2", 0.0, float(fw), step=1.0, key="cal_x2")
+        q[3].number_input("y2", 0.0, float(fh), step=1.0, key="cal_y2")
+        length = st.number_input(_("Real length of the reference (mm)"), value=None, min_value=None,
+                                 step=1.0, key="cal_len", placeholder=_("e.g. 1000"))
+        px = float(np.hypot(p2[0] - p1[0], p2[1] - p1[1]))
+        if px > 0 and length:
+            st.caption(_("Line {px} px → K = {k} mm/px").format(px=c.num(px, 1), k=c.num(float(length) / px, 4)))
+        if st.button(_("Save calibration"), type="primary", key="cal_line_save"):
+            try:
+                lc = cal.line_calibration(p1, p2, length)
+                cal.save_calibration(c.db, "line", lc.mm_per_px,
+                                     {"line": {"p1": list(lc.p1), "p2": list(lc.p2), "length_mm": lc.length_mm,
+                                               "length_px": lc.length_px, "image_size": [fw, fh]}}, who=who)
+            except cal.CalibrationError as e:
+                st.error(e.translated(_) + " " + _("The previous calibration stays active."))
+            except Exception as e:
+                friendly_error(c, e, "Saving the calibration failed")
+            else:
+                _flash(_("Calibration saved: K = {k} mm/px.").format(k=c.num(lc.mm_per_px, 4)))
+
+# --- checkerboard -----------------------------------------------------------------------------------
+with t_board:
+    st.caption(_("Show a printed checkerboard in several positions (corners and centre of the view, some tilted). "
+                 "The lens model is applied before every measurement."))
+    b = st.columns(3)
+    cols = b[0].number_input(_("Inner corners across"), 3, 40, 9, key="cal_cb_cols")
+    rows = b[1].number_input(_("Inner corners down"), 3, 40, 6, key="cal_cb_rows")
+    square = b[2].number_input(_("Square size (mm)"), value=25.0, step=1.0, key="cal_cb_square")
+    frames: list = st.session_state.setdefault("cal_cb_frames", [])
+    a1, a2 = st.columns(2)
+    if a1.button(_("Add the current frame"), disabled=raw is None, key="cal_cb_add"):
+        frames.append(raw.copy())       # the raw frame: the lens model is what we are computing
+    if a2.button(_("Clear the frames"), disabled=not frames, key="cal_cb_clear"):
+        frames.clear()
+    ups = st.file_uploader(_("Or upload frames"), type=["png", "jpg", "jpeg", "bmp"], accept_multiple_files=True,
+                           key="cal_cb_upload")
+    uploaded = []
+    for u in ups or []:
+        img = _decode(u.getvalue())
+        if img is None:
+            st.warning(_("{name} is not an image that can be read; skipped.").format(name=u.name))
+        else:
+            uploaded.append(img)
+    all_frames = frames + uploaded
+    st.caption(_("{n} frame(s) ready.").format(n=c.num(len(all_frames))))
+    plane_opts = [-1] + list(range(len(all_frames)))
+    plane_i = st.selectbox(_("The board lies flat on the calibration plane in frame"), plane_opts, key="cal_cb_plane",
+                           format_func=lambda i: _("none (keep the current K)") if i < 0 else f"#{i + 1}")
+    if st.button(_("Calibrate the lens"), type="primary", disabled=not all_frames, key="cal_cb_run"):
+        try:
+            with st.spinner(_("Finding the board and calibrating…")):
+                lc = cal.checkerboard_calibration(all_frames, (int(cols), int(rows)), square,
+                                                  plane_frame=None if plane_i < 0 else int(plane_i))
+            k = lc.mm_per_px or (active.mm_per_px if active is not None else settings.calibration.mm_per_px)
+            if not k:
+                raise cal.CalibrationError("No K yet: pick the frame in which the board lies on the calibration "
+                                           "plane, or calibrate a reference line first.")
+            cal.save_calibration(c.db, "checkerboard", k, {"lens": lc.to_details()}, who=who)
+        except cal.CalibrationError as e:
+            st.error(e.translated(_) + " " + _("The previous calibration stays active."))
+        except Exception as e:
+            friendly_error(c, e, "The lens calibration failed")
+        else:
+            frames.clear()
+            _flash(_("Lens calibrated from {n} frame(s), reprojection error {e} px; K = {k} mm/px.").format(
+                n=c.num(len(lc.frames_used)), e=c.num(lc.rms_px, 2), k=c.num(k, 4)))
+
+# --- plane -----------------------------------------------------------------------------------------------
+with t_plane:
+    if frame is None:
+        st.info(_("Take a frame first."))
+    else:
+        st.caption(_("For a camera that is not perfectly perpendicular: the 4 corners of a known rectangle lying on "
+                     "the calibration plane, in order around it."))
+        pts = []
+        for i in range(4):
+            q = st.columns(2)
+            x = q[0].number_input(_("Point {n} x").format(n=i + 1), 0.0, float(fw), step=1.0, key=f"cal_pl_x{i}")
+            y = q[1].number_input(_("Point {n} y").format(n=i + 1), 0.0, float(fh), step=1.0, key=f"cal_pl_y{i}")
+            pts.append((x, y))
+        r1, r2 = st.columns(2)
+        wmm = r1.number_input(_("Rectangle side 1 → 2 (mm)"), value=None, step=1.0, key="cal_pl_w")
+        hmm = r2.number_input(_("Rectangle side 2 → 3 (mm)"), value=None, step=1.0, key="cal_pl_h")
+        prev = frame.copy()
+        poly = np.array(pts, dtype=np.float64)
+        cv2.polylines(prev, [np.round(poly).astype(np.int32).reshape(-1, 1, 2)], True, (0, 200, 255),
+                      max(2, fw // 500), cv2.LINE_AA)
+        st.image(cv2.cvtColor(prev, cv2.COLOR_BGR2RGB), width="content")
+        if st.button(_("Save plane calibration"), type="primary", key="cal_pl_save"):
+            try:
+                pc = cal.plane_calibration(pts, wmm, hmm, (fw, fh))
+                cal.save_calibration(c.db, "plane", pc.mm_per_px, {"plane": pc.to_details()}, who=who)
+            except cal.CalibrationError as e:
+                st.error(e.translated(_) + " " + _("The previous calibration stays active."))
+            except Exception as e:
+                friendly_error(c, e, "Saving the calibration failed")
+            else:
+                _flash(_("Plane calibration saved: the top view has K = {k} mm/px.").format(k=c.num(pc.mm_per_px, 4)))
+
+# --- K typed directly -------------------------------------------------------------------------------------------
+with t_manual:
+    st.caption(_("If you know K (mm per pixel at the calibration plane), enter it here."))
+    k_in = st.number_input(_("K (mm per pixel)"), value=None, step=0.01, format="%.5f", key="cal_k")
+    if st.button(_("Save K"), key="cal_k_save"):
+        try:
+            if k_in is None:
+                raise cal.CalibrationError("Enter K first.")
+            cal.save_calibration(c.db, "manual", float(k_in), {}, who=who)
+        except cal.CalibrationError as e:
+            st.error(e.translated(_) + " " + _("The previous calibration stays active."))
+        else:
+            _flash(_("Calibration saved: K = {k} mm/px.").format(k=c.num(float(k_in), 4)))
+
+# --- camera geometry (parallax) --------------------------------------------------------------------------------
+with t_geo:
+    st.caption(_("Parallax: the top of a tall stack is closer to the camera and looks larger. Sizes are scaled by "
+                 "(C − h) / C, with h = sheet count × sheet thickness − the calibration plane's height."))
+    g = settings.calibration
+    with st.form("cal_geo"):
+        cam_h = st.number_input(_("Camera height C above the calibration plane (mm)"), 1.0, 50_000.0,
+                                float(g.camera_height_mm), step=10.0, key="cal_geo_c")
+        thick = st.number_input(_("Sheet thickness (mm)"), 0.0, 200.0, float(g.sheet_thickness_mm), step=0.1,
+                                key="cal_geo_t")
+        plane_h = st.number_input(_("Height of the calibration plane above the stack's base (mm)"), 0.0, 10_000.0,
+                                  float(g.plane_height_mm), step=1.0, key="cal_geo_p")
+        if st.form_submit_button(_("Save geometry")):
+            if plane_h >= cam_h:
+                st.error(_("The calibration plane must be below the camera."))
+            else:
+                new = copy.deepcopy(c.db.load_settings())
+                new.calibration.camera_height_mm, new.calibration.sheet_thickness_mm = float(cam_h), float(thick)
+                new.calibration.plane_height_mm = float(plane_h)
+                try:
+                    c.db.save_settings(new, who=who)
+                except ValueError as e:
+                    st.error(_("Not saved: {problems}").format(problems=str(e)))
+                else:
+                    _flash(_("Camera geometry saved."))
+
+# --- history + roll back -----------------------------------------------------------------------------------------
+with t_hist:
+    hist = cal.calibration_history(c.db)
+    if not hist:
+        st.info(_("No calibrations yet."))
+    else:
+        st.dataframe([{_("#"): h.id, _("When"): c.dt(h.created_at), _("Method"): _(h.method),
+                       _("K (mm/px)"): c.num(h.mm_per_px, 4), _("By"): h.created_by or "–",
+                       _("Active"): "✓" if h.active else ""} for h in hist], hide_index=True)
+        older = [h.id for h in hist if not h.active]
+        if older:
+            back = st.selectbox(_("Roll back to"), older, key="cal_back",
+                                format_func=lambda i: next(f"#{h.id} · {c.dt(h.created_at)} · {c.num(h.mm_per_px, 4)}"
+                                                           for h in hist if h.id == i))
+            if st.button(_("Roll back"), key="cal_back_go"):
+                try:
+                    row = cal.rollback(c.db, int(back), who=who)
+                except cal.CalibrationError as e:
+                    st.error(e.translated(_))
+                else:
+                    _flash(_("Rolled back to calibration #{n}: K = {k} mm/px.").format(n=row.id,
+                                                                                       k=c.num(row.mm_per_px, 4)))

@@ -42,7 +42,7 @@ def _save(new, what: str) -> None:
     if not res.changed:
         st.info(_("Nothing changed."))
         return
-    parts = [_("{what} saved ({n} changes).").format(what=what, n=len(res.changed))]
+    parts = [_("{what} saved: {n} setting(s) changed.").format(what=what, n=len(res.changed))]
     if res.applied_live:
         parts.append(_("Applied to the running counter."))
     elif res.live_error:

@@ -316,3 +316,24 @@ def test_unregistered_onnx_sibling_is_not_trusted(db, empty_weights, tmp_path):
     det = mm.sheet_detector()
     assert det.backend == "torch" and "does not match the registered model" in mm.problems["sheet"]
     mm.close()
+
+
+@pytest.mark.slow
+def test_detector_verifier_counts_a_clip_with_the_trained_model(db, paths, tmp_path):
+    """The counting engine's detector-backed verifier, fed by the manager's detect_fn,
+    counts a rendered clip with a hand-only touch exactly."""
+    from core.counting import DetectorVerifier, count_video, make_verifier
+    from core.models import ModelManager
+    from core.settings import CountingSettings
+    from core.synth import presets, render_clip
+    spec = presets(320, 240, 15)["hand_only"]
+    spec.codec = "mp4v"
+    truth = render_clip(spec, tmp_path / "hand_only.mp4")
+    mm = ModelManager(db, paths)
+    cfg = CountingSettings(verifier="detector", sheet_confidence=0.5)
+    v = make_verifier(cfg, mm.sheet_detect_fn())
+    assert isinstance(v, DetectorVerifier)
+    res = count_video(str(tmp_path / "hand_only.mp4"), cfg, v)
+    assert res.count == truth.expected_count
+    assert res.events and all("metal_sheet" in e.reason for e in res.events), [e.reason for e in res.events]
+    mm.close()

@@ -253,3 +253,27 @@ def test_restart_of_one_station_leaves_other_stations_jobs_running(pg, monkeypat
         assert runner.get(jid).status == "failed" and "restarted" in runner.get(jid).message
     finally:
         runner.close()
+
+
+def test_first_run_on_several_stations_at_once(pg):
+    """Every station starts with the same MSM_ENGINEER_PIN at the same moment: one stores it,
+    the others find it stored — nobody crashes on the primary key."""
+    from core.auth import ENV_VAR, EngineerAuth
+    dbs = [Database(pg.url) for _ in range(6)]
+    barrier = threading.Barrier(len(dbs))
+    got, errors = [], []
+
+    def first_run(d):
+        barrier.wait()
+        try:
+            got.append(EngineerAuth(d).ensure_initial(env={ENV_VAR: "line-pin-1"}))
+        except Exception as e:
+            errors.append(e)
+
+    ts = [threading.Thread(target=first_run, args=(d,)) for d in dbs]
+    [t.start() for t in ts]
+    [t.join(30) for t in ts]
+    assert not errors and len(got) == 6 and got.count("env") == 1 and set(got) <= {"env", "stored"}
+    assert EngineerAuth(pg).verify("line-pin-1").ok
+    for d in dbs:
+        d.dispose()

@@ -30,6 +30,12 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(data_dir):
+    from core.storage import Database
+    db = Database()                       # English UI, so the assertions read the msgids
+    st = db.load_settings()
+    st.ui.language = "en"
+    db.save_settings(st, who="test")
+    db.dispose()
     port = _free_port()
     env = dict(os.environ, MSM_DATA_DIR=str(data_dir), MSM_ENGINEER_PIN=PIN)
     env.pop("DATABASE_URL", None)
@@ -63,8 +69,10 @@ def test_settings_in_a_real_browser(server, data_dir):
         try:
             page = b.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
             page.goto(server, timeout=60_000)
-            # English UI, so the assertions read the msgids
-            page.get_by_role("link", name="Settings").wait_for(timeout=60_000)
+            # let the first page finish its run before navigating (a click during the very
+            # first script run can land on Streamlit's legacy pages/ view)
+            page.get_by_role("heading", name="Live Monitoring").wait_for(timeout=60_000)
+            time.sleep(1.0)
             page.get_by_role("link", name="Settings").click()
             page.get_by_text("Engineer access").wait_for(timeout=60_000)
             assert page.get_by_text("Save camera and thresholds").count() == 0    # closed to operators
@@ -79,11 +87,11 @@ def test_settings_in_a_real_browser(server, data_dir):
             page.get_by_role("button", name="Sign in").click()
             page.get_by_role("button", name="Save camera and thresholds").wait_for(timeout=60_000)
 
-            url = page.get_by_label("RTSP URL")
+            url = page.get_by_role("textbox", name="RTSP URL")
             url.fill("rtsp://admin:hidden@10.9.8.7:554/line1")
             url.press("Tab")
             page.get_by_role("button", name="Save camera and thresholds").click()
-            page.get_by_text("saved (1 changes)", exact=False).wait_for(timeout=30_000)
+            page.get_by_text("saved: 1 setting(s) changed", exact=False).wait_for(timeout=30_000)
 
             page.get_by_role("tab", name="Audit trail").click()
             page.get_by_role("tab", name="Health").click()

@@ -1,0 +1,256 @@
+"""Counting engine on the project's own generated clips: exact counts, no false counts,
+every count within 500 ms (video time) of the scene becoming stable again.
+
+Clips are rendered once per test session at 320×240 / 15 fps (H.264, like a camera) — the
+bench runs the same set at 640×480 and 720p.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.counting import (Change, CountingEngine, DetectorVerifier, EngineState, ModelFreeVerifier, Verdict,
+                           count_video, make_verifier)
+from core.settings import CountingSettings
+from core.synth import ClipSpec, ClipTruth, Event, Nuisances, SceneConfig, presets, render_clip
+
+LATENCY_S = 0.5
+
+
+def check_counts(truth: ClipTruth, events) -> None:
+    """Exact count; each count matches one distinct sheet event, decided after its scene
+    became stable again and within 500 ms of it; hand-only cycles are never counted."""
+    assert len(events) == truth.expected_count, (
+        f"{truth.path}: counted {len(events)} at frames {[e.frame for e in events]}, expected "
+        f"{truth.expected_count} (stable frames {[e.stable_frame for e in truth.sheet_events]})")
+    sheets = truth.sheet_events
+    for ev, gt in zip(events, sheets):
+        lat = (ev.frame - gt.stable_frame) / truth.fps
+        assert 0 <= lat <= LATENCY_S, f"count {ev.index} at frame {ev.frame}: latency {lat * 1000:.0f} ms " \
+                                      f"after the stable frame {gt.stable_frame}"
+        assert ev.box is not None and ev.image.size > 0
+        # the reported box covers the new sheet
+        bx, sb = ev.box, gt.box
+        ix = max(0, min(bx[2], sb[2]) - max(bx[0], sb[0]))
+        iy = max(0, min(bx[3], sb[3]) - max(bx[1], sb[1]))
+        assert ix * iy > 0.5 * (sb[2] - sb[0]) * (sb[3] - sb[1])
+
+
+@pytest.fixture(scope="session")
+def clip_set(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    return {name: render_clip(spec, d / f"{name}.mp4") for name, spec in presets(320, 240, 15, seed=0).items()}
+
+
+CASES = [
+    ("first_sheet", "must count: the first sheet into an empty bin"),
+    ("exact_on_top", "must count: sheets laid exactly on the previous one (0–3 px, same finish)"),
+    ("fast_feed", "must count: fast feeding, 0.4 s of stillness between sheets"),
+    ("hand_only", "must not count: arm reaches in, touches the stack, leaves with nothing"),
+    ("arm_pause", "must not count: the arm stops in view 1–2 s on its way out"),
+    ("lighting", "must not count: light drift, gradient, mains flicker, auto-exposure jumps"),
+    ("shake_noise", "must not count: camera shake ±2 px, sensor noise, JPEG artifacts"),
+    ("failing_stream", "must not count: black, frozen and dropped frames"),
+    ("idle", "must not count: idle with drift and flicker"),
+    ("painted", "must count: painted finish (weakest texture) exactly on top"),
+    ("galvanized", "must count: galvanized spangle on tiles"),
+    ("mill_scale", "must count: mill-scale sheets on a pallet"),
+]
+
+
+@pytest.mark.parametrize("name,case", CASES, ids=[c[0] for c in CASES])
+def test_clip_counted_exactly(clip_set, name, case):
+    truth = clip_set[name]
+    res = count_video(truth.path, keep_images=True)
+    assert res.frames == truth.frames
+    check_counts(truth, res.events)
+
+
+def test_every_nuisance_and_case_is_in_the_set(clip_set):
+    specs = {n: t.spec for n, t in clip_set.items()}
+    nz = [s["nuisances"] for s in specs.values()]
+    assert any(n["shake_px"] >= 2 for n in nz) and any(n["jpeg_quality"] for n in nz)
+    assert any(n["auto_exposure"] for n in nz) and any(n["flicker"] for n in nz) and any(n["light_drift"] for n in nz)
+    assert any(n["black_frames"] and n["frozen_runs"] and n["dropped_frames"] for n in nz)
+    fails = clip_set["failing_stream"]
+    assert fails.black_frames and fails.frozen_frames and fails.dropped_scene_frames
+    assert any(e.kind == "hand" for t in clip_set.values() for e in t.events)
+    assert any(e.pause_s >= 1.0 for t in clip_set.values() for e in t.events)
+
+
+@pytest.mark.slow
+def test_bigger_sizes_and_30fps(tmp_path):
+    """The same engine at 640×480/30 fps and 1280×720/25 fps (a few cases)."""
+    for (w, h, fps), names in {(640, 480, 30): ["fast_feed", "hand_only"], (1280, 720, 25): ["shake_noise"]}.items():
+        ps = presets(w, h, fps, seed=3)
+        for n in names:
+            truth = render_clip(ps[n], tmp_path / f"{n}_{w}.mp4")
+            check_counts(truth, count_video(truth.path, keep_images=True).events)
+
+
+# --------------------------------------------------------------------------- engine units
+def _frames(truth: ClipTruth):
+    import cv2
+    cap = cv2.VideoCapture(truth.path)
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return out
+        out.append(f)
+
+
+def test_dropped_frames_handled_by_timestamps(clip_set):
+    """A live stream that drops frames: the engine gets real timestamps with gaps."""
+    truth = clip_set["fast_feed"]
+    frames = _frames(truth)
+    eng = CountingEngine(CountingSettings())
+    events = []
+    rng = np.random.default_rng(5)
+    for i, f in enumerate(frames):
+        if 0 < i and rng.random() < 0.15 and i not in {e.stable_frame + k for e in truth.events for k in range(6)}:
+            continue  # dropped: never delivered
+        ev = eng.update(f, i, i / truth.fps)
+        if ev:
+            events.append(ev)
+    check_counts(truth, events)
+
+
+def test_black_and_frozen_frames_ignored(clip_set):
+    """Black frames never advance anything; a long freeze while the arm is in view never
+    produces a decision, and repeated timestamps are ignored."""
+    truth = clip_set["hand_only"]
+    frames = _frames(truth)
+    sheet = truth.sheet_events[0]
+    eng = CountingEngine(CountingSettings())
+    events = []
+    t = 0.0
+    for i, f in enumerate(frames):
+        t = i / truth.fps
+        if i == sheet.release_frame:
+            # 3 s of the stream repeating the frame with the arm at the stack
+            for k in range(45):
+                assert eng.update(f, i, t + k / truth.fps * 0.0) is None  # same timestamp: ignored
+            for k in range(10):
+                assert eng.update(np.zeros_like(f), i, t) is None        # black
+        if i % 7 == 3:
+            assert eng.update(np.zeros_like(f), i, t) is None
+        ev = eng.update(f, i, t)
+        if ev:
+            events.append(ev)
+    assert eng.frames_ignored > 10
+    check_counts(truth, events)
+
+
+def test_frozen_stream_with_arm_in_view_never_decides(clip_set):
+    truth = clip_set["arm_pause"]
+    frames = _frames(truth)
+    ev0 = truth.events[0]
+    eng = CountingEngine(CountingSettings())
+    for i in range(ev0.release_frame + 1):
+        eng.update(frames[i], i, i / truth.fps)
+    # the stream freezes on a frame with the arm over the stack for 5 s (advancing clock)
+    f = frames[ev0.release_frame]
+    for k in range(1, 75):
+        assert eng.update(f, ev0.release_frame, ev0.release_frame / truth.fps + k / 15) is None
+    assert eng.state in (EngineState.OCCLUDED, EngineState.MOTION)
+    assert eng.count == 0
+
+
+def test_roi_and_live_settings_keep_background(clip_set):
+    truth = clip_set["exact_on_top"]
+    frames = _frames(truth)
+    box = truth.sheet_events[0].box
+    roi = [box[0] - 30, box[1] - 30, box[2] + 30, box[3] + 30]
+    cfg = CountingSettings(roi=roi)
+    eng = CountingEngine(cfg)
+    events = []
+    for i, f in enumerate(frames):
+        if i == 5:  # live update mid-stream: thresholds change, background and count stay
+            eng.apply_settings(CountingSettings(roi=roi, motion_sensitivity=0.6))
+        ev = eng.update(f, i, i / truth.fps)
+        if ev:
+            events.append(ev)
+    check_counts(truth, events)
+    assert eng.snapshot().count == 3 and eng.snapshot().last_box is not None
+
+
+def test_mask_excludes_area(clip_set, tmp_path):
+    """A mask that blanks the stack: nothing can be counted there."""
+    import cv2
+    truth = clip_set["first_sheet"]
+    m = np.full((truth.height, truth.width), 255, np.uint8)
+    b = truth.sheet_events[0].box
+    m[b[1] - 10:b[3] + 10, b[0] - 10:b[2] + 10] = 0
+    p = tmp_path / "mask.png"
+    cv2.imwrite(str(p), m)
+    assert count_video(truth.path, CountingSettings(mask_path=str(p))).count == 0
+    assert count_video(truth.path, CountingSettings()).count == 1
+
+
+def test_snapshot_and_reset(clip_set):
+    truth = clip_set["first_sheet"]
+    eng = CountingEngine()
+    for i, f in enumerate(_frames(truth)):
+        eng.update(f, i, i / truth.fps)
+        if i == truth.events[0].release_frame:
+            s = eng.snapshot()
+            assert s.state in (EngineState.MOTION, EngineState.OCCLUDED) and s.rim > 0
+    s = eng.snapshot()
+    assert s.count == 1 and s.state == EngineState.STABLE and s.frames_seen == truth.frames
+    assert "new surface" in s.last_reason
+    eng.reset()
+    assert eng.count == 0 and eng.snapshot().frames_seen == 0
+
+
+def test_verifier_seam_detector_and_failures(clip_set):
+    """DetectorVerifier combines a detector (a stand-in function here: the trained YOLO
+    model arrives with issue 4) with the model-free 'top really changed' check."""
+    truth = clip_set["hand_only"]
+    calls = []
+
+    def detect_sheet(img):
+        calls.append(img.shape)
+        return [(10, 10, 200, 150, 0.9)]
+
+    res = count_video(truth.path, verifier=DetectorVerifier(detect_sheet, 0.5))
+    assert res.count == 1                  # the hand-only cycles fail the texture check
+    assert 0 < len(calls) <= 2             # detector runs on decision frames only, never per frame
+
+    res = count_video(truth.path, verifier=DetectorVerifier(lambda img: [(0, 0, 5, 5, 0.2)], 0.5))
+    assert res.count == 0                  # texture changed but no confident metal_sheet
+
+    def broken(img):
+        raise RuntimeError("CUDA out of memory")
+    assert count_video(truth.path, verifier=DetectorVerifier(broken, 0.5)).count == 1  # falls back
+
+    class Exploding:
+        name = "exploding"
+
+        def verify(self, before, after, change):
+            raise ValueError("bug")
+    assert count_video(truth.path, verifier=Exploding()).count == 0   # loop survives, no count
+
+    assert isinstance(make_verifier(CountingSettings(verifier="model_free"), detect_sheet), ModelFreeVerifier)
+    assert isinstance(make_verifier(CountingSettings(), detect_sheet), DetectorVerifier)
+    assert isinstance(make_verifier(CountingSettings(), None), ModelFreeVerifier)
+
+
+def test_model_free_verifier_directly():
+    """New physical sheet (same finish, 0 px offset) vs the same sheet re-lit and shifted."""
+    from core.synth import StackScene, sheet_texture
+    rng = np.random.default_rng(3)
+    sc = StackScene(rng, 320, 240, SceneConfig(finish="brushed", initial_sheets=0), pad=0)
+    sc.place(sc.new_sheet())
+    before = sc.canvas.copy()
+    import cv2
+    relit = cv2.convertScaleAbs(np.roll(before, 2, axis=1), alpha=1.25, beta=-10)
+    s2 = sc.new_sheet((0, 0))
+    sc.place(s2)
+    after = sc.canvas.copy()
+    v = ModelFreeVerifier()
+    ch = Change(roi=[0, 0, 320, 240])
+    assert v.verify(before, after, ch).accept
+    no = v.verify(before, relit, ch)
+    assert not no.accept and isinstance(no, Verdict)
+    assert sheet_texture is not None
