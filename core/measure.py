@@ -67,7 +67,7 @@ class Measurement:
     center_px: tuple[float, float]
     corners_px: list[list[float]]          # 4 × [x, y], the top sheet's outline
     corners_src_px: list[list[float]] = field(default_factory=list)
-    method: str = "subpixel"               # subpixel | contour (fallback when edges are unclear)
+    method: str = "subpixel"               # how the outline was found
     mm_per_px: float = 0.0                 # K at the calibration plane; 0 = not calibrated
     camera_height_mm: Optional[float] = None
     stack_height_mm: Optional[float] = None   # stack top above the calibration plane
@@ -164,34 +164,39 @@ def find_silhouette(gray: np.ndarray) -> tuple[np.ndarray, tuple]:
     h, w = gray.shape
     small = cv2.GaussianBlur(gray, (0, 0), 2.0)
     u8 = np.clip(small, 0, 255).astype(np.uint8)
-    _thr, mask = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    k = max(3, (min(h, w) // 200) | 1)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    # outer boundaries at every level: a sheet inside a dark bin on a bright floor is an
-    # island in the floor region's hole, which RETR_EXTERNAL would never list
-    contours, hier = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-    contours = [cn for cn, hi in zip(contours, hier[0] if hier is not None else []) if hi[3] < 0]
     noise = float(np.median(np.abs(gray - small))) * 1.4826 + 1.0
+    k = max(3, (min(h, w) // 200) | 1)
     ring_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 9, 2 * k + 9))
     cut_off = False
-    for cnt in sorted(contours, key=cv2.contourArea, reverse=True):
-        area = cv2.contourArea(cnt)
-        if area < 0.002 * h * w:
-            break
-        x, y, bw, bh = cv2.boundingRect(cnt)
-        if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
-            cut_off = cut_off or area < 0.6 * h * w   # a big region at the edge is the floor, not a sheet
-            continue
-        rect = cv2.minAreaRect(cnt)
-        if area < 0.75 * rect[1][0] * rect[1][1]:       # not a sheet's shape
-            continue
-        inside = np.zeros((h, w), np.uint8)
-        cv2.drawContours(inside, [cnt], -1, 255, -1)
-        ring = cv2.dilate(inside, ring_k) & ~inside
-        contrast = float(small[inside > 0].mean() - small[ring > 0].mean())
-        if contrast < max(12.0, 4 * noise):
-            continue
-        return cnt, rect
+    # bright sheets on a darker floor/bin first, then dark sheets on a lighter one
+    for polarity in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
+        _thr, mask = cv2.threshold(u8, 0, 255, polarity + cv2.THRESH_OTSU)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        # outer boundaries at every level: a sheet inside a dark bin on a bright floor is
+        # an island in the floor region's hole, which RETR_EXTERNAL would never list
+        contours, hier = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        contours = [cn for cn, hi in zip(contours, hier[0] if hier is not None else []) if hi[3] < 0]
+        sign = 1.0 if polarity == cv2.THRESH_BINARY else -1.0
+        for cnt in sorted(contours, key=cv2.contourArea, reverse=True):
+            area = cv2.contourArea(cnt)
+            if area < 0.002 * h * w:
+                break
+            x, y, bw, bh = cv2.boundingRect(cnt)
+            if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
+                cut_off = cut_off or area < 0.6 * h * w   # a big region at the edge is the floor
+                continue
+            rect = cv2.minAreaRect(cnt)
+            if area < 0.75 * rect[1][0] * rect[1][1]:       # not a sheet's shape
+                continue
+            if max(rect[1]) > 8 * max(min(rect[1]), 1e-6):   # a pallet plank or a rail, not a sheet
+                continue
+            inside = np.zeros((h, w), np.uint8)
+            cv2.drawContours(inside, [cnt], -1, 255, -1)
+            ring = cv2.dilate(inside, ring_k) & ~inside
+            contrast = sign * float(small[inside > 0].mean() - small[ring > 0].mean())
+            if contrast < max(12.0, 4 * noise):
+                continue
+            return cnt, rect
     if cut_off:
         raise MeasureError("No whole sheet found: the sheet seems cut off by the edge of the image.")
     raise MeasureError("No sheet found in the image.")
@@ -245,9 +250,9 @@ def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarr
 
 
 def _side_edges(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e: np.ndarray, a: float, b: float,
-                step: float = 0.5) -> np.ndarray:
-    """Edge points of one side: profiles along the outward normal ``n`` at positions
-    along the tangent ``e``; returns N×2 image points (sub-pixel)."""
+                step: float = 0.5) -> tuple[np.ndarray, int]:
+    """Edge candidates of one side: profiles along the outward normal ``n`` at positions
+    along the tangent ``e``; returns (N×3 [profile, s, d] with d sub-pixel, usable profiles)."""
     h, w = sm.shape
     n_pos = int(np.clip(b / 3, 12, 80))
     s = np.linspace(-0.8 * b, 0.8 * b, n_pos)
@@ -266,7 +271,8 @@ def _side_edges(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e: np.ndarray
     win = int(6 / step)                    # reference level: the last 6 px…
     gap = int(2 / step)                    # …ending 2 px before the point tested
     persist = int(3 / step)
-    out = []
+    out: list[tuple[int, float, float]] = []
+    n_ok = 0
     for j in range(n_pos):
         p = prof[j]
         ok = valid[j]
@@ -280,25 +286,67 @@ def _side_edges(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e: np.ndarray
         # inner 40 % of the profile, so a slow lighting gradient does not count
         n_in = max(int(0.4 * a / step), win + gap)
         inner = p[:n_in]
-        hp = inner - np.convolve(inner, np.ones(21) / 21, mode="same")
-        texture = float(np.std(hp[10:-10])) if n_in > 30 else float(np.std(np.diff(inner)))
+        if len(inner) > 30:
+            hp = inner - np.convolve(inner, np.ones(21) / 21, mode="same")
+            texture = float(np.std(hp[10:-10]))
+        else:
+            texture = float(np.std(np.diff(inner)))
         thr = np.maximum(0.06 * ref, 4 * texture + 2.0)
-        # the drop must persist for 3 px: everything beyond the top sheet's edge is lower,
-        # while a dark streak or scratch on the sheet itself is only a line
+        # the change must persist for 3 px: what lies beyond the top sheet's edge (sheets
+        # beneath, the stack's side, the floor) differs from it for good, while a streak or
+        # a scratch on the sheet itself is only a line. Either sign: dark sheets exist too.
         ahead = (cs[np.minimum(k + persist, len(d))] - cs[k]) / np.maximum(np.minimum(k + persist, len(d)) - k, 1)
-        hit = np.nonzero((ref - p[k] > thr) & (ref - ahead > thr) & ok[k])[0]
-        if not len(hit):
-            continue
-        k0 = int(k[hit[0]])
-        lo, hi = max(k0 - int(4 / step), 1), min(k0 + int(1.5 / step), len(d) - 2)
-        g = np.gradient(p)
-        i = lo + int(np.argmin(g[lo:hi + 1]))
-        y0, y1, y2 = g[i - 1], g[i], g[i + 1]
-        den = y0 - 2 * y1 + y2
-        off = 0.5 * (y0 - y2) / den if abs(den) > 1e-9 else 0.0
-        dist = d[i] + float(np.clip(off, -1, 1)) * step
-        out.append(center + s[j] * e + dist * n)
-    return np.array(out).reshape(-1, 2)
+        down = (ref - p[k] > thr) & (ref - ahead > thr)
+        up = (p[k] - ref > thr) & (ahead - ref > thr)
+        hitmask = (down | up) & ok[k]
+        # every edge along the profile (the start of each run of changed samples), not just
+        # the first: texture may fire before the top sheet's edge in some profiles
+        starts = np.nonzero(hitmask & ~np.concatenate([[False], hitmask[:-1]]))[0]
+        g0 = np.gradient(p)
+        for h0 in starts[:8]:
+            k0 = int(k[h0])
+            lo, hi = max(k0 - int(4 / step), 1), min(k0 + int(1.5 / step), len(d) - 2)
+            g = g0 * (1.0 if down[h0] else -1.0)        # make the edge a minimum
+            i = lo + int(np.argmin(g[lo:hi + 1]))
+            y0, y1, y2 = g[i - 1], g[i], g[i + 1]
+            den = y0 - 2 * y1 + y2
+            off = 0.5 * (y0 - y2) / den if abs(den) > 1e-9 else 0.0
+            out.append((j, s[j], d[i] + float(np.clip(off, -1, 1)) * step))
+        n_ok += 1
+    return np.array(out, dtype=np.float64).reshape(-1, 3), n_ok
+
+
+def _innermost_line(cands: np.ndarray, n_ok: int, center: np.ndarray, n: np.ndarray, e: np.ndarray,
+                    min_support: float = 0.5, tol: float = 1.0) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The innermost line that at least ``min_support`` of the profiles agree on.
+
+    Every profile crosses the top sheet's edge; sheets beneath that stick out add a second,
+    outer line; texture adds scattered points no line gathers. Lines are searched within
+    ±3° of the silhouette's side (the top sheet may sit a little rotated on the stack).
+    """
+    if n_ok < 6 or len(cands) < 6:
+        return None
+    s_arr, d_arr = cands[:, 1], cands[:, 2]
+    need = max(6, int(np.ceil(min_support * n_ok)))
+    best: Optional[tuple[float, float]] = None        # (offset, tilt)
+    for tilt in np.tan(np.radians(np.arange(-3.0, 3.01, 0.1))):
+        dd = d_arr - s_arr * tilt
+        order = np.sort(dd)
+        cnt = np.searchsorted(order, order + tol, "right") - np.searchsorted(order, order - tol, "left")
+        ok = np.nonzero(cnt >= need)[0]
+        if len(ok) and (best is None or order[ok[0]] < best[0] - 0.5 or
+                        (abs(order[ok[0]] - best[0]) <= 0.5 and cnt[ok[0]] > best[2])):
+            best = (float(order[ok[0]]), float(tilt), int(cnt[ok[0]]))
+    if best is None:
+        return None
+    x0, tilt, _ = best
+    # the densest spot near the first supported offset (the run may start at its edge)
+    dd = d_arr - s_arr * tilt
+    near = dd[np.abs(dd - (x0 + tol)) <= tol]
+    mid = float(np.median(near)) if len(near) else x0
+    sel = np.abs(dd - mid) <= tol
+    pts = center + s_arr[sel, None] * e + d_arr[sel, None] * n
+    return _fit_line(pts, tol=0.6)
 
 
 def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
@@ -312,8 +360,8 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
     lines = []
     for n, half, e, along in ((u, rw / 2, v, rh / 2), (v, rh / 2, u, rw / 2),
                               (-u, rw / 2, v, rh / 2), (-v, rh / 2, u, rw / 2)):
-        pts = _side_edges(sm, c, n, e, half, along)
-        line = _fit_line(pts) if len(pts) >= 6 else None
+        cands, n_ok = _side_edges(sm, c, n, e, half, along)
+        line = _innermost_line(cands, n_ok, c, n, e)
         if line is None:
             return None
         lines.append(line)
@@ -352,8 +400,11 @@ def measure_pixels(image: np.ndarray) -> Measurement:
     cnt, rect = find_silhouette(gray)
     corners = refine_outline(gray, rect)
     method = "subpixel"
-    if corners is None:                     # edges unclear: the silhouette's rectangle is the best we have
-        corners, method = cv2.boxPoints(rect).astype(np.float64), "contour"
+    if corners is None:
+        # no clear edge on every side: the silhouette may be a bin or the stack's union,
+        # so a number from it could be badly wrong — say so instead of guessing
+        raise MeasureError("The top sheet's edges are not clear enough to measure it "
+                           "(check the lighting and that the whole sheet is in view).")
     length, width, ang = _dims(corners)
     center = corners.mean(0)
     return Measurement(length_px=length, width_px=width, angle_deg=ang,

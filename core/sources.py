@@ -23,7 +23,7 @@ import enum
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -113,16 +113,17 @@ def is_stream_uri(uri: str) -> bool:
 
 
 def black_or_frozen(img: np.ndarray, prev_sample: Optional[np.ndarray]) -> tuple[FrameFlag, np.ndarray]:
-    """Cheap flags from a strided sample (~1/64 of the pixels): black when nearly all dark
+    """Cheap flags from a strided green sample (1/64 of the pixels): black when nearly all dark
     and flat, frozen when bit-identical to the previous sample (live sensors never repeat
     a frame exactly; a stalled stream or decoder does)."""
-    sample = img[::8, ::8]
+    sample = np.ascontiguousarray(img[::8, ::8, 1] if img.ndim == 3 else img[::8, ::8])
     flags = FrameFlag.NONE
-    if float(sample.mean()) < 12.0 and float(sample.std()) < 6.0:
+    mean, std = cv2.meanStdDev(sample)
+    if float(mean[0, 0]) < 12.0 and float(std[0, 0]) < 6.0:
         flags |= FrameFlag.BLACK
     if prev_sample is not None and prev_sample.shape == sample.shape and np.array_equal(prev_sample, sample):
         flags |= FrameFlag.FROZEN
-    return flags, sample.copy()
+    return flags, sample
 
 
 def _set_timeouts(cap: cv2.VideoCapture, open_ms: int, read_ms: int) -> None:
@@ -154,15 +155,9 @@ def _check_file(path: str) -> Path:
     return p
 
 
-def probe_video(path_or_url: str | os.PathLike, timeout_s: float = 5.0) -> VideoInfo:
-    """Open, read one frame, and describe the video; raises :class:`SourceError`.
-
-    >>> probe_video("/nope.mp4")
-    Traceback (most recent call last):
-    ...
-    core.sources.SourceError: video file not found: /nope.mp4
-    """
-    uri = str(path_or_url)
+def _probe_open(uri: str, timeout_s: float = 5.0) -> tuple[cv2.VideoCapture, np.ndarray, VideoInfo]:
+    """Open ``uri`` and read its first frame: (open capture, first frame, info), or
+    :class:`SourceError`. The capture stays open for the caller (one open per source)."""
     stream = is_stream_uri(uri)
     if not stream:
         _check_file(uri)
@@ -177,18 +172,32 @@ def probe_video(path_or_url: str | os.PathLike, timeout_s: float = 5.0) -> Video
             if stream:
                 raise SourceError(f"the camera stream sends no frames: {_redact(uri)}")
             raise SourceError(f"the video has no decodable frames: {uri}")
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        if not (0.5 < fps < 1000):
-            fps = 25.0 if stream else 30.0
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not stream else 0
-        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
-        codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ") if fourcc else ""
-        h, w = img.shape[:2]
-        return VideoInfo(uri=uri if not stream else _redact(uri), width=w, height=h, fps=fps,
-                         frame_count=max(0, n), duration_s=(n / fps if n > 0 else 0.0),
-                         is_stream=stream, codec=codec)
-    finally:
+    except BaseException:
         cap.release()
+        raise
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    if not (0.5 < fps < 1000):
+        fps = 25.0 if stream else 30.0
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not stream else 0
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+    codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ") if fourcc else ""
+    h, w = img.shape[:2]
+    info = VideoInfo(uri=uri if not stream else _redact(uri), width=w, height=h, fps=fps,
+                     frame_count=max(0, n), duration_s=(n / fps if n > 0 else 0.0), is_stream=stream, codec=codec)
+    return cap, img, info
+
+
+def probe_video(path_or_url: str | os.PathLike, timeout_s: float = 5.0) -> VideoInfo:
+    """Open, read one frame, and describe the video; raises :class:`SourceError`.
+
+    >>> probe_video("/nope.mp4")
+    Traceback (most recent call last):
+    ...
+    core.sources.SourceError: video file not found: /nope.mp4
+    """
+    cap, _img, info = _probe_open(str(path_or_url), timeout_s)
+    cap.release()
+    return info
 
 
 def _redact(uri: str) -> str:
@@ -232,8 +241,11 @@ class FrameSource:
         self.info: Optional[VideoInfo] = None
         self.fps = 0.0
         self._cap: Optional[cv2.VideoCapture] = None
+        self._pending: Optional[np.ndarray] = None
+        self._iterating = False
         if not self.is_stream:
-            self.info = probe_video(self.uri)      # bad files fail here, clearly
+            # bad files fail here, clearly; the capture stays open for iteration
+            self._cap, self._pending, self.info = _probe_open(self.uri, open_timeout_s)
             self.fps = self.info.fps
 
     # --- status, readable from any thread
@@ -253,6 +265,9 @@ class FrameSource:
     def close(self) -> None:
         self._closed.set()
         self._set(SourceStatus.CLOSED)
+        if not self._iterating and self._cap is not None:   # never iterated: free it now
+            self._cap.release()
+            self._cap = None
 
     def __enter__(self) -> "FrameSource":
         return self
@@ -283,6 +298,11 @@ class FrameSource:
         start_clock = self._clock()
         next_emit_t = 0.0
         file_index = 0
+        self._iterating = True
+        if self._cap is not None:               # a file, opened while probing
+            self._set(SourceStatus.LIVE)
+            with self._lock:
+                self._last_frame_clock = self._clock()
         try:
             while not self._closed.is_set():
                 if self._cap is None:
@@ -309,7 +329,10 @@ class FrameSource:
                     with self._lock:
                         self._last_frame_clock = self._clock()
                 cap = self._cap
-                ok, img = cap.read()
+                if self._pending is not None:      # the frame read while probing
+                    ok, img, self._pending = True, self._pending, None
+                else:
+                    ok, img = cap.read()
                 if not ok or img is None:
                     cap.release()
                     self._cap = None

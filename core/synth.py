@@ -120,7 +120,7 @@ class ClipSpec:
     scene: SceneConfig = field(default_factory=SceneConfig)
     lead_in_s: float = 1.0
     tail_s: float = 1.5
-    codec: str = "h264"                # h264 (PyAV, browser-playable) | mp4v (OpenCV)
+    codec: str = "h264"                # h264 (PyAV, browser-playable) | mp4v | mjpg (.avi; OpenCV)
     crf: int = 23
     name: str = "clip"
 
@@ -545,7 +545,7 @@ def _interp(keys: list[_Keyframe], t: float) -> tuple[float, float, float]:
 
 # --------------------------------------------------------------------------- writer
 class VideoWriter:
-    """H.264 (PyAV, yuv420p, faststart: plays in browsers) or mp4v (OpenCV)."""
+    """H.264 (PyAV, yuv420p, faststart: plays in browsers), or mp4v / MJPG (OpenCV)."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, codec: str = "h264", crf: int = 23):
         self.path = Path(path)
@@ -561,7 +561,8 @@ class VideoWriter:
             self._s.options = {"crf": str(crf), "preset": "veryfast", "g": str(int(round(fps * 2)))}
             self._av = av
         else:
-            self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            fourcc = "MJPG" if codec == "mjpg" else "mp4v"   # MJPG: intra-only, repeats stay bit-exact
+            self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
             if not self._w.isOpened():
                 raise RuntimeError(f"cannot write video {self.path}")
 
@@ -794,7 +795,7 @@ def render_clip(spec: ClipSpec, path: str | Path, progress: Callable[[float], No
                                  box=box, pause_s=p["ev"].pause_s))
     return ClipTruth(path=str(path), width=W, height=H, fps=fps, frames=out_index, expected_count=n_sheet,
                      events=events, black_frames=black_out, frozen_frames=frozen_out,
-                     dropped_scene_frames=sorted(dropped), spec=spec.to_dict())
+                     dropped_scene_frames=sorted(dropped), spec=json.loads(json.dumps(spec.to_dict())))
 
 
 # --------------------------------------------------------------------------- stills

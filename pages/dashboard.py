@@ -169,20 +169,8 @@ else:
     st.caption(_("Reports need at least one session in the date range."))
 
 
-@st.fragment(run_every=POLL_S)
-def _report_jobs() -> None:
-    """Progress of the latest report job and downloads of what it produced (survives reloads)."""
-    if c.jobs is None:
-        return
-    jobs = c.jobs.latest("report", 1)
-    if not jobs:
-        return
-    j = jobs[0]
-    if j.status == "running":
-        st.progress(j.progress, text=_("Generating the report…") + f" {c.num(100 * j.progress)} % · {j.message}")
-        if st.button(_("Cancel"), key="dash_cancel"):
-            c.jobs.cancel(j.id)
-        return
+def _job_result(j) -> None:
+    """Downloads of a finished report job (the files live in data/exports, so a reload keeps them)."""
     if j.status == "failed":
         st.error(_("The report failed: {err}").format(err=j.message))
         return
@@ -190,16 +178,35 @@ def _report_jobs() -> None:
         st.warning(_("The report was cancelled."))
         return
     st.success(_("Report ready ({when}).").format(when=c.dt(j.updated_at)))
-    cols = st.columns(max(1, len(j.result.get("files", []))))
-    for col, f in zip(cols, j.result.get("files", [])):
+    files = j.result.get("files", [])
+    cols = st.columns(max(1, len(files)))
+    for col, f in zip(cols, files):
         p = Path(f["path"])
         if not p.is_file():
             col.caption(_("{name}: the file is gone").format(name=f["name"]))
             continue
+        # deferred data: the file is read only when the button is clicked, not on every rerun
         col.download_button(_("Download {fmt}").format(fmt=FORMAT_LABELS.get(f["format"], f["format"])),
-                            data=p.read_bytes(), file_name=f["name"], key=f"dl_{j.id}_{f['format']}",
+                            data=lambda p=p: p.read_bytes(), file_name=f["name"], key=f"dl_{j.id}_{f['format']}",
+                            on_click="ignore",
                             help=_("{size} KB, made in {s} s").format(size=c.num(f["bytes"] / 1024),
                                                                        s=c.num(f["seconds"], 1)))
 
 
-_report_jobs()
+@st.fragment(run_every=POLL_S)
+def _poll_report_job(job_id: str) -> None:
+    """Progress of a running report job; when it ends, one full rerun shows the downloads."""
+    j = c.jobs.get(job_id)
+    if j is None or j.finished:
+        st.rerun()
+    st.progress(j.progress, text=_("Generating the report…") + f" {c.num(100 * j.progress)} % · {j.message}")
+    if st.button(_("Cancel"), key="dash_cancel"):
+        c.jobs.cancel(job_id)
+
+
+if c.jobs is not None:
+    latest = c.jobs.latest("report", 1)
+    if latest and latest[0].status == "running":
+        _poll_report_job(latest[0].id)    # polls only while a job runs
+    elif latest:
+        _job_result(latest[0])

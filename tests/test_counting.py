@@ -12,7 +12,7 @@ import pytest
 from core.counting import (Change, CountingEngine, DetectorVerifier, EngineState, ModelFreeVerifier, Verdict,
                            count_video, make_verifier)
 from core.settings import CountingSettings
-from core.synth import ClipSpec, ClipTruth, Event, Nuisances, SceneConfig, presets, render_clip
+from core.synth import ClipTruth, SceneConfig, presets, render_clip
 
 LATENCY_S = 0.5
 
@@ -254,3 +254,34 @@ def test_model_free_verifier_directly():
     no = v.verify(before, relit, ch)
     assert not no.accept and isinstance(no, Verdict)
     assert sheet_texture is not None
+
+
+def test_something_left_at_the_rim_does_not_block_counting(clip_set):
+    """A box put down in the entry zone for good: after a while the engine re-learns the
+    scene (no count for it) and counts the next sheet again."""
+    import cv2
+    truth = clip_set["first_sheet"]
+    frames = _frames(truth)
+    eng = CountingEngine()
+    t = 0.0
+    for i in range(truth.events[0].enter_frame - 2):
+        t = i / truth.fps
+        eng.update(frames[i], i, t)
+    base = frames[truth.events[0].enter_frame - 3].copy()
+    boxed = base.copy()
+    cv2.rectangle(boxed, (0, 0), (60, 60), (20, 20, 200), -1)
+    n = 0
+    for k in range(int(13 * truth.fps)):          # 13 s with the box at the rim
+        t += 1 / truth.fps
+        n += eng.update(boxed, 1000 + k, t) is not None
+    assert n == 0 and eng.state == EngineState.STABLE
+    assert "rim occupied" in eng.last_reason
+    events = []
+    for i in range(truth.events[0].enter_frame - 2, len(frames)):   # the sheet arrives, box still there
+        f = frames[i].copy()
+        cv2.rectangle(f, (0, 0), (60, 60), (20, 20, 200), -1)
+        t += 1 / truth.fps
+        ev = eng.update(f, i, t)
+        if ev:
+            events.append(ev)
+    assert len(events) == 1

@@ -45,7 +45,7 @@ def model_files(tmp_path_factory):
 
 @pytest.fixture
 def empty_weights(tmp_path, monkeypatch):
-    w = tmp_path / "weights"
+    w = tmp_path / "weights_empty"     # not the data_dir fixture's weights/ (shipped files linked in)
     w.mkdir()
     monkeypatch.setenv("MSM_WEIGHTS_DIR", str(w))
     return w

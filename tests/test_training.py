@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def own_weights(tmp_path, monkeypatch):
-    w = tmp_path / "weights"
+    w = tmp_path / "weights_empty"     # not the data_dir fixture's weights/ (shipped files linked in)
     w.mkdir()
     monkeypatch.setenv("MSM_WEIGHTS_DIR", str(w))
     return w

@@ -1,0 +1,90 @@
+"""``python -m core count`` — the exact CLI contract other tools parse, and bad input."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.synth import ClipSpec, Event, Nuisances, SceneConfig, render_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "core", "count", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    spec = ClipSpec(width=320, height=240, fps=15, seed=9, scene=SceneConfig(initial_sheets=1),
+                    events=[Event("sheet"), Event("hand"), Event("sheet", gap_s=0.4)], nuisances=Nuisances())
+    return render_clip(spec, tmp_path_factory.mktemp("cli") / "clip.mp4")
+
+
+def test_contract_exact(clip):
+    r = run(clip.path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)                       # ONE JSON object, nothing else on stdout
+    assert r.stdout.strip().count("\n") == 0
+    assert set(out) == {"count", "events", "frames", "fps"}
+    assert out["count"] == 2 == len(out["events"])
+    assert out["frames"] == clip.frames and out["fps"] == 15.0
+    for i, (ev, gt) in enumerate(zip(out["events"], clip.sheet_events), 1):
+        assert set(ev) == {"index", "frame", "t"} and ev["index"] == i
+        assert isinstance(ev["frame"], int) and ev["t"] == pytest.approx(ev["frame"] / 15.0, abs=1e-3)
+        assert 0 <= ev["frame"] - gt.stable_frame <= 7    # ≤ 500 ms at 15 fps
+    assert "sheets in" in r.stderr                    # logs go to stderr
+
+
+def test_details_roi_config(clip, tmp_path):
+    r = run(clip.path, "--details", "--roi", "10,10,310,230")
+    out = json.loads(r.stdout)
+    assert out["count"] == 2 and {"confidence", "reason", "box", "wall_time"} <= set(out["events"][0])
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"counting": {"settle_s": 0.25, "motion_sensitivity": 0.6}}))
+    assert json.loads(run(clip.path, "--config", cfg).stdout)["count"] == 2
+    cfg.write_text("{not json")
+    r = run(clip.path, "--config", cfg)
+    assert r.returncode == 2 and "not valid JSON" in r.stderr
+
+
+def _closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+@pytest.mark.parametrize("kind", ["missing", "zero", "text", "url", "roi", "range"])
+def test_bad_input_one_line_exit_2(tmp_path, clip, kind):
+    if kind == "missing":
+        args = [tmp_path / "nope.mp4"]
+    elif kind == "zero":
+        (tmp_path / "z.mp4").write_bytes(b"")
+        args = [tmp_path / "z.mp4"]
+    elif kind == "text":
+        (tmp_path / "t.mp4").write_text("hello, not a video")
+        args = [tmp_path / "t.mp4"]
+    elif kind == "url":
+        args = [f"rtsp://127.0.0.1:{_closed_port()}/cam"]
+    elif kind == "roi":
+        args = [clip.path, "--roi", "1,2,3"]
+    else:
+        args = [clip.path, "--sensitivity", "7"]
+    r = run(*args, timeout=60)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_help_lists_count():
+    r = subprocess.run([sys.executable, "-m", "core", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and "count" in r.stdout and "synth" in r.stdout

@@ -1,0 +1,170 @@
+"""Frame sources: files, looping, flags, fps limit, clear errors, reconnect with backoff.
+
+The RTSP server tests (a real GStreamer server) belong to the live-monitoring tests; here
+the unreachable-stream path uses a closed local port (real FFmpeg, no mock), and the
+backoff timings are injected so reconnects take milliseconds.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from core.sources import (Backoff, FrameFlag, SourceError, SourceStatus, black_or_frozen, open_source,
+                          probe_video)
+from core.synth import ClipSpec, Event, Nuisances, render_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("src")
+    spec = ClipSpec(width=160, height=120, fps=10, seed=2, events=[Event("sheet")], lead_in_s=0.5, tail_s=0.5,
+                    nuisances=Nuisances(black_frames=1, frozen_runs=0))
+    return render_clip(spec, d / "c.mp4")
+
+
+@pytest.fixture(scope="module")
+def mp4v_clip(tmp_path_factory):
+    """MJPG (intra-only) keeps repeated frames bit-exact, like a stalled camera's repeats."""
+    d = tmp_path_factory.mktemp("src4")
+    spec = ClipSpec(width=160, height=120, fps=10, seed=3, events=[Event("hand")], lead_in_s=0.5, tail_s=0.3,
+                    codec="mjpg", nuisances=Nuisances(frozen_runs=2, noise_sigma=3))
+    return render_clip(spec, d / "c4.avi")
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_probe_ok(clip):
+    info = probe_video(clip.path)
+    assert (info.width, info.height, info.fps) == (160, 120, 10.0)
+    assert info.frame_count == clip.frames and not info.is_stream
+    assert abs(info.duration_s - clip.frames / 10.0) < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "folder", "truncated"])
+def test_probe_bad_input_one_clear_message(tmp_path, clip, kind):
+    p = tmp_path / "bad.mp4"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("this is not a video\n" * 50)
+    elif kind == "folder":
+        p.mkdir()
+    elif kind == "truncated":   # a real MP4 header (faststart: moov first) and no frame data
+        data = open(clip.path, "rb").read()
+        p.write_bytes(data[:1200])
+    with pytest.raises(SourceError) as e:
+        probe_video(p)
+    msg = str(e.value)
+    assert "\n" not in msg and str(p) in msg
+    assert {"missing": "not found", "empty": "0 bytes", "text": "not a readable video", "folder": "folder",
+            "truncated": "video"}[kind] in msg
+    with pytest.raises(SourceError):
+        open_source(p)
+
+
+def test_unreachable_stream_is_fast_and_clear():
+    url = f"rtsp://127.0.0.1:{_closed_port()}/x"
+    t0 = time.monotonic()
+    with pytest.raises(SourceError, match="cannot reach the camera stream"):
+        probe_video(url, timeout_s=2)
+    assert time.monotonic() - t0 < 5
+
+
+def test_password_is_redacted():
+    with pytest.raises(SourceError) as e:
+        probe_video(f"rtsp://admin:secret@127.0.0.1:{_closed_port()}/x", timeout_s=1)
+    assert "secret" not in str(e.value) and "admin:***@" in str(e.value)
+
+
+def test_iterate_file_flags_and_status(clip):
+    src = open_source(clip.path)
+    assert src.status == SourceStatus.CONNECTING
+    frames = list(src)
+    assert len(frames) == clip.frames
+    assert [f.index for f in frames] == list(range(clip.frames))
+    assert frames[3].t == pytest.approx(0.3)
+    assert all(f.wall_time.tzinfo is not None for f in frames)
+    assert [f.index for f in frames if f.is_black] == clip.black_frames
+    assert src.status == SourceStatus.ENDED
+
+
+def test_frozen_flag_on_bit_identical_repeats(mp4v_clip):
+    frames = list(open_source(mp4v_clip.path))
+    frozen = [f.index for f in frames if f.is_frozen]
+    assert frozen == mp4v_clip.frozen_frames and frozen
+    img = frames[0].image
+    flags, sample = black_or_frozen(img, None)
+    assert flags == FrameFlag.NONE
+    flags2, _ = black_or_frozen(img.copy(), sample)
+    assert FrameFlag.FROZEN in flags2
+    assert FrameFlag.BLACK in black_or_frozen(np.zeros_like(img), None)[0]
+
+
+def test_loop_and_fps_limit(clip):
+    src = open_source(clip.path, loop=True)
+    got = []
+    for f in src:
+        got.append(f)
+        if len(got) == clip.frames * 2 + 3:
+            src.close()
+    ts = [f.t for f in got]
+    assert all(b > a for a, b in zip(ts, ts[1:])), "time keeps increasing across loops"
+    assert [f.index for f in got] == list(range(len(got)))
+    assert src.status == SourceStatus.CLOSED
+    limited = list(open_source(clip.path, fps_limit=5))
+    assert abs(len(limited) - clip.frames / 2) <= 1
+
+
+def test_realtime_pacing(clip):
+    t0 = time.monotonic()
+    n = 0
+    for f in open_source(clip.path, realtime=True):
+        n += 1
+        if n == 6:
+            break
+    assert time.monotonic() - t0 >= 0.45     # 6 frames at 10 fps ≈ 0.5 s
+
+
+def test_stream_reconnects_with_capped_backoff():
+    url = f"rtsp://127.0.0.1:{_closed_port()}/x"
+    delays: list[float] = []
+    seen: list[str] = []
+    src = open_source(url, backoff=Backoff(0.01, 2.0, 0.04), max_reconnects=5, open_timeout_s=1,
+                      sleep=lambda d: (delays.append(d), seen.append(src.status.value)))
+    assert list(src) == []
+    assert delays == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert set(seen) <= {"connecting", "reconnecting"}
+    assert src.status == SourceStatus.ERROR and src.reconnects == 5
+
+
+def test_status_readable_from_another_thread_and_stall(clip):
+    now = [100.0]
+    src = open_source(clip.path, clock=lambda: now[0], stall_after_s=3.0)
+    it = iter(src)
+    next(it)
+    statuses = []
+    th = threading.Thread(target=lambda: statuses.append(src.status))
+    th.start()
+    th.join()
+    assert statuses == [SourceStatus.LIVE]
+    now[0] += 10.0                      # no frame for 10 s
+    assert src.status == SourceStatus.STALLED
+    next(it)
+    assert src.status == SourceStatus.LIVE
+    src.close()
+    assert src.status == SourceStatus.CLOSED
+
+
+def test_backoff_cap():
+    b = Backoff(0.5, 2.0, 4.0)
+    assert [b.delay(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
