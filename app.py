@@ -36,10 +36,8 @@ def get_worker():
     from core.worker import CountingWorker
     w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
                        station=os.environ.get("MSM_STATION", ""))   # several stations on one database
-    try:   # the trained metal_sheet detector joins the verifier when one is active (settings: verifier)
-        w.set_detector(get_model_manager().sheet_detect_fn)
-    except Exception:  # no models module / no weights: model-free counting meets the bar alone
-        pass
+    # the sheet detector is wired in by get_model_manager() (it calls get_worker().set_detector);
+    # calling get_model_manager() from here deadlocked: each cached factory waited on the other's lock
     w.start()
     return w
 

@@ -152,9 +152,10 @@ def _peer_fn():
         return None
 
 
-def run(specs: dict[str, Any], folder: Path, repeat: int = 2, rebuild: bool = False) -> list[ClipResult]:
+def run(specs: dict[str, Any], folder: Path, repeat: int = 2, rebuild: bool = False,
+        with_peer: bool = True) -> list[ClipResult]:
     folder.mkdir(parents=True, exist_ok=True)
-    peer = _peer_fn()
+    peer = _peer_fn() if with_peer else None
     out = []
     for name, spec in specs.items():
         truth = _cached(name, spec, folder, rebuild)
@@ -206,6 +207,7 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--rebuild", action="store_true", help="render the clips again")
     ap.add_argument("--only", help="comma-separated clip names")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     a = ap.parse_args(argv)
     log.setup()
     specs = quick_specs() if a.quick else bench_specs()
@@ -217,7 +219,7 @@ def bench_count(argv: list[str]) -> int:
             return 2
         specs = {k: v for k, v in specs.items() if k in keep}
     folder = Paths.from_env().cache / "bench"
-    results = run(specs, folder, a.repeat, a.rebuild)
+    results = run(specs, folder, a.repeat, a.rebuild, with_peer=not a.no_peer)
     s = summary(results)
     if a.json:
         print(json.dumps(s))

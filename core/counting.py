@@ -136,6 +136,7 @@ class EngineStatus:
     last_reason: str
     last_box: Optional[Box]
     last_decision_t: Optional[float]
+    last_decision_ms: Optional[float] = None   # verifier time of the last decision (health panel)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -388,7 +389,7 @@ class CountingEngine:
         self._bg_full: Optional[np.ndarray] = None
         self._bg_t = 0.0
         self._bg_small = None
-        self._bg_coarse = None
+        self._bg_sub = None
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -460,21 +461,26 @@ class CountingEngine:
             rim[sl] = True
         self._grid = (8, max(3, int(round(8 * sh / sw))))
         self._watch_n = max(1, int(self._watch.sum()))
-        self._bg_coarse = None
+        self._bg_sub = None
 
     def _norm(self, g: np.ndarray) -> np.ndarray:
-        """Gain normalisation to the background's exposure: a coarse gain map (the ratio to
-        the background on an ~8-cell-wide grid, median-filtered so an arm or a new sheet
-        cannot bias it) absorbs drift, flicker, auto-exposure and light gradients.
-        ``g`` is the raw uint8 small image; returns float32 in background grey levels."""
+        """Gain normalisation to the background's exposure: a coarse gain map absorbs
+        drift, flicker, auto-exposure and slow light gradients. Each cell's gain is the
+        MEDIAN pixel ratio to the background (a sheet or arm covering part of a cell does
+        not bias it); cells far from the global gain (mostly covered by new content) take
+        the global gain. ``g`` is the raw uint8 small image; returns float32 in background
+        grey levels."""
         gf = g.astype(np.float32)
-        if self._bg_coarse is None:
+        if self._bg_sub is None:
             return gf
-        cur = cv2.resize(g, self._grid, interpolation=cv2.INTER_AREA).astype(np.float32)
-        ratio = cv2.medianBlur(cur / self._bg_coarse, 3)
-        glob = float(np.sort(ratio, axis=None)[ratio.size // 2])
-        # the middle of a big occluder survives a 3x3 median: use the global gain there
-        ratio[np.abs(ratio - glob) > 0.25 * glob] = glob
+        gh, gw = self._grid[1], self._grid[0]
+        sub = gf[::3, ::3] / self._bg_sub
+        ch, cw = sub.shape[0] // gh, sub.shape[1] // gw
+        cells = sub[:gh * ch, :gw * cw].reshape(gh, ch, gw, cw).transpose(0, 2, 1, 3).reshape(gh, gw, ch * cw)
+        k = (ch * cw) // 2
+        ratio = np.partition(cells, k, axis=2)[..., k]
+        glob = float(np.median(ratio))
+        ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
         return gf / np.maximum(gain, 0.05)
 
@@ -483,8 +489,8 @@ class CountingEngine:
         self._bg_full = frame.copy()
         self._bg_t = t
         raw = _gray_small(frame, self._small_size)
-        self._bg_coarse = np.maximum(cv2.resize(raw, self._grid, interpolation=cv2.INTER_AREA).astype(np.float32), 4.0)
         g = raw.astype(np.float32)
+        self._bg_sub = np.maximum(g[::3, ::3], 4.0)
         self._bg_small = g
         self._bg_hi, self._bg_lo = _hi_lo(g)
         self._last_refresh = t
@@ -586,6 +592,7 @@ class CountingEngine:
             _log.exception("verifier %s failed", getattr(self.verifier, "name", "?"))
             verdict = Verdict(False, 0.0, f"verifier error: {e}")
         ms = (time.perf_counter() - t0) * 1000
+        self.last_decision_ms = ms
         self.last_reason = verdict.reason
         self.last_decision_t = t
         self._set_background(frame, t)
@@ -600,13 +607,15 @@ class CountingEngine:
         self.last_box = verdict.box
         return CountEvent(index=self.count, frame=index, t=t, wall_time=datetime.now(timezone.utc),
                           confidence=verdict.confidence, reason=verdict.reason, box=verdict.box,
-                          image=frame, verifier=getattr(self.verifier, "name", "custom"))
+                          image=frame.copy(),   # the caller may draw on its frame; the capture stays clean
+                          verifier=getattr(self.verifier, "name", "custom"))
 
     def snapshot(self) -> EngineStatus:
         return EngineStatus(state=self.state, motion=self._motion, change=self._change, rim=self._rim,
                             frames_seen=self.frames_seen, frames_ignored=self.frames_ignored, count=self.count,
                             last_reason=self.last_reason, last_box=self.last_box,
-                            last_decision_t=self.last_decision_t)
+                            last_decision_t=self.last_decision_t,
+                            last_decision_ms=getattr(self, "last_decision_ms", None))
 
 
 # --------------------------------------------------------------------------- video

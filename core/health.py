@@ -351,7 +351,29 @@ def camera_info(worker: Any) -> CameraInfo:
                 break
     if info.status == "unknown" and info.running is not None:
         info.status = "running" if info.running else "stopped"
+    if info.latency_ms is None:
+        info.latency_ms = _decision_latency_ms(worker)
     return info
+
+
+def _decision_latency_ms(worker: Any) -> Optional[float]:
+    """Time from "the scene is stable again" to the count: the settle window the engine waits
+    for, plus the verifier's time on the last decision (core.counting.EngineStatus). None until
+    the engine has decided once."""
+    snap_fn = getattr(worker, "engine_status", None) or getattr(worker, "_snapshot", None)
+    try:
+        snap = snap_fn() if callable(snap_fn) else None
+    except Exception:
+        return None
+    ms = getattr(snap, "last_decision_ms", None)
+    if ms is None:
+        return None
+    settings = getattr(worker, "settings", None)
+    settle_s = getattr(getattr(settings, "counting", None), "settle_s", 0.0) or 0.0
+    try:
+        return round(float(settle_s) * 1000.0 + float(ms), 1)
+    except (TypeError, ValueError):
+        return None
 
 
 def snapshot(paths: Paths, settings: Settings | None = None, worker: Any = None,

@@ -95,25 +95,28 @@ def make_clip(path: Path, minutes: float, width: int, height: int, fps: float, s
     render_clip(ClipSpec(width=width, height=height, fps=fps, seed=seed, events=events, codec="mp4v",
                          scene=SceneConfig(finish="brushed", floor="concrete", container="bin"),
                          name="soak"), base)
-    cap = cv2.VideoCapture(str(base))
-    frames = []
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        frames.append(img)
-    cap.release()
-    if not frames:
-        raise RuntimeError("the rendered soak clip has no frames")
     total = int(minutes * 60 * fps)
+    written = 0
+    # stream the base clip again and again (never all frames in memory: the soak measures this
+    # process's RSS, which must not start inflated by the clip preparation)
     with av.open(str(path), "w") as out:
         st = out.add_stream("libx264", rate=int(round(fps)))
         st.width, st.height, st.pix_fmt = width, height, "yuv420p"
         st.options = {"preset": "veryfast", "crf": "26", "g": str(int(fps * 2))}
-        for i in range(total):
-            f = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="bgr24")
-            for pkt in st.encode(f):
-                out.mux(pkt)
+        while written < total:
+            cap = cv2.VideoCapture(str(base))
+            got = 0
+            while written < total:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                got += 1
+                written += 1
+                for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                    out.mux(pkt)
+            cap.release()
+            if got == 0:
+                raise RuntimeError("the rendered soak clip has no frames")
         for pkt in st.encode(None):
             out.mux(pkt)
     base.unlink(missing_ok=True)
@@ -264,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = a.source
         if not source:
-            clip = make_clip(Path(tmp.name) / "soak.mp4", a.clip_minutes, w, h, a.fps)
+            # prepared in a child process, so this process's RSS reflects the live path only
+            clip = Path(tmp.name) / "soak.mp4"
+            code = (f"from pathlib import Path; from core.soak import make_clip; "
+                    f"make_clip(Path({str(clip)!r}), {a.clip_minutes!r}, {w}, {h}, {a.fps!r})")
+            r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+            if r.returncode != 0 or not clip.is_file():
+                raise RuntimeError("could not prepare the soak clip: " + (r.stderr.strip().splitlines() or ["?"])[-1])
             source = str(clip)
             if a.rtsp:
                 import socket

@@ -903,7 +903,7 @@ def presets(width: int = 320, height: int = 240, fps: float = 15.0, seed: int = 
         "arm_pause": S("arm_pause", 5, scene=SceneConfig(initial_sheets=1),
                        events=[Event("sheet", pause_s=1.5), Event("hand", pause_s=2.0), Event("sheet", pause_s=1.0)]),
         "lighting": S("lighting", 6, scene=SceneConfig(initial_sheets=1),
-                      nuisances=Nuisances(light_drift=0.15, drift_period_s=8, light_gradient=0.1, flicker=0.05,
+                      nuisances=Nuisances(light_drift=0.15, drift_period_s=20, light_gradient=0.1, flicker=0.05,
                                           auto_exposure=0.3),
                       events=[Event("sheet", arm="dark"), Event("hand", arm="dark"), Event("sheet", arm="bright")]),
         "shake_noise": S("shake_noise", 7, scene=SceneConfig(initial_sheets=1),

@@ -181,7 +181,9 @@ def prepare_dataset(spec: str, paths: Paths, work_dir: Path) -> DatasetInfo:
         if not (root / "data.yaml").exists():
             log.info("rendering %d %s images into %s", count, kind, root)
             sheetdata.render_dataset(root, count, heldout=heldout)
-        return check_dataset(root, work_dir)
+        info = check_dataset(root, work_dir)
+        info.source = s          # recorded in metrics: the recipe, not a machine's cache path
+        return info
     return check_dataset(s, work_dir)
 
 

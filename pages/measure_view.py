@@ -48,8 +48,6 @@ def show_measure(c: Any, capture_row: Any, image_bgr: np.ndarray) -> Optional[Me
                              cam=c.num(cal.camera_height_mm)))
     if m.corrected:
         facts.append(_("corrected: {what}").format(what=", ".join(_(w) for w in m.corrected)))
-    if m.method != "subpixel":
-        facts.append(_("edges unclear: outline from the silhouette"))
     st.caption(" · ".join(facts))
     try:
         store_measurement(c.db, capture_row.id, m)

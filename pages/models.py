@@ -55,6 +55,8 @@ if c.models is not None:
 
 # --- versions --------------------------------------------------------------------------------
 st.subheader(_("Versions"))
+if st.session_state.get("models_flash"):
+    st.success(st.session_state.pop("models_flash"))
 versions = reg.list()
 if not versions:
     st.info(_("No model is registered yet. Put model files in weights/ or train one below."))
@@ -84,16 +86,17 @@ else:
         try:
             reg.activate(task, version)
             c.db.log(f"model {task} {version} activated by {who}")
-            st.success(_("{task}: version {version} is active.").format(task=TASK_LABELS[task], version=version))
-            st.rerun()
+            st.session_state["models_flash"] = _("{task}: version {version} is active.").format(
+                task=TASK_LABELS[task], version=version)
+            st.rerun()   # the table and the manager pick up the change; the message survives the rerun
         except ModelError as e:
             st.error(str(e))
     if col_r.button(_("Roll back"), disabled=not task, key="models_rollback"):
         try:
             mv = reg.rollback(task)
             c.db.log(f"model {task} rolled back to {mv.version} by {who}")
-            st.success(_("{task}: rolled back to version {version}.").format(task=TASK_LABELS[task],
-                                                                             version=mv.version))
+            st.session_state["models_flash"] = _("{task}: rolled back to version {version}.").format(
+                task=TASK_LABELS[task], version=mv.version)
             st.rerun()
         except ModelError as e:
             st.error(str(e))

@@ -285,7 +285,9 @@ with t_health:
         k = st.columns(4)
         k[0].metric(_("Camera"), _status_label(cam.status) if cam.available else _("no counting worker"))
         k[1].metric(_("Counting FPS"), c.num(cam.fps, 1))
-        k[2].metric(_("Decision latency"), f"{c.num(cam.latency_ms, 0)} ms" if cam.latency_ms is not None else "–")
+        k[2].metric(_("Decision latency"), f"{c.num(cam.latency_ms, 0)} ms" if cam.latency_ms is not None else "–",
+                    help=_("From the scene being still again to the count: the stillness wait plus the check "
+                           "of the last decision."))
         up_h = snap.process_uptime_s / 3600
         k[3].metric(_("Uptime"), _("{h} h").format(h=c.num(up_h, 1)),
                     help=_("System up {d} days").format(d=c.num(snap.system_uptime_s / 86400, 1)))

@@ -285,3 +285,22 @@ def test_something_left_at_the_rim_does_not_block_counting(clip_set):
         if ev:
             events.append(ev)
     assert len(events) == 1
+
+
+def test_detector_verifier_with_the_trained_sheet_model(clip_set, tmp_path):
+    """The real trained ``metal_sheet`` detector (issue 4) through the verifier seam: still
+    exact on the hand-only clip; skipped when the weights are not in this checkout."""
+    from pathlib import Path
+    from core.paths import PROJECT_ROOT, Paths
+    weights = Path(PROJECT_ROOT) / "weights"
+    if not (weights / "metal_sheet.pt").exists() and not (weights / "metal_sheet.onnx").exists():
+        pytest.skip("no trained metal_sheet weights in weights/")
+    models = pytest.importorskip("core.models")
+    fn = models.load_sheet_detect_fn(Paths(data=tmp_path / "data", weights=weights))
+    if fn is None:
+        pytest.skip("the sheet model is not usable here")
+    for name in ("hand_only", "exact_on_top"):
+        truth = clip_set[name]
+        res = count_video(truth.path, verifier=DetectorVerifier(fn, 0.5), keep_images=True)
+        check_counts(truth, res.events)
+        assert all("metal_sheet" in e.reason for e in res.events)

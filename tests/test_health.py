@@ -254,3 +254,40 @@ def test_clean_cache_only_old_files(paths):
     _os.utime(old, (1, 1))
     assert health.clean_cache(paths, older_than_s=60) == (1, 100)
     assert not old.exists() and new.exists()
+
+
+def test_health_reads_fps_and_decision_latency_from_a_counting_worker(db, paths, tmp_path):
+    """The real worker counts a generated clip; the health panel's camera block shows it live,
+    with counting FPS and the decision latency (settle window + verifier time)."""
+    pytest.importorskip("core.sources", reason="needs the counting engine (issue 2)")
+    from live_clips import sheets_clip, wait_for
+    from core.worker import CountingWorker
+    clip = tmp_path / "c.mp4"
+    sheets_clip(clip, n_sheets=2, hand=False)
+    w = CountingWorker(db, paths, source=str(clip), realtime=True, loop=True)
+    w.start()
+    try:
+        w.start_session("Health", 5)
+        wait_for(lambda: w.status().count >= 1, 60, what="a count")
+        info = health.camera_info(w)
+        assert info.available and info.status == "live" and info.fps and info.fps > 1
+        settle_ms = w.settings.counting.settle_s * 1000
+        assert info.latency_ms is not None and settle_ms <= info.latency_ms < settle_ms + 2000
+        assert health.snapshot(paths, w.settings, w).camera.fps > 1
+    finally:
+        w.stop()
+
+
+def test_session_start_refused_below_the_free_space_threshold(db, paths):
+    """The disk guard as the operator meets it: START SESSION refuses with a clear message
+    and creates nothing (no row, no folder)."""
+    from core import sessions
+    s = db.load_settings()
+    s.storage.min_free_gb = health.check_disk(paths, min_free_gb=0).free_gb + 1000
+    db.save_settings(s, who="t")
+    with pytest.raises(sessions.SessionError, match="free disk space"):
+        sessions.start_session(db, paths, "Batch-A", 100)
+    assert sessions.open_session(db) is None and not any(paths.sessions.rglob("*"))
+    s.storage.min_free_gb = 0.0
+    db.save_settings(s, who="t")
+    assert sessions.start_session(db, paths, "Batch-A", 100).status == "active"
