@@ -423,7 +423,6 @@ def measure_sheet(image: np.ndarray, mm_per_px: Optional[float] = None, camera_h
             both, sizes are parallax-compensated.
         corrector: a :class:`core.calibration.Corrector` (lens / plane), applied first.
     """
-    src = image
     corrected: list[str] = []
     if corrector is not None:
         image, k_plane = corrector.apply(image)
@@ -438,7 +437,6 @@ def measure_sheet(image: np.ndarray, mm_per_px: Optional[float] = None, camera_h
         to_mm(m, mm_per_px, camera_height_mm, stack_height_mm)
     elif stack_height_mm is not None:
         parallax_factor(camera_height_mm or 0.0, stack_height_mm)   # validate even when uncalibrated
-    del src
     return m
 
 

@@ -914,17 +914,30 @@ def _chart_png(logs: list[dict[str, Any]], lang: str, tz: str) -> bytes:
         a3.text(0.5, 0.5, _("No captures"), ha="center", va="center")
         a3.set_axis_off()
     a3.set_title(_("Approve / reject"), fontsize=10)
-    for lg in logs[:8]:
-        ev = [e for e in lg["events"] if e["time"]]
+    if len(logs) == 1:   # one session: its count over time; a range: sheets per day and shift
+        ev = [e for e in logs[0]["events"] if e["time"]]
         if ev:
             a4.step([datetime.fromisoformat(e["time"]).replace(tzinfo=None) for e in ev],
-                    [e["count_after"] for e in ev], where="post", label=lg["name"][:14])
-    a4.set_title(_("Count over time") + f" ({tz})", fontsize=10)
-    a4.tick_params(labelsize=7)
-    for lab in a4.get_xticklabels():
-        lab.set_rotation(30)
-    if a4.lines:
+                    [e["count_after"] for e in ev], where="post", color="#2F5D9B")
+            a4.axhline(logs[0]["target"], ls=":", color="#888")
+        a4.set_title(_("Count over time") + f" ({tz})", fontsize=10)
+        for lab in a4.get_xticklabels():
+            lab.set_rotation(30)
+    else:
+        per: dict[str, Counter[str]] = defaultdict(Counter)
+        for lg in logs:
+            for e in lg["events"]:
+                d, sh = shift_of(datetime.fromisoformat(e["time"]).replace(tzinfo=None))
+                per[d.isoformat()][sh] += e["delta"]
+        days = sorted(per)
+        bottom = [0] * len(days)
+        for sh, col in zip(SHIFT_NAMES, ("#2F5D9B", "#9DB4D3", "#C8553D")):
+            vals = [per[d][sh] for d in days]
+            a4.bar([d[5:] for d in days], vals, bottom=bottom, color=col, label=_("Shift") + f" {sh}")
+            bottom = [b + v for b, v in zip(bottom, vals)]
         a4.legend(fontsize=6)
+        a4.set_title(_("Sheets per day and shift"), fontsize=10)
+    a4.tick_params(labelsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -199,3 +199,21 @@ def test_rtsp_to_nowhere_shows_the_outage_and_never_crashes(db, paths):
         w.stop()
         assert time.monotonic() - t0 < 15
     assert sessions.session_status(db, s.id).count == 0
+
+
+def test_apply_settings_reaches_the_running_engine_without_a_restart(db, paths, clip):
+    path, _ = clip
+    w = CountingWorker(db, paths, source=str(path), realtime=True, loop=True)
+    w.start()
+    try:
+        wait_for(lambda: w._engine is not None, 30, what="the engine")
+        engine = w._engine
+        new = db.load_settings()
+        new.counting.motion_sensitivity = 0.9
+        new.counting.settle_s = 0.4
+        w.apply_settings(new)
+        wait_for(lambda: engine.cfg.settle_s == 0.4, 10, what="the new settings in the engine")
+        assert w._engine is engine, "settings must apply live, not by rebuilding the engine"
+        assert engine.cfg.motion_sensitivity == 0.9
+    finally:
+        w.stop()
