@@ -952,13 +952,17 @@ def _overlay_jpeg(paths: Paths, lg: dict[str, Any], cap: dict[str, Any], defects
     src = _image_file(paths, lg, cap["file"]) or _image_file(paths, lg, cap["annotated"])
     if src is None:
         return None
-    img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    # big captures: let the JPEG decoder scale down (much faster than decode + resize)
+    red = 4 if max(cap["width"], cap["height"]) >= 4 * max_side else (
+        2 if max(cap["width"], cap["height"]) >= 2 * max_side else 1)
+    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}[red]
+    img = cv2.imread(str(src), flag)
     if img is None:
         return None
     h, w = img.shape[:2]
     lw = max(1, round(max(h, w) / 250))
     for d in defects:
-        x1, y1, x2, y2 = (int(round(v)) for v in d["bbox"])
+        x1, y1, x2, y2 = (int(round(v / red)) for v in d["bbox"])
         mp = _image_file(paths, lg, d.get("mask", ""))
         m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE) if mp else None
         if m is not None:
@@ -1183,13 +1187,28 @@ def export_sessions(db: Database, paths: Paths, session_ids: list[str], fmt: str
     """
     out = _check_out(out)
     t0 = time.perf_counter()
-    data = render_export(db, paths, session_ids, fmt, period=period, lang=lang, tz=tz, progress=progress)
-    try:
-        atomic_write_bytes(out, data)
-    except OSError as e:
-        raise ReportError(f"cannot write {out}: {e.strerror or e}") from None
+    fmt = (fmt or "").lower().lstrip(".")
+    if fmt == "zip":   # archives stream to a temp file next to the target, then rename (atomic)
+        if not session_ids:
+            raise ReportError("no sessions to export")
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            write_archive_to(tmp, db, paths, session_ids, tz, progress)
+            os.replace(tmp, out)
+        except OSError as e:
+            raise ReportError(f"cannot write {out}: {e.strerror or e}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        size = out.stat().st_size
+    else:
+        data = render_export(db, paths, session_ids, fmt, period=period, lang=lang, tz=tz, progress=progress)
+        try:
+            atomic_write_bytes(out, data)
+        except OSError as e:
+            raise ReportError(f"cannot write {out}: {e.strerror or e}") from None
+        size = len(data)
     mark(db, session_ids, "archived_at" if fmt == "zip" else "exported_at")
-    return ExportResult(out.resolve(), fmt, list(session_ids), time.perf_counter() - t0, len(data))
+    return ExportResult(out.resolve(), fmt, list(session_ids), time.perf_counter() - t0, size)
 
 
 def export_filename(session_ids: list[str], fmt: str, period: Optional[Period] = None) -> str:
@@ -1259,11 +1278,19 @@ def archive_bytes(db: Database, paths: Paths, session_ids: list[str], tz: str | 
                   progress: Progress | None = None) -> bytes:
     """One .zip with every file of the sessions' folders (captures, crops, overlays, masks,
     logs), each session's fresh ``session_log.json`` and a manifest of their database rows."""
+    buf = io.BytesIO()
+    write_archive_to(buf, db, paths, session_ids, tz, progress)
+    return buf.getvalue()
+
+
+def write_archive_to(target: Any, db: Database, paths: Paths, session_ids: list[str], tz: str | None = None,
+                     progress: Progress | None = None) -> None:
+    """Stream the archive into ``target`` (a path or a binary file object): a 1,000-sheet
+    session of full-size captures never has to fit in memory."""
     progress = progress or _noop
     tz = tz or _settings_tz(db)
-    buf = io.BytesIO()
     entries = []
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for i, sid in enumerate(session_ids):
             with db.session() as s:
                 row = _load_session(s, sid)
@@ -1286,7 +1313,6 @@ def archive_bytes(db: Database, paths: Paths, session_ids: list[str], tz: str | 
         zf.writestr(MANIFEST, _json_bytes({"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION,
                                            "created_at": utcnow().isoformat(), "sessions": entries}))
     progress(1.0, "archive")
-    return buf.getvalue()
 
 
 def write_archive(db: Database, paths: Paths, session_ids: list[str], out: Path | str,

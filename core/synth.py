@@ -63,6 +63,7 @@ FINISHES = ("brushed", "mill_scale", "galvanized", "painted")
 FLOORS = ("concrete", "painted", "tiles")
 CONTAINERS = ("bin", "pallet")
 SIDES = ("left", "right", "top", "bottom")
+OPTICS_SIGMA = 0.6     # px; the camera's blur (lens, demosaicing) applied to the static scene
 
 
 # --------------------------------------------------------------------------- specs
@@ -250,7 +251,7 @@ def sheet_texture(rng: np.random.Generator, w: int, h: int, finish: str,
     img[-e:] *= 0.7
     img[:, :e] *= 0.75
     img[:, -e:] *= 0.75
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return cv2.GaussianBlur(np.clip(img, 0, 255).astype(np.uint8), (0, 0), OPTICS_SIGMA)
 
 
 def floor_texture(rng: np.random.Generator, w: int, h: int, floor: str, unit: float) -> np.ndarray:
@@ -278,8 +279,11 @@ def floor_texture(rng: np.random.Generator, w: int, h: int, floor: str, unit: fl
         for y in range(0, h, t):
             for x in range(0, w, t):
                 img[y:y + t, x:x + t] += rng.uniform(-10, 10)
-        img[::t, :] = g - 60
-        img[:, ::t] = g - 60
+        gw = max(2, int(round(2 * unit)))   # grout
+        for y in range(0, h, t):
+            img[y:y + gw, :] = g - 60
+        for x in range(0, w, t):
+            img[:, x:x + gw] = g - 60
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -320,6 +324,8 @@ class StackScene:
         cw, ch = width + 2 * pad, height + 2 * pad
         self.base = floor_texture(rng, cw, ch, self.floor, self.unit)
         self._draw_container()
+        # lens + sensor blur: a real camera never shows 1-px steps at full contrast
+        self.base = cv2.GaussianBlur(self.base, (0, 0), OPTICS_SIGMA)
         self.sheets: list[_Sheet] = []
         self.canvas = self.base.copy()
 

@@ -184,6 +184,7 @@ def check_source_uri(uri: str, paths: Paths) -> str:
     p = Path(uri)
     if not p.is_file():
         raise UploadError("No such video file: {path}", path=uri)
+    _check_decodable(p)                 # a .txt renamed .mp4 or a 0-byte file: refused here
     return str(p)
 
 
@@ -208,6 +209,7 @@ class CountingWorker:
         self._status = WorkerStatus()
         self._source_uri = source or ""
         self._engine: Any = None
+        self._want_reset = False
         self._settings_dirty = False
         self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
         self._jpeg_cache: tuple[int, int, bytes] | None = None        # (position, width, bytes)
@@ -243,6 +245,15 @@ class CountingWorker:
             self._thread.start()
         return self
 
+    def _close_source(self) -> None:
+        with self._lock:
+            src = self._src
+        if src is not None:
+            try:
+                src.close()
+            except Exception:
+                pass
+
     def _clean_temp_files(self, sess: SessionStatus) -> None:
         """A kill -9 during an atomic write leaves ``.name.xxxx.tmp``: never a final name."""
         try:
@@ -256,6 +267,7 @@ class CountingWorker:
         """Stop and join the thread (``on_release`` of the cache calls this)."""
         self._stop.set()
         self._analysis.clear()
+        self._close_source()            # a source waiting on a dead camera must not hold the join
         t = self._thread
         if t and t.is_alive() and t is not threading.current_thread():
             t.join(timeout)
@@ -395,7 +407,8 @@ class CountingWorker:
             self._next_pos = 0
             self._reset_engine()
             self._reopen.set()
-            return uri
+        self._close_source()                # stop waiting on the old source now
+        return uri
 
     def apply_settings(self, settings: Settings) -> None:
         """Take new thresholds live (the loop applies them between two frames)."""
@@ -413,12 +426,14 @@ class CountingWorker:
             self._analysis_idle.clear()
             self._analysis.set()
             self._status = replace(self._status, paused_for_analysis=True)
+        self._close_source()
         if self.alive:
             self._analysis_idle.wait(timeout)
         return True
 
     def resume_after_analysis(self) -> None:
         with self._lock:
+            self._reset_engine()            # the scene may have changed meanwhile: new baseline
             self._analysis.clear()
             self._status = replace(self._status, paused_for_analysis=False)
 
@@ -429,7 +444,7 @@ class CountingWorker:
                                    outages=self._status.outages + (1 if outage else 0))
 
     def _reset_engine(self) -> None:
-        self._engine = None             # rebuilt lazily by the loop thread
+        self._want_reset = True         # the loop thread rebuilds it before the next frame
 
     def _make_engine(self) -> Any:
         from . import counting
@@ -548,6 +563,8 @@ class CountingWorker:
                     wait = pace_t0 + (vt - pace_v0) - now
                     if wait > 0:
                         self._stop.wait(min(wait, 1.0))
+                    elif wait < -0.5:                   # fell behind (busy CPU): play on from
+                        pace_t0, pace_v0 = now, vt      # here instead of racing to catch up
                 self._process(frame, pos, src)
         finally:
             with self._lock:
@@ -575,6 +592,9 @@ class CountingWorker:
             self._in_outage = False
         if src_status not in ("connecting", "live", "reconnecting", "stalled", "ended", "error"):
             src_status = "live"
+        if self._want_reset:
+            self._want_reset = False
+            self._engine = None
         if self._engine is None or self._settings_dirty:
             if self._engine is not None and self._settings_dirty and hasattr(self._engine, "apply_settings"):
                 with self._lock:
@@ -625,7 +645,8 @@ class CountingWorker:
 
     def _snapshot(self) -> Any:
         try:
-            return self._engine.snapshot() if self._engine is not None else None
+            eng = self._engine
+            return eng.snapshot() if eng is not None else None
         except Exception:
             return None
 

@@ -7,12 +7,11 @@ page is not under test here).
 """
 from __future__ import annotations
 
-import io
 import json
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -90,8 +89,7 @@ def test_table_filters_and_charts(data_dir, monkeypatch, seeded):
     at.multiselect(key="dash_status").set_value(["active"]).run()
     assert _table_names(at) == ["Running batch"]
     # a date range that holds only the old session
-    old_day = (reports.utcnow() - timedelta(days=90)).astimezone(
-        __import__("zoneinfo").ZoneInfo("Asia/Jakarta")).date()
+    old_day = (reports.utcnow() - timedelta(days=90)).astimezone(ZoneInfo("Asia/Jakarta")).date()
     at.multiselect(key="dash_status").set_value(["active", "paused", "finished"])
     at.date_input(key="dash_range").set_value((old_day - timedelta(days=1), old_day + timedelta(days=1))).run()
     assert _table_names(at) == ["Old batch"]
@@ -127,3 +125,21 @@ def test_empty_range_says_so(data_dir, monkeypatch):
     at = _app(monkeypatch)
     assert any("No sessions in this date range" in i.value for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def test_page_in_indonesian(data_dir, monkeypatch, seeded):
+    import streamlit_webrtc
+
+    from core.i18n import translator
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer",
+                        lambda *a, **k: SimpleNamespace(state=SimpleNamespace(playing=False)))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["lang"] = "id"
+    at.run()
+    at.switch_page("pages/dashboard.py")
+    at.run()
+    assert not at.exception, at.exception
+    _ = translator("id")
+    assert at.title[0].value == _("Dashboard")
+    assert _("Name") in at.dataframe[0].value.columns
+    assert at.button(key="dash_generate").label == _("Generate Report")

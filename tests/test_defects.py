@@ -349,6 +349,7 @@ def test_cli_defects_bad_input_is_one_line_exit_2(tmp_path):
 
 @needs_model
 @needs_neu
+@pytest.mark.slow
 def test_cli_defects_prints_the_json_for_one_image(tmp_path):
     r = _cli("defects", str(NEU / "images" / "patches_262.jpg"), "--model", str(MODEL), "--out",
              str(tmp_path / "o"), "--conf", "0.1", env={"MSM_DATA_DIR": str(tmp_path / "data")})

@@ -169,15 +169,48 @@ def test_cli_export_and_bad_input(db, paths, two_days, data_dir, tmp_path):
               "--out", str(tmp_path / "r.csv")], data_dir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["sessions"] == [a, b, c]
+    r = _cli(["export", "--session", "nope", "--format", "json", "--out", str(tmp_path / "x.json")], data_dir)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.strip() == "error: unknown session: nope"
+
+
+def test_cli_bad_inputs_exit_2_with_one_line(db, paths, two_days, tmp_path, capsys):
+    """The same entry point as ``python -m core`` (in-process, to keep the suite fast)."""
+    from core.__main__ import main
+    a, *_ = two_days
     for args, msg in [
-        (["--session", "nope", "--format", "json", "--out", str(tmp_path / "x.json")], "unknown session: nope"),
+        (["--session", a, "--from", "2026-11-19", "--format", "json", "--out", str(tmp_path / "x.json")],
+         "not both"),
         (["--session", a, "--format", "docx", "--out", str(tmp_path / "x.docx")], "unknown format"),
         (["--session", a, "--format", "json", "--out", "/proc/x/y.json"], "does not exist"),
         (["--session", a, "--format", "json", "--out", str(tmp_path)], "is a folder"),
         (["--session", a, "--format", "json"], "required: --out"),
         (["--from", "yesterday", "--format", "json", "--out", str(tmp_path / "x.json")], "bad from date"),
     ]:
-        r = _cli(["export", *args], data_dir)
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert r.stdout == "" and msg in r.stderr and "Traceback" not in r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        rc = main(["export", *args])
+        out, err = capsys.readouterr()
+        assert rc == 2, (args, out, err)
+        assert out == "" and msg in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_report_job_writes_every_format_for_a_range(db, paths, two_days):
+    """[Generate Report] as a real background job: progress, files in data/exports, zip included."""
+    from core.jobs import JobRunner
+    a, b, c = two_days
+    runner = JobRunner(db)
+    try:
+        jid = runner.submit("report", reports.report_job, session_ids=[a, b, c], formats=["csv", "pdf", "zip"],
+                            date_from="2026-11-19", date_to="2026-11-20", lang="en")
+        st = runner.wait(jid, timeout=120)
+    finally:
+        runner.close()
+    assert st.status == "done" and st.progress == 1.0, st.message
+    files = st.result["files"]
+    assert [f["name"] for f in files] == ["report_2026-11-19_2026-11-20.csv", "report_2026-11-19_2026-11-20.pdf",
+                                          "report_2026-11-19_2026-11-20.zip"]
+    for f in files:
+        p = Path(f["path"])
+        assert p.parent == paths.exports and p.stat().st_size == f["bytes"] > 0
+    assert "2026-11-19 – 2026-11-20" in pypdf.PdfReader(files[1]["path"]).pages[0].extract_text()
+    with db.session() as s:
+        assert all(s.get(SessionRow, x).archived_at is not None for x in (a, b, c))

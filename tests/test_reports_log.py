@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import jsonschema
 import pytest
+from sqlalchemy import select
 
 from core import reports
 from core.storage import CaptureRow, CountEventRow, DefectRow, SessionRow
@@ -73,3 +74,31 @@ def test_schema_rejects_a_broken_log(db, paths):
 def test_unknown_session_is_a_clear_error(db):
     with pytest.raises(reports.ReportError, match="unknown session: nope"):
         reports.build_session_log(db, "nope")
+
+
+def test_log_of_a_real_session_lifecycle(db, paths):
+    """The product's own modules make the rows (start, counts with captures, a manual
+    correction, a QA reject, finish); finish writes the log and it validates."""
+    import numpy as np
+
+    from core import capture, sessions
+    from core.defects import set_review
+    st = sessions.start_session(db, paths, "Batch Real", 3)
+    img = np.full((60, 80, 3), 120, np.uint8)
+    caps = [capture.record_count(db, paths, st.id, capture.CountInput(frame=f, image=img, box=[5, 5, 70, 50],
+                                                                     confidence=0.9, t=f / 30))
+            for f in (10, 40, 70)]
+    sessions.correct_count(db, st.id, -1, "arm counted twice", user="op")
+    with db.session() as s:
+        cap_id = s.scalars(select(CaptureRow.id)
+                           .where(CaptureRow.session_id == st.id, CaptureRow.index == 2)).one()
+    set_review(db, cap_id, "rejected", "qa")
+    sessions.finish_session(db, paths, st.id)
+    doc = json.loads((paths.sessions / st.folder / "session_log.json").read_text(encoding="utf-8"))
+    _validate(doc)
+    assert doc["count"] == 2 and doc["target"] == 3 and doc["finish_alert"] == "under"
+    assert [e["kind"] for e in doc["events"]] == ["auto", "auto", "auto", "manual"]
+    assert doc["events"][-1]["reason"] == "arm counted twice" and doc["events"][0]["capture_index"] == 1
+    assert [c["review"] for c in doc["captures"]] == ["pending", "rejected", "pending"]
+    assert all((paths.sessions / st.folder / c["file"]).is_file() for c in doc["captures"])
+    assert doc["captures"][0]["file"] == caps[0].path[len(st.folder) + 1:]       # relative to the session folder
