@@ -191,6 +191,7 @@ class ModelFreeVerifier:
         self.min_fill = min_fill          # changed blocks / bounding box of the region
         self._cache: Optional[tuple] = None
         self._win: Optional[np.ndarray] = None
+        self._hwin: Optional[np.ndarray] = None
 
     def _prep(self, img: np.ndarray, roi: Box, f: float) -> np.ndarray:
         x1, y1, x2, y2 = roi
@@ -232,9 +233,13 @@ class ModelFreeVerifier:
         f = min(1.0, DECISION_W / max(1, roi[2] - roi[0]))
         a, bpa = self._prepared(before, roi, f)
         b = self._prep(after, roi, f)
-        # register after → before (camera shake); ignore implausible shifts
-        # (copies: phaseCorrelate applies the window to its inputs in place)
-        (dx, dy), _resp = cv2.phaseCorrelate(a.copy(), b.copy(), self._window(a.shape))
+        # register after → before (camera shake) at half resolution (10× cheaper, ample
+        # for ±2 px); ignore implausible shifts
+        ha, hb = cv2.pyrDown(a), cv2.pyrDown(b)
+        if self._hwin is None or self._hwin.shape != ha.shape:
+            self._hwin = cv2.createHanningWindow((ha.shape[1], ha.shape[0]), cv2.CV_32F)
+        (dx, dy), _resp = cv2.phaseCorrelate(ha, hb, self._hwin)
+        dx, dy = 2.0 * dx, 2.0 * dy
         if abs(dx) <= 6 and abs(dy) <= 6 and (abs(dx) > 0.05 or abs(dy) > 0.05):
             M = np.float32([[1, 0, -dx], [0, 1, -dy]])
             b = cv2.warpAffine(b, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR,
@@ -245,11 +250,13 @@ class ModelFreeVerifier:
         if nh < 2 or nw < 2:
             return {"changed": np.zeros((1, 1), bool), "ncc": np.ones((1, 1)), "f": f, "shift": (dx, dy)}
         ca, cb = bpa[:nh * B, :nw * B], bpb[:nh * B, :nw * B]
-        sab = (ca * cb).reshape(nh, B, nw, B).sum(axis=(1, 3))
-        saa = (ca * ca).reshape(nh, B, nw, B).sum(axis=(1, 3))
-        sbb = (cb * cb).reshape(nh, B, nw, B).sum(axis=(1, 3))
-        ncc = sab / np.sqrt(saa * sbb + 1e-6)
-        ea, eb = np.sqrt(saa / (B * B)), np.sqrt(sbb / (B * B))
+        # block means of the products (INTER_AREA with an integer factor = exact block mean)
+        area = cv2.INTER_AREA
+        sab = cv2.resize(ca * cb, (nw, nh), interpolation=area)
+        saa = cv2.resize(ca * ca, (nw, nh), interpolation=area)
+        sbb = cv2.resize(cb * cb, (nw, nh), interpolation=area)
+        ncc = sab / np.sqrt(saa * sbb + 1e-9)
+        ea, eb = np.sqrt(np.maximum(saa, 0)), np.sqrt(np.maximum(sbb, 0))
         # texture present somewhere: below this the block is too flat to tell (sensor noise)
         e_min = 0.9
         textured = (ea > e_min) | (eb > e_min)

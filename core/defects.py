@@ -818,13 +818,15 @@ def _cli_eval(argv: list[str]) -> int:
     model = Path(a.model) if a.model else active_model_path(paths)
     if model is None or not model.exists():
         return _fail("no defect model: pass --model or put defect_yolo11n.pt in weights/")
+    if model.suffix.lower() not in (".pt", ".onnx"):
+        return _fail(f"not a model file (.pt or .onnx): {model}")
     neu = Path(a.neu)
     if not (neu / "splits" / "val.txt").exists():
         return _fail(f"NEU-DET not found at {neu} (expected splits/val.txt)")
     try:
         res = evaluate(model, neu, paths.cache, imgsz=a.imgsz)
     except Exception as e:
-        return _fail(f"evaluation failed: {e}", 1)
+        return _fail(f"evaluation failed: {' '.join(str(e).split())[:300]}", 1)
     res["model"] = str(model)
     print(json.dumps(res))
     return 0

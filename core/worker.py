@@ -53,7 +53,7 @@ BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 3.0                  # "capped at a few seconds"
 POSITION_SAVE_S = 1.0                # idle position checkpoint period
 FPS_WINDOW = 30
-STALL_S = 2.0                        # no frame for this long while "live" = stalled
+STALL_S = 3.0                        # no camera frame for this long while "live" = stalled
 
 
 class UploadError(ValueError):
@@ -296,8 +296,9 @@ class CountingWorker:
                     new = s
                 if s in ("reconnecting", "error"):
                     msg = str(getattr(src, "last_error", "") or msg)
-            if new == "live" and self._last_frame_t and time.monotonic() - self._last_frame_t > STALL_S:
-                new = "stalled"
+            if new == "live" and _is_stream(self._status.source) and self._last_frame_t \
+                    and time.monotonic() - self._last_frame_t > STALL_S:
+                new = "stalled"             # a camera that stopped sending (a busy CPU never stalls a file)
             if new != cur or msg != self._status.source_message:
                 lost = cur == "live" and new in ("reconnecting", "stalled", "error") and not self._in_outage
                 if lost:
@@ -800,6 +801,8 @@ def bench_rss(argv: list[str]) -> int:
     ap.add_argument("--frame-every", type=float, default=0.5,
                     help="also fetch the live JPEG this often, as a watching browser would (0 = never)")
     a = ap.parse_args(argv)
+    if not (0 < a.minutes <= 24 * 60) or a.sample_s <= 0 or a.frame_every <= 0:
+        ap.error("--minutes must be within 0..1440 and --sample-s, --frame-every > 0")
     proc = psutil.Process()
     with tempfile.TemporaryDirectory(prefix="msm-rss-") as tmp:
         import os

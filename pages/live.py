@@ -280,9 +280,10 @@ with left:
         polling_video()
     _status_line(status)
 with right:
+    busy = status.session is not None
+    # above the fragment: elements after a self-refreshing fragment may be dropped on its reruns
+    st.page_link("pages/defects.py", label=_("Defect check"), icon="🔎", disabled=busy,
+                 help=_("Disabled while a session runs (memory).") if busy else None)
     if status.session is None:
         start_form()
     session_panel(status.session is not None)
-    busy = status.session is not None
-    st.page_link("pages/defects.py", label=_("Defect check"), icon="🔎", disabled=busy,
-                 help=_("Disabled while a session runs (memory).") if busy else None)

@@ -42,6 +42,15 @@ SPECIFIC = {
 
 
 def _run_inprocess(argv: list[str], capfd) -> tuple[int, str, str]:
+    import logging
+    # in-process runs: a log handler made by an earlier command still points at an earlier
+    # (now closed) captured stderr; a real process starts clean, so start clean here too
+    for name in ("msm", ""):
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) \
+                    and getattr(h, "stream", None) not in (sys.stderr, sys.stdout):
+                lg.removeHandler(h)
     try:
         rc = cli_main(argv)
     except SystemExit as e:  # a command that exits by itself

@@ -66,12 +66,15 @@ def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = b.new_page(viewport={"width": 1400, "height": 1400})
         pg.goto(server, timeout=60000)
-        for _attempt in range(4):   # the first script run may still be settling on the default page
-            pg.locator("a[href$='/models']").first.click(timeout=60000)
+        # wait for app.py's own navigation (Streamlit first shows a plain list of pages/ files)
+        pg.wait_for_selector("a:has-text('Live Monitoring'), a:has-text('Pemantauan Langsung')", timeout=90000)
+        for _attempt in range(4):
+            pg.locator("a:has-text('Model')").first.click(timeout=60000)
             try:
                 pg.wait_for_selector("input[type=password]", timeout=20000)
                 break
             except Exception:
+                pg.screenshot(path=str(tmp_path / f"attempt{_attempt}.png"))
                 continue
         pg.locator("input[type=text]").last.fill("Budi")
         pg.locator("input[type=password]").fill(PIN)
