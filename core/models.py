@@ -604,6 +604,12 @@ class Registry:
                         r = s.get(ModelVersionRow, existing.id)
                         r.sha256, r.metrics, r.path = sha, _plain(metrics), self._stored(p)
                     existing = self.get(e["task"], version)
+                onnx = p.with_suffix(".onnx")
+                if existing is not None and existing.sha256 == sha and onnx.is_file() and \
+                        "onnx_sha256" not in existing.metrics and e.get("onnx_sha256") == self.sha256(onnx):
+                    # registered before its ONNX sibling was recorded: the manifest vouches for it
+                    self.update_metrics(e["task"], version, {"onnx_sha256": e["onnx_sha256"]})
+                    existing = self.get(e["task"], version)
                 out.append(existing)  # type: ignore[arg-type]
                 continue
             try:

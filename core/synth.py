@@ -7,8 +7,8 @@ colour, never the same pixels). A robot arm (dark or bright, with a shadow) ente
 frame edge carrying a sheet, releases it on the stack and leaves; a hand-only event
 reaches in, touches the stack and leaves with nothing; the arm may pause in view on its
 way out. Nuisances: slow light drift, mains flicker, auto-exposure jumps when a dark arm
-enters, arm shadows, camera shake, sensor noise, JPEG / H.264 artifacts, black frames,
-frozen (repeated) frames and dropped frames.
+enters, arm shadows, camera shake, sensor noise, lens blur, JPEG / H.264 artifacts, black
+frames, frozen (repeated) frames and dropped frames.
 
 Clip API::
 
@@ -951,7 +951,7 @@ def cli_synth(argv: list[str]) -> int:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--codec", choices=["h264", "mp4v"], default="h264")
+    ap.add_argument("--codec", choices=["h264", "mp4v", "mjpg"], default="h264")
     a = ap.parse_args(argv)
     if not (64 <= a.width <= 3840 and 64 <= a.height <= 2160 and 1 <= a.fps <= 120):
         print("error: size must be 64..3840 x 64..2160 and fps 1..120", file=sys.stderr)
@@ -973,7 +973,7 @@ def cli_synth(argv: list[str]) -> int:
     result = []
     for name, spec in specs.items():
         spec.codec = a.codec
-        truth = render_clip(spec, out / f"{name}.mp4")
+        truth = render_clip(spec, out / f"{name}.{'avi' if a.codec == 'mjpg' else 'mp4'}")
         truth.save(out / f"{name}.json")
         result.append({"name": name, "path": truth.path, "expected_count": truth.expected_count,
                        "frames": truth.frames, "fps": truth.fps})

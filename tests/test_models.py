@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +157,7 @@ def _cli(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProc
                           cwd=str(ROOT), timeout=180)
 
 
+@pytest.mark.slow
 def test_cli_models_list_activate_register(data_dir, empty_weights, model_files):
     env = {"MSM_DATA_DIR": str(data_dir), "MSM_WEIGHTS_DIR": str(empty_weights)}
     r = _cli(["models", "register", str(model_files["det_a"]), "--task", "sheet", "--name", "a"], env)

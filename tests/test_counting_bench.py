@@ -1,0 +1,34 @@
+"""``python -m core bench count`` machinery: clip cache, scoring, summary (one tiny clip)."""
+from __future__ import annotations
+
+import json
+
+from core.bench import ClipResult, bench_count, score, summary
+from core.synth import ClipTruth, EventTruth
+
+
+def test_bench_quick_one_clip(data_dir, capsys):
+    rc = bench_count(["--quick", "--only", "first_sheet_240p", "--repeat", "1", "--no-peer", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["clips"] == 1 and s["exact_clips"] == 1 and s["false_counts"] == 0 and s["missed"] == 0
+    assert 0 < s["latency_ms"]["max"] <= 500
+    assert s["throughput_ratio"]["min"] > 0
+    assert (data_dir / "cache" / "bench" / "first_sheet_240p.mp4").exists()      # cached for the next run
+    assert bench_count(["--quick", "--only", "nope"]) == 2
+
+
+def test_score_false_and_missed():
+    ev = lambda k, e, r, s: EventTruth(kind=k, index=0, enter_frame=e, release_frame=r, stable_frame=s)  # noqa: E731
+    truth = ClipTruth(path="x", width=1, height=1, fps=10.0, frames=100, expected_count=2,
+                      events=[ev("sheet", 5, 10, 15), ev("hand", 30, 35, 40), ev("sheet", 50, 55, 60)])
+
+    class C:
+        def __init__(self, frame):
+            self.frame = frame
+
+    fp, missed, lat = score(truth, [C(17), C(42)])          # one right, one on the hand cycle
+    assert (fp, missed) == (1, 1) and lat == [200.0]
+    r = ClipResult("a", "1x1", 10, 100, 2, 2, fp, missed, lat, 100.0, 90.0, None, 100.0, 85.0)
+    s = summary([r])
+    assert s["exact_clips"] == 0 and s["accuracy"] == 0.0 and abs(r.ratio - 0.85) < 1e-9
