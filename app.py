@@ -107,6 +107,8 @@ def _optional(factory):
 
 db = get_db()
 settings = db.load_settings()
+from core import log as _log  # noqa: E402
+_log.setup(tz=settings.ui.timezone)   # log lines in plant local time with the zone
 try:  # daily retention + smart clean in the background (one stat() when not due)
     from core.health import schedule_maintenance
     schedule_maintenance(db, Paths.from_env(), settings)

@@ -32,6 +32,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("live",), "core.worker", "cli_live", "run the counting worker headless (resumes an open session)"),
     (("bench", "rss"), "core.worker", "bench_rss", "process RSS while counting a looping clip for N minutes"),
     (("retention",), "core.health", "cli_retention", "apply the raw-capture retention policy"),
+    (("i18n",), "core.i18n", "cli_i18n", "check|sync the id/en catalogues: missing keys, bare literals (exit 1)"),
     (("soak",), "core.soak", "cli_soak", "long run of the live path: memory, threads, FPS over time (not CI)"),
 ]
 

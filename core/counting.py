@@ -646,9 +646,11 @@ class CountResult:
 
 
 def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Optional[Verifier] = None,
-                keep_images: bool = False, max_reconnects: int = 3,
+                keep_images: bool = False, max_reconnects: int = 3, duration_s: Optional[float] = None,
                 progress: Optional[Callable[[int], None]] = None) -> CountResult:
-    """Count a whole file (or a stream until it ends). Raises ``SourceError`` on bad input.
+    """Count a whole file, or a stream until it ends (after ``max_reconnects`` failed
+    retries), ``duration_s`` of video time passes, or Ctrl-C (the counts so far are kept).
+    Raises ``SourceError`` on bad input.
 
     Event images are dropped unless ``keep_images`` (a long video would hold them all).
     """
@@ -664,6 +666,8 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     w = h = 0
     try:
         for fr in src:
+            if duration_s is not None and fr.t >= duration_s:
+                break
             n += 1
             if not w:
                 h, w = fr.image.shape[:2]
@@ -674,6 +678,8 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
                 events.append(ev)
             if progress and n % 100 == 0:
                 progress(n)
+    except KeyboardInterrupt:      # an operator stopping a live count: report what was counted
+        _log.warning("interrupted after %d frames", n)
     finally:
         src.close()
     if n == 0 and src.is_stream:
@@ -724,6 +730,9 @@ def cli_count(argv: list[str]) -> int:
     ap.add_argument("--sensitivity", type=float, help="motion sensitivity 0..1")
     ap.add_argument("--settle", type=float, help="stillness before a decision, seconds")
     ap.add_argument("--details", action="store_true", help="add confidence, reason, box and wall time to events")
+    ap.add_argument("--duration", type=float, help="stop after this many seconds of video (streams)")
+    ap.add_argument("--reconnects", type=int, default=0,
+                    help="stream retries before the end of a stream counts as the end (default 0)")
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:
@@ -759,13 +768,12 @@ def cli_count(argv: list[str]) -> int:
             verifier = make_verifier(cfg, detect)
         if is_stream_uri(a.video):
             probe_video(a.video)        # an unreachable camera is bad input: say so at once
-        res = count_video(a.video, cfg, verifier)
+        if a.duration is not None and a.duration <= 0:
+            raise ValueError("--duration must be > 0 seconds")
+        res = count_video(a.video, cfg, verifier, max_reconnects=max(0, a.reconnects), duration_s=a.duration)
     except (SourceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 1
     out = res.to_contract()
     if a.details:
         out["events"] = [e.to_dict() for e in res.events]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gettext
 import io
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -98,6 +99,34 @@ def fmt_dt(dt: datetime | None, tz: str | None, with_date: bool = True, with_zon
     return f"{s} {loc.tzname()}" if with_zone else s
 
 
+def plant_tz(db: object | None = None) -> str:
+    """The plant's time zone from the settings in the database (default Asia/Jakarta) —
+    for code that has no Settings at hand (CLI, background jobs, log lines)."""
+    try:
+        if db is None:
+            from .storage import Database
+            db = Database()
+        return db.load_settings().ui.timezone  # type: ignore[attr-defined]
+    except Exception:   # no database yet: the default zone, never a crash over a time stamp
+        return DEFAULT_TZ
+
+
+def local_now(tz: str | None = None) -> datetime:
+    """Now in the plant's zone (aware); ``tz=None`` reads it from the settings."""
+    return datetime.now(timezone.utc).astimezone(zone(tz or plant_tz()))
+
+
+def local_stamp(fmt: str = "%Y%m%d-%H%M%S", tz: str | None = None) -> str:
+    """A date stamp for file and version names, in plant local time (never the server's
+    zone, never UTC): a run at 06:30 WIB is named for the plant's day.
+
+    Example:
+        >>> len(local_stamp("%Y%m%d", "Asia/Jakarta"))
+        8
+    """
+    return local_now(tz).strftime(fmt)
+
+
 def iso_local(dt: datetime | None, tz: str | None) -> str | None:
     """ISO 8601 with the local offset, for JSON/CSV (``2026-11-21T14:00:01+07:00``)."""
     return None if dt is None else to_local(dt, tz).isoformat(timespec="seconds")
@@ -116,18 +145,57 @@ UI_KEYWORDS = {"label", "help", "caption", "text", "body", "title"}
 _NOT_UI_RECEIVERS = {"log", "logger", "logging", "LOG", "os", "json", "re", "warnings"}
 
 
-def extract_messages(files: list[Path]) -> dict[str, list[str]]:
-    """msgid → places, for every ``_("literal")`` call in ``files``."""
+# Functions that translate one of their literal arguments themselves (name → arg index):
+# ``friendly_error(c, exc, "Saving failed")`` shows ``c._("Saving failed")``.
+TRANSLATING_CALLS = {"friendly_error": 2}
+
+
+def msgid_classes(files: list[Path]) -> set[str]:
+    """Exception classes built as ``XError("msgid {v}", v=…)`` (``__init__(self, msgid, …)``):
+    pages show ``e.translated(_)``, so their literal first argument is a message too."""
+    import ast
+    names: set[str] = set()
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"), filename=str(f))):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if (isinstance(item, ast.FunctionDef) and item.name == "__init__"
+                            and len(item.args.args) > 1 and item.args.args[1].arg == "msgid"):
+                        names.add(node.name)
+    return names
+
+
+def extract_messages(files: list[Path], msgid_calls: set[str] | frozenset[str] = frozenset()
+                     ) -> dict[str, list[str]]:
+    """msgid → places, for every ``_("literal")`` call in ``files``, the literal argument of
+    :data:`TRANSLATING_CALLS` (they call ``_`` on it at run time), the first literal of calls
+    to ``msgid_calls`` (see :func:`msgid_classes`) and ``_MSG_… = "literal"`` constants."""
     import ast
     found: dict[str, list[str]] = {}
     for f in files:
         tree = ast.parse(f.read_text(encoding="utf-8"), filename=str(f))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _is_gettext(node.func) and node.args:
-                a = node.args[0]
-                if isinstance(a, ast.Constant) and isinstance(a.value, str):
-                    found.setdefault(a.value, []).append(f"{f.name}:{node.lineno}")
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id.startswith("_MSG_") and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, str)):
+                found.setdefault(node.value.value, []).append(f"{f.name}:{node.lineno}")
+            if not isinstance(node, ast.Call):
+                continue
+            name = _call_name(node.func)
+            idx = 0 if (_is_gettext(node.func) or name in msgid_calls) else TRANSLATING_CALLS.get(name, -1)
+            if idx < 0 or len(node.args) <= idx:
+                continue
+            a = node.args[idx]
+            if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                found.setdefault(a.value, []).append(f"{f.name}:{node.lineno}")
     return found
+
+
+def _call_name(func: object) -> str:
+    import ast
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else ""
 
 
 def untranslated_literals(files: list[Path]) -> list[str]:
@@ -191,3 +259,133 @@ def merge_fragments(lang: str = "id") -> int:
         write_po(f, cat, width=0, omit_header=False, sort_output=True)
     reload_catalogs()
     return added
+
+
+# --- one catalogue per language: sync and check (``python -m core i18n check|sync``) ---
+ROOT = Path(__file__).resolve().parent.parent
+# msgids that code translates through a variable (``_(active.method)``, defect class names,
+# ``i18n.translator(lang)("Language")`` in app.py); the AST scan cannot see them.
+DYNAMIC_MSGIDS: tuple[str, ...] = (
+    "Language",
+    "active", "paused", "finished",                   # session status
+    "approved", "rejected", "pending",                # capture review
+    "auto", "manual",                                 # count event kind
+    "manual", "line", "checkerboard", "plane", "lens",  # calibration method / corrections
+    "trained", "uploaded", "bundled",                 # model source
+    "Start session", "Finish session",                # the PRD's reference terms
+)
+
+
+def ui_files(root: Path = ROOT) -> list[Path]:
+    """Files whose strings reach users: every page, app.py, and the core modules that
+    call ``_`` (report headings, alerts, user-facing messages)."""
+    core_files = [p for p in sorted((root / "core").glob("*.py")) if "_(" in p.read_text(encoding="utf-8")
+                  or "msgid" in p.read_text(encoding="utf-8") or "Error(" in p.read_text(encoding="utf-8")]
+    return sorted((root / "pages").glob("*.py")) + [root / "app.py"] + core_files
+
+
+def page_files(root: Path = ROOT) -> list[Path]:
+    """Streamlit files (pages and app.py): where bare literals would show untranslated."""
+    return sorted((root / "pages").glob("*.py")) + [root / "app.py"]
+
+
+def used_msgids(root: Path = ROOT) -> dict[str, list[str]]:
+    """msgid → places for every message the code shows (static scan + dynamic ones)."""
+    files = ui_files(root)
+    used = extract_messages(files, msgid_calls=msgid_classes(files))
+    for m in DYNAMIC_MSGIDS:
+        used.setdefault(m, ["(dynamic)"])
+    return used
+
+
+@dataclass
+class CatalogueCheck:
+    """What ``python -m core i18n check`` reports; ``ok`` when nothing is missing."""
+    used: int
+    missing_id: list[str]
+    missing_en: list[str]
+    bare_literals: list[str]
+    unused: list[str]
+    bad_placeholders: list[str] = field(default_factory=list)   # msgstr {fields} ≠ msgid {fields}
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing_id or self.missing_en or self.bare_literals or self.bad_placeholders)
+
+
+def placeholder_mismatches(lang: str = "id") -> list[str]:
+    """msgids whose translation names other ``{fields}`` than the English: ``.format()``
+    would raise KeyError (or drop a value) only in that language."""
+    import string
+    def fields(t: str) -> set[str]:
+        try:
+            return {f for _t, f, _s, _c in string.Formatter().parse(t) if f is not None}
+        except ValueError:   # unbalanced braces: the English has none to keep
+            return {"<unbalanced>"}
+    return sorted(k for k, v in catalog_messages(lang).items() if v and fields(k) != fields(v))
+
+
+def check_catalogues(root: Path = ROOT) -> CatalogueCheck:
+    """Compare the code's messages with both catalogues.
+
+    Example:
+        >>> r = check_catalogues()
+        >>> r.ok, r.missing_id[:3]
+        (True, [])
+    """
+    used = used_msgids(root)
+    ind, en = catalog_messages("id"), catalog_messages("en")
+    return CatalogueCheck(
+        used=len(used),
+        missing_id=sorted(m for m in used if not ind.get(m)),
+        missing_en=sorted(m for m in used if m not in en),
+        bare_literals=untranslated_literals(page_files(root)),
+        unused=sorted(m for m in ind if m not in used),
+        bad_placeholders=placeholder_mismatches("id") + placeholder_mismatches("en"),
+    )
+
+
+def sync_catalogues(root: Path = ROOT, prune: bool = False) -> dict[str, int]:
+    """Merge fragments into the Indonesian catalogue, add every used msgid to both
+    catalogues (Indonesian with an empty msgstr = still to translate) and rewrite the
+    English one as exactly the used msgids. ``prune`` drops Indonesian entries no code uses."""
+    from babel.messages.pofile import read_po, write_po
+    added = merge_fragments("id") if (LOCALES / "_fragments").is_dir() else 0
+    used = used_msgids(root)
+    counts = {"merged": added}
+    for lang in ("id", "en"):
+        po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
+        with open(po, "rb") as f:
+            cat = read_po(f, locale=lang)
+        for m in used:
+            if m not in cat:
+                cat.add(m, "")
+        stale = [m.id for m in cat if m.id and m.id not in used]
+        if lang == "en" or prune:
+            for mid in stale:
+                del cat[mid]
+        with open(po, "wb") as f:
+            write_po(f, cat, width=0, omit_header=False, sort_output=True, ignore_obsolete=True)
+        counts[lang] = sum(1 for m in cat if m.id)
+    reload_catalogs()
+    return counts
+
+
+def cli_i18n(argv: list[str]) -> int:
+    """``python -m core i18n check|sync`` — JSON on stdout; ``check`` exits 1 when a key is
+    missing from either catalogue or a page passes a bare English literal to Streamlit."""
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(prog="python -m core i18n", description=cli_i18n.__doc__)
+    ap.add_argument("action", choices=["check", "sync"])
+    ap.add_argument("--prune", action="store_true", help="sync: drop Indonesian entries no code uses")
+    a = ap.parse_args(argv)
+    if a.action == "sync":
+        print(json.dumps(sync_catalogues(prune=a.prune)))
+        return 0
+    r = check_catalogues()
+    print(json.dumps({"ok": r.ok, "used": r.used, "missing_id": r.missing_id, "missing_en": r.missing_en,
+                      "bare_literals": r.bare_literals,
+                      "bad_placeholders": r.bad_placeholders, "unused_in_id": len(r.unused)},
+                     ensure_ascii=False, indent=1))
+    return 0 if r.ok else 1

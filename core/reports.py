@@ -1232,7 +1232,7 @@ def report_job(ctx: Any, session_ids: list[str], formats: list[str], date_from: 
     paths = Paths.from_env().ensure()
     period = Period(_parse_day(date_from, "from"), _parse_day(date_to, "to")) if (date_from or date_to) else None
     files = []
-    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    stamp = i18n.local_stamp("%Y%m%d-%H%M%S", tz or _settings_tz(ctx.db))   # plant local, like the report
     for k, fmt in enumerate(formats):
         name = export_filename(session_ids, fmt, period)
         stem, ext = name.rsplit(".", 1)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .i18n import local_stamp   # names carrying dates use plant local time
 from .log import get
 from .paths import PROJECT_ROOT, Paths, slugify
 
@@ -279,7 +280,7 @@ def train_detect(data: str, model: str = "yolo11n.yaml", epochs: int = 30, imgsz
     from .models import TASKS, ModelError, Registry
     if task not in TASKS or task == "sam2":
         raise TrainError(f"--task must be sheet or defect, not '{task}'")
-    name = slugify(name or f"{task}-{time.strftime('%Y%m%d-%H%M%S')}", 60)
+    name = slugify(name or f"{task}-{local_stamp('%Y%m%d-%H%M%S')}", 60)
     project = paths.runs / "detect"
     run_dir = project / name
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -352,7 +353,7 @@ def ship_weights(best: Path, onnx: Path, stem: str, task: str, metrics: dict[str
     mf = paths.weights / MANIFEST
     data = json.loads(mf.read_text()) if mf.exists() else {}
     files = data.setdefault("files", {})
-    version = f"{stem}-{time.strftime('%Y%m%d')}"
+    version = f"{stem}-{local_stamp('%Y%m%d')}"  # plant's day
     files[dst_pt.name] = {"name": stem, "task": task, "version": version, "sha256": sha256_file(dst_pt),
                           "onnx": dst_onnx.name, "onnx_sha256": sha256_file(dst_onnx),
                           "metrics": metrics, "source": "bundled"}

@@ -88,3 +88,22 @@ def test_bad_input_one_line_exit_2(tmp_path, clip, kind):
 def test_help_lists_count():
     r = subprocess.run([sys.executable, "-m", "core", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0 and "count" in r.stdout and "synth" in r.stdout
+
+
+@pytest.mark.rtsp
+def test_count_over_rtsp(tmp_path):
+    """The same contract on a real GStreamer RTSP server (real time, the stream ends with
+    the clip; the CLI retries briefly, then prints the result)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from rtsp_server import RtspServer, available
+    if not available():
+        pytest.skip("GStreamer RTSP server bindings are not installed")
+    spec = ClipSpec(width=320, height=240, fps=15, seed=12, scene=SceneConfig(initial_sheets=1), lead_in_s=1.0,
+                    tail_s=1.5, events=[Event("sheet"), Event("hand"), Event("sheet", gap_s=0.6)])
+    truth = render_clip(spec, tmp_path / "cam.mp4")
+    with RtspServer(Path(truth.path)) as srv:
+        r = run(srv.url, timeout=90)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"count", "events", "frames", "fps"}
+    assert out["count"] == 2 and out["frames"] > 0.8 * truth.frames
