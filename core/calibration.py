@@ -26,6 +26,8 @@ Example:
 """
 from __future__ import annotations
 
+from .errors import UserError
+
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Sequence
@@ -44,16 +46,8 @@ MAX_LENGTH_MM = 20_000.0             # a reference object longer than 20 m is a 
 MIN_FRAMES = 3                       # checkerboard views OpenCV needs for a stable lens model
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError):
     """Bad calibration input; ``str(e)`` is the message, ``translated(_)`` the UI's."""
-
-    def __init__(self, msgid: str, **args: Any):
-        self.msgid = msgid
-        self.args_ = args
-        super().__init__(msgid.format(**args))
-
-    def translated(self, _: Any) -> str:
-        return _(self.msgid).format(**self.args_)
 
 
 def _check_k(k: float) -> float:

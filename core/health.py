@@ -66,13 +66,16 @@ class DiskStatus:
                 "Export or archive old sessions and apply the retention policy in Settings.")
     _MSG_UNREADABLE = "The free disk space of {path} cannot be read: {error}"
 
-    def localized(self, _: Callable[[str], str] = lambda s: s) -> str:
-        """The message in the language of ``_`` (a gettext function)."""
+    def localized(self, _: Callable[[str], str] = lambda s: s, lang: str = "en") -> str:
+        """The message in the language of ``_`` (a gettext function), numbers in ``lang``'s
+        convention (``1,5 GB`` in Bahasa Indonesia)."""
         if self.ok:
             return ""
         if self.total_gb <= 0:
             return _(self._MSG_UNREADABLE).format(path=self.path, error=self.message.split(": ", 1)[-1])
-        return _(self._MSG_LOW).format(free=f"{self.free_gb:.1f}", path=self.path, need=f"{self.min_free_gb:.1f}")
+        from .i18n import fmt_number
+        return _(self._MSG_LOW).format(free=fmt_number(self.free_gb, lang, 1), path=self.path,
+                                       need=fmt_number(self.min_free_gb, lang, 1))
 
 
 class DiskFullError(RuntimeError):

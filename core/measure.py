@@ -25,6 +25,8 @@ Example:
 """
 from __future__ import annotations
 
+from .errors import UserError
+
 import argparse
 import json
 import math
@@ -42,19 +44,11 @@ from .log import get
 log = get("measure")
 
 
-class MeasureError(ValueError):
+class MeasureError(UserError):
     """Bad input or nothing to measure; ``str(e)`` is the one line for the user.
 
     ``msgid``/``args`` let a page translate it: ``_(e.msgid).format(**e.args_)``.
     """
-
-    def __init__(self, msgid: str, **args: Any):
-        self.msgid = msgid
-        self.args_ = args
-        super().__init__(msgid.format(**args))
-
-    def translated(self, _: Any) -> str:
-        return _(self.msgid).format(**self.args_)
 
 
 @dataclass

@@ -23,6 +23,8 @@ Example:
 """
 from __future__ import annotations
 
+from .errors import UserError
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
@@ -41,19 +43,11 @@ MAX_NAME = 200              # the column width
 OPEN_STATES = ("active", "paused")
 
 
-class SessionError(ValueError):
+class SessionError(UserError):
     """Bad input or a forbidden transition; ``str(e)`` is the message for the user.
 
     ``msgid`` and ``args`` let the page translate it: ``_(e.msgid).format(**e.args)``.
     """
-
-    def __init__(self, msgid: str, **args: Any):
-        self.msgid = msgid
-        self.args_ = args
-        super().__init__(msgid.format(**args))
-
-    def translated(self, _: Any) -> str:
-        return _(self.msgid).format(**self.args_)
 
 
 @dataclass

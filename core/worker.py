@@ -28,6 +28,8 @@ Example:
 """
 from __future__ import annotations
 
+from .errors import UserError
+
 import threading
 import time
 import uuid
@@ -56,16 +58,8 @@ FPS_WINDOW = 30
 STALL_S = 3.0                        # no camera frame for this long while "live" = stalled
 
 
-class UploadError(ValueError):
+class UploadError(UserError):
     """An uploaded video that cannot be used; ``msgid``/``args_`` translate like SessionError."""
-
-    def __init__(self, msgid: str, **args: Any):
-        self.msgid = msgid
-        self.args_ = args
-        super().__init__(msgid.format(**args))
-
-    def translated(self, _: Any) -> str:
-        return _(self.msgid).format(**self.args_)
 
 
 @dataclass

@@ -124,6 +124,25 @@ def test_every_page_renders_without_missing_keys(lang, data_dir, db, paths, no_w
         rendered[page] = _check_shown(at, page, lang, english_only, translations)
         if os.environ.get("MSM_I18N_DUMP"):   # for a human review of the wording
             print(f"\n=== {page} ({lang})\n" + "\n".join(sorted(rendered[page])))
+    # the live page while a session runs (status, buttons, corrections, log feed), then the
+    # finished panel: the states operators look at all shift
+    _ = i18n.translator(lang)
+    at.switch_page("pages/live.py")
+    at.run()
+    at.text_input(key="live_name").set_value("Batch-A")
+    at.text_input(key="live_target").set_value("1")
+    next(b for b in at.button if b.label == _("START SESSION")).click()
+    at.run()
+    at.text_input(key="live_reason").set_value("uji")
+    at.button(key="live_plus").click()
+    at.run()
+    assert not at.exception, f"live ({lang}) raised while running: {at.exception}"
+    running = _check_shown(at, "pages/live.py (running)", lang, english_only, translations)
+    assert _("FINISH SESSION") in running
+    at.button(key="live_finish").click()
+    at.run()
+    assert not at.exception, f"live ({lang}) raised after finish: {at.exception}"
+    _check_shown(at, "pages/live.py (finished)", lang, english_only, translations)
     # the selector is honoured: the page titles are in the chosen language
     cal = " ".join(rendered["pages/calibration.py"])
     assert ("Kalibrasi" in cal) == (lang == "id"), cal[:300]
