@@ -26,8 +26,6 @@ Example:
 """
 from __future__ import annotations
 
-from .errors import UserError
-
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Sequence
@@ -36,6 +34,7 @@ import cv2
 import numpy as np
 from sqlalchemy import select, update
 
+from .errors import UserError
 from .log import get
 
 log = get("calibration")

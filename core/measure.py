@@ -25,8 +25,6 @@ Example:
 """
 from __future__ import annotations
 
-from .errors import UserError
-
 import argparse
 import json
 import math
@@ -39,6 +37,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from .errors import UserError
 from .log import get
 
 log = get("measure")

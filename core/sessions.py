@@ -23,14 +23,13 @@ Example:
 """
 from __future__ import annotations
 
-from .errors import UserError
-
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
 from sqlalchemy import select
 
+from .errors import UserError
 from .i18n import to_local
 from .log import get
 from .paths import Paths, new_session_id

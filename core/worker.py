@@ -28,8 +28,6 @@ Example:
 """
 from __future__ import annotations
 
-from .errors import UserError
-
 import threading
 import time
 import uuid
@@ -40,6 +38,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from .errors import UserError
 from . import capture, sessions
 from .log import get
 from .paths import Paths, atomic_write_bytes, slugify

@@ -122,8 +122,6 @@ def test_every_page_renders_without_missing_keys(lang, data_dir, db, paths, no_w
             assert not at.exception, f"{page} ({lang}) raised after sign-in: {at.exception}"
             assert not [t for t in at.text_input if t.key == "engineer_pin"], f"{page}: sign-in failed"
         rendered[page] = _check_shown(at, page, lang, english_only, translations)
-        if os.environ.get("MSM_I18N_DUMP"):   # for a human review of the wording
-            print(f"\n=== {page} ({lang})\n" + "\n".join(sorted(rendered[page])))
     # the live page while a session runs (status, buttons, corrections, log feed), then the
     # finished panel: the states operators look at all shift
     _ = i18n.translator(lang)
@@ -151,6 +149,8 @@ def test_every_page_renders_without_missing_keys(lang, data_dir, db, paths, no_w
 def _check_shown(at, where, lang, english_only, translations) -> set[str]:
     shown = _visible_texts(at)
     assert shown, f"{where} ({lang}) rendered nothing"
+    if os.environ.get("MSM_I18N_DUMP"):   # for a human review of the wording
+        print(f"\n=== {where} ({lang})\n" + "\n".join(sorted(shown)))
     if lang == "id":
         leaked = sorted(t for t in shown if t in english_only)
         assert not leaked, f"{where} shows English in Bahasa Indonesia: {leaked[:5]}"
