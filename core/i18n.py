@@ -102,13 +102,21 @@ def fmt_dt(dt: datetime | None, tz: str | None, with_date: bool = True, with_zon
 def plant_tz(db: object | None = None) -> str:
     """The plant's time zone from the settings in the database (default Asia/Jakarta) —
     for code that has no Settings at hand (CLI, background jobs, log lines)."""
+    own = None
     try:
         if db is None:
+            import os
+            from .paths import Paths
             from .storage import Database
-            db = Database()
-        return db.load_settings().ui.timezone  # type: ignore[attr-defined]
-    except Exception:   # no database yet: the default zone, never a crash over a time stamp
+            if not os.environ.get("DATABASE_URL") and not (Paths.from_env().db_dir / "msm.sqlite3").exists():
+                return DEFAULT_TZ     # no database yet: do not create one just to read a zone
+            db = own = Database()
+        return zone(db.load_settings().ui.timezone).key  # type: ignore[attr-defined]
+    except Exception:   # database trouble: the default zone, never a crash over a time stamp
         return DEFAULT_TZ
+    finally:
+        if own is not None:
+            own.engine.dispose()
 
 
 def local_now(tz: str | None = None) -> datetime:
@@ -313,16 +321,22 @@ class CatalogueCheck:
         return not (self.missing_id or self.missing_en or self.bare_literals or self.bad_placeholders)
 
 
-def placeholder_mismatches(lang: str = "id") -> list[str]:
+def placeholder_mismatches(lang: str = "id", messages: dict[str, str] | None = None) -> list[str]:
     """msgids whose translation names other ``{fields}`` than the English: ``.format()``
-    would raise KeyError (or drop a value) only in that language."""
+    would raise KeyError (or drop a value) only in that language.
+
+    Example:
+        >>> placeholder_mismatches(messages={"{n} sheets": "{jumlah} lembar", "OK": "OK"})
+        ['{n} sheets']
+    """
     import string
     def fields(t: str) -> set[str]:
         try:
             return {f for _t, f, _s, _c in string.Formatter().parse(t) if f is not None}
         except ValueError:   # unbalanced braces: the English has none to keep
             return {"<unbalanced>"}
-    return sorted(k for k, v in catalog_messages(lang).items() if v and fields(k) != fields(v))
+    msgs = catalog_messages(lang) if messages is None else messages
+    return sorted(k for k, v in msgs.items() if v and fields(k) != fields(v))
 
 
 def check_catalogues(root: Path = ROOT) -> CatalogueCheck:

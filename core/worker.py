@@ -688,12 +688,14 @@ def draw_overlay(img: np.ndarray, box: Any, st: WorkerStatus) -> np.ndarray:
             cv2.rectangle(out, (x1, y1), (x2, y2), (40, 200, 40), thick)
         except (TypeError, ValueError):
             pass
+    # No words on the frame: one JPEG is shared by every tab, and each tab has its own
+    # language; the page states the status in words right beside the video.
     if st.session is None:
-        text, color = "No session", (90, 90, 90)
+        text, color = "--", (90, 90, 90)
     elif st.monitoring:
-        text, color = f"Monitoring active  {st.count}/{st.session.target}", (40, 160, 40)
+        text, color = f"{st.count}/{st.session.target}", (40, 160, 40)
     else:
-        text, color = f"Paused  {st.count}/{st.session.target}", (40, 40, 210)
+        text, color = f"|| {st.count}/{st.session.target}", (40, 40, 210)
     scale = max(0.45, min(h, w) / 600)
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     cv2.rectangle(out, (0, 0), (tw + 16, th + 16), color, -1)

@@ -30,7 +30,8 @@ today = i18n.to_local(reports.utcnow(), c.tz).date()
 f1, f2 = st.columns([2, 2])
 picked = f1.date_input(_("Date range"), value=(today - timedelta(days=30), today), key="dash_range",
                        help=_("Sessions started on these days (plant time, both days included)."))
-statuses = f2.multiselect(_("Status"), STATUSES, default=list(STATUSES), format_func=_, key="dash_status")
+statuses = f2.multiselect(_("Status"), STATUSES, default=list(STATUSES), format_func=_,
+                          key=f"dash_status_{c.lang}")   # per language: multiselect chips keep old labels
 if isinstance(picked, (list, tuple)):
     d_from = picked[0] if picked else None
     d_to = picked[1] if len(picked) > 1 else d_from

@@ -86,11 +86,11 @@ def test_table_filters_and_charts(data_dir, monkeypatch, seeded):
     assert {tr["name"] for tr in specs[2]["data"]} == {"Target", "Count"}
     assert list(specs[2]["data"][0]["x"]) == ["Morning batch", "Night batch", "Running batch"]
     # status filter
-    at.multiselect(key="dash_status").set_value(["active"]).run()
+    at.multiselect(key="dash_status_en").set_value(["active"]).run()
     assert _table_names(at) == ["Running batch"]
     # a date range that holds only the old session
     old_day = (reports.utcnow() - timedelta(days=90)).astimezone(ZoneInfo("Asia/Jakarta")).date()
-    at.multiselect(key="dash_status").set_value(["active", "paused", "finished"])
+    at.multiselect(key="dash_status_en").set_value(["active", "paused", "finished"])
     at.date_input(key="dash_range").set_value((old_day - timedelta(days=1), old_day + timedelta(days=1))).run()
     assert _table_names(at) == ["Old batch"]
     assert not at.exception

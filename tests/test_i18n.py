@@ -18,9 +18,11 @@ EXTRA_IDS = {"Language"}  # used through i18n.translator(...)(...) in app.py, no
 
 
 def _used_msgids() -> dict[str, list[str]]:
-    used = i18n.extract_messages(UI_FILES + CORE_UI_FILES)
-    for m in EXTRA_IDS:
-        used.setdefault(m, ["app.py"])
+    # i18n.used_msgids() = every `_("…")` in pages/app/core, plus the msgids core raises in
+    # translatable errors (SessionError("…")), friendly_error(…, "…") and the dynamic ones
+    used = i18n.used_msgids()
+    simple = i18n.extract_messages(UI_FILES + CORE_UI_FILES)
+    assert set(simple) | EXTRA_IDS <= set(used), "the tool must see at least every _() call"
     return used
 
 
@@ -33,6 +35,45 @@ def test_every_msgid_is_in_both_catalogues():
     missing_en = sorted(m for m in used if m not in en)
     assert not missing_id, f"{len(missing_id)} msgids lack an Indonesian translation, e.g. {missing_id[:8]}"
     assert not missing_en, f"{len(missing_en)} msgids missing from the English catalogue, e.g. {missing_en[:8]}"
+
+
+def test_translations_keep_their_placeholders():
+    # a translation naming other {fields} would raise KeyError in .format() only in Indonesian
+    assert not i18n.placeholder_mismatches("id"), i18n.placeholder_mismatches("id")[:5]
+    assert i18n.placeholder_mismatches(messages={"{n} sheets": "{jumlah} lembar"}) == ["{n} sheets"]
+
+
+def test_check_tool_finds_missing_keys_and_bare_literals(tmp_path):
+    """``python -m core i18n check`` on a tiny app: a new message, a translatable error and a
+    bare literal are all reported (so the check can fail)."""
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "core").mkdir()
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "pages" / "p.py").write_text(
+        'import streamlit as st\n_ = str\nst.button(_("A brand-new button"))\nst.caption("Bare words")\n'
+        'friendly_error(c, e, "Brand-new failure")\n')
+    (tmp_path / "core" / "m.py").write_text(
+        'class NewError(ValueError):\n    def __init__(self, msgid, **a):\n        super().__init__(msgid)\n'
+        'def f():\n    raise NewError("A brand-new error {x}.", x=1)\n')
+    r = i18n.check_catalogues(tmp_path)
+    assert not r.ok
+    assert {"A brand-new button", "Brand-new failure", "A brand-new error {x}."} <= set(r.missing_id)
+    assert {"A brand-new button", "Brand-new failure", "A brand-new error {x}."} <= set(r.missing_en)
+    assert len(r.bare_literals) == 1 and "Bare words" in r.bare_literals[0]
+
+
+def test_check_cli_passes_on_the_repository():
+    import json
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "core", "i18n", "check"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    out = json.loads(p.stdout)
+    assert p.returncode == 0 and out["ok"], out
+    assert out["used"] > 400 and out["missing_id"] == [] and out["bare_literals"] == []
+    bad = subprocess.run([sys.executable, "-m", "core", "i18n", "frobnicate"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_no_bare_literals_on_pages():
@@ -154,6 +195,10 @@ def _check_shown(at, where, lang, english_only, translations) -> set[str]:
     if lang == "id":
         leaked = sorted(t for t in shown if t in english_only)
         assert not leaked, f"{where} shows English in Bahasa Indonesia: {leaked[:5]}"
+    else:   # and no Indonesian leaks into English
+        indonesian = {v for k, v in i18n.catalog_messages("id").items() if v and v != k and len(v) > 3}
+        leaked = sorted(t for t in shown if t in indonesian and t not in english_only)
+        assert not leaked, f"{where} shows Bahasa Indonesia in English: {leaked[:5]}"
     # a message whose {fields} were not filled in would show its braces
     raw = sorted(t for t in shown if t in translations or (t in english_only and "{" in t))
     assert not raw, f"{where} shows an unformatted message: {raw[:3]}"
@@ -187,3 +232,19 @@ def _visible_texts(at) -> set[str]:
             for o in (getattr(e, "options", None) or []) if kind not in ("metric",) else []:
                 add(o)
     return texts
+
+
+@pytest.mark.slow
+def test_language_default_comes_from_settings(data_dir, db, no_webrtc):
+    """A new browser session starts in ``ui.language`` (switching in the sidebar, one browser
+    session only, is checked in a real browser: tests/test_i18n_browser.py)."""
+    from streamlit.testing.v1 import AppTest
+    for lang, title in (("en", "Live Monitoring"), ("id", "Pemantauan Langsung")):
+        s = db.load_settings()
+        s.ui.language = lang
+        db.save_settings(s, "test")
+        a = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+        a.run()
+        assert not a.exception, a.exception
+        assert a.selectbox(key="lang").value == lang
+        assert title in {t.value for t in a.title}
