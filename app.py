@@ -14,7 +14,7 @@ from core.paths import Paths
 from core.storage import Database
 from pages.common import AppContext
 
-st.set_page_config(page_title="Metal Sheet Monitor", page_icon="🧱", layout="wide")
+st.set_page_config(page_title="Metal Sheet Monitor", page_icon=":material/stacks:", layout="wide")
 
 
 @st.cache_resource
@@ -117,7 +117,7 @@ except ImportError:
 if "lang" not in st.session_state:
     st.session_state["lang"] = settings.ui.language
 with st.sidebar:
-    st.selectbox("🌐", list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
+    st.selectbox(":material/language:", list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
                  help=i18n.translator(st.session_state["lang"])("Language"))
 lang = st.session_state["lang"]
 _ = i18n.translator(lang)
@@ -126,11 +126,11 @@ st.session_state["_ctx"] = AppContext(db=db, paths=Paths.from_env(), settings=se
                                       models=_optional(get_model_manager), jobs=_optional(get_job_runner))
 
 pg = st.navigation([
-    st.Page("pages/live.py", title=_("Live Monitoring"), icon="📹", url_path="live", default=True),
-    st.Page("pages/defects.py", title=_("Defect Analysis"), icon="🔎", url_path="defects"),
-    st.Page("pages/calibration.py", title=_("Calibration"), icon="📏", url_path="calibration"),
-    st.Page("pages/dashboard.py", title=_("Dashboard"), icon="📊", url_path="dashboard"),
-    st.Page("pages/models.py", title=_("Models"), icon="🧠", url_path="models"),
-    st.Page("pages/settings.py", title=_("Settings"), icon="⚙️", url_path="settings"),
+    st.Page("pages/live.py", title=_("Live Monitoring"), icon=":material/videocam:", url_path="live", default=True),
+    st.Page("pages/defects.py", title=_("Defect Analysis"), icon=":material/search:", url_path="defects"),
+    st.Page("pages/calibration.py", title=_("Calibration"), icon=":material/straighten:", url_path="calibration"),
+    st.Page("pages/dashboard.py", title=_("Dashboard"), icon=":material/monitoring:", url_path="dashboard"),
+    st.Page("pages/models.py", title=_("Models"), icon=":material/neurology:", url_path="models"),
+    st.Page("pages/settings.py", title=_("Settings"), icon=":material/settings:", url_path="settings"),
 ])
 pg.run()

@@ -163,13 +163,21 @@ def msgid_classes(files: list[Path]) -> set[str]:
     pages show ``e.translated(_)``, so their literal first argument is a message too."""
     import ast
     names: set[str] = set()
+    bases: dict[str, set[str]] = {}
     for f in files:
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"), filename=str(f))):
             if isinstance(node, ast.ClassDef):
+                bases.setdefault(node.name, set()).update(_call_name(b) for b in node.bases)
                 for item in node.body:
                     if (isinstance(item, ast.FunctionDef) and item.name == "__init__"
                             and len(item.args.args) > 1 and item.args.args[1].arg == "msgid"):
                         names.add(node.name)
+    # subclasses inherit the msgid constructor (SessionError(UserError) …)
+    grown = True
+    while grown:
+        more = {c for c, bs in bases.items() if c not in names and bs & names}
+        names |= more
+        grown = bool(more)
     return names
 
 

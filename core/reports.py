@@ -1102,9 +1102,10 @@ def render_pdf(paths: Paths, logs: list[dict[str, Any]], period: Optional[Period
         pdf.cell(cell_w, 4.5, clean(cap_line), new_x="LEFT", new_y="NEXT")
         pdf.set_text_color(0)
         pdf.set_font(font, "", 7.5)
-        size = (f' · {c["length_mm"]:.1f} × {c["width_mm"]:.1f} mm'
+        num = i18n.fmt_number   # the reader's language: 1.234,5 in Bahasa Indonesia
+        size = (f' · {num(c["length_mm"], lang, 1)} × {num(c["width_mm"], lang, 1)} mm'
                 if c["length_mm"] is not None and c["width_mm"] is not None else "")
-        kinds = ", ".join(f'{d["type"]} {d["score"]:.2f}' for d in defects) or _("no defects")
+        kinds = ", ".join(f'{d["type"]} {num(d["score"], lang, 2)}' for d in defects) or _("no defects")
         pdf.cell(cell_w, 4, clean(_short(c["captured_at"]) + size), new_x="LEFT", new_y="NEXT")
         pdf.cell(cell_w, 4, clean(kinds[:70]))
         if i % 20 == 0:

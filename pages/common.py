@@ -44,6 +44,13 @@ def ctx() -> AppContext:
     """The context app.py put in session state (pages never build their own)."""
     c = st.session_state.get("_ctx")
     if c is None:
+        # A process's first run sees the pages/ folder and takes Streamlit's legacy
+        # multipage path, which runs a page (e.g. a direct /settings link) without app.py.
+        # Switch the process to app.py's st.navigation and run again on the same URL.
+        from streamlit.runtime.pages_manager import PagesManager
+        if PagesManager.uses_pages_directory:
+            PagesManager.uses_pages_directory = False
+            st.rerun()
         _ = i18n.translator(st.session_state.get("lang", "id"))
         st.error(_("The app context is missing: open the app through app.py."))
         st.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 
 import openpyxl
@@ -81,6 +82,9 @@ def test_pdf_in_each_language_opens_with_its_headings(db, paths, night, tmp_path
     assert "Malam C" in text and ("WIB" in text)                # generated-at footer: local time with zone
     if lang == "id":
         assert "Ringkasan" in text and "Summary" not in text
+    # sizes of flagged sheets follow the reader's language: 72,0 × 48,4 mm vs 72.0 × 48.4 mm
+    sep = "," if lang == "id" else r"\."
+    assert re.search(rf"\d{sep}\d × \d+{sep}\d mm", text), text[-600:]
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])
