@@ -243,7 +243,7 @@ def untranslated_literals(files: list[Path]) -> list[str]:
                     if t.lstrip().startswith("<") or t.endswith(".py"):  # HTML scaffolding, page paths
                         continue
                     # markdown/HTML scaffolding, emoji and icons carry no words to translate
-                    stripped = re.sub(r"<[^>]+>|:[a-z_]+:|\{[^}]*\}|https?://\S+", "", t)
+                    stripped = re.sub(r"<[^>]+>|:[a-z_]+(?:/[a-z_]+)?:|\{[^}]*\}|https?://\S+", "", t)   # :material/x:
                     if wordy.search(stripped):
                         problems.append(f"{f.name}:{node.lineno}: {t[:60]!r}")
     return problems

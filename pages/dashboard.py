@@ -42,7 +42,7 @@ try:
     sessions = reports.list_sessions(c.db, d_from, d_to, statuses or list(STATUSES), c.tz)
     recap = reports.production_recap(c.db, [s.id for s in sessions], c.tz)
 except reports.ReportError as e:
-    st.error(str(e))
+    st.error(_("The sessions cannot be listed: {why}").format(why=e))
     st.stop()
 except Exception as e:  # database trouble: one message, the details go to the log
     friendly_error(c, e, "Loading the sessions failed")

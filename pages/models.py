@@ -90,7 +90,7 @@ else:
                 task=TASK_LABELS[task], version=version)
             st.rerun()   # the table and the manager pick up the change; the message survives the rerun
         except ModelError as e:
-            st.error(str(e))
+            st.error(_("The version could not be activated: {why}").format(why=e))
     if col_r.button(_("Roll back"), disabled=not task, key="models_rollback"):
         try:
             mv = reg.rollback(task)
@@ -99,7 +99,7 @@ else:
                 task=TASK_LABELS[task], version=mv.version)
             st.rerun()
         except ModelError as e:
-            st.error(str(e))
+            st.error(_("Rolling back failed: {why}").format(why=e))
 
 # --- upload --------------------------------------------------------------------------------------
 st.subheader(_("Upload a model"))

@@ -54,10 +54,13 @@ def test_check_tool_finds_missing_keys_and_bare_literals(tmp_path):
         'friendly_error(c, e, "Brand-new failure")\n')
     (tmp_path / "core" / "m.py").write_text(
         'class NewError(ValueError):\n    def __init__(self, msgid, **a):\n        super().__init__(msgid)\n'
-        'def f():\n    raise NewError("A brand-new error {x}.", x=1)\n')
+        'class SubError(NewError):\n    pass\n'
+        'def f():\n    raise NewError("A brand-new error {x}.", x=1)\n'
+        'def g():\n    raise SubError("A brand-new sub-error.")\n')
     r = i18n.check_catalogues(tmp_path)
     assert not r.ok
-    assert {"A brand-new button", "Brand-new failure", "A brand-new error {x}."} <= set(r.missing_id)
+    assert {"A brand-new button", "Brand-new failure", "A brand-new error {x}.",
+            "A brand-new sub-error."} <= set(r.missing_id)
     assert {"A brand-new button", "Brand-new failure", "A brand-new error {x}."} <= set(r.missing_en)
     assert len(r.bare_literals) == 1 and "Bare words" in r.bare_literals[0]
 
@@ -84,7 +87,8 @@ def test_no_bare_literals_on_pages():
 def test_untranslated_literal_detector_catches_one(tmp_path):
     # the detector itself must be able to fail
     f = tmp_path / "page.py"
-    f.write_text('import streamlit as st\n_ = str\nst.button("Start session")\nst.button(_("Finish"))\n')
+    f.write_text('import streamlit as st\n_ = str\nst.button("Start session")\nst.button(_("Finish"))\n'
+                 'st.selectbox(":material/language:", ["id"])\nst.markdown("<div class=x>{n}</div>")\n')
     assert len(i18n.untranslated_literals([f])) == 1
 
 
