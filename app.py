@@ -12,9 +12,10 @@ import streamlit as st
 from core import i18n
 from core.paths import Paths
 from core.storage import Database
-from pages.common import AppContext
+from pages.common import AppContext, leave_legacy_pages_mode
 
 st.set_page_config(page_title="Metal Sheet Monitor", page_icon=":material/stacks:", layout="wide")
+leave_legacy_pages_mode()
 
 
 @st.cache_resource

@@ -40,17 +40,24 @@ class AppContext:
         return i18n.fmt_dt(d, self.tz, with_date=with_date)
 
 
+def leave_legacy_pages_mode() -> None:
+    """Run app.py's ``st.navigation`` from the very first run of a process.
+
+    A process's first run sees the ``pages/`` folder and takes Streamlit's legacy multipage
+    path: it can run a page without app.py (a direct ``/settings`` link), and widgets made
+    during that run lose their state on the next one (the station's default language did).
+    Leave that mode and run again on the same URL before anything is drawn."""
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def ctx() -> AppContext:
     """The context app.py put in session state (pages never build their own)."""
     c = st.session_state.get("_ctx")
     if c is None:
-        # A process's first run sees the pages/ folder and takes Streamlit's legacy
-        # multipage path, which runs a page (e.g. a direct /settings link) without app.py.
-        # Switch the process to app.py's st.navigation and run again on the same URL.
-        from streamlit.runtime.pages_manager import PagesManager
-        if PagesManager.uses_pages_directory:
-            PagesManager.uses_pages_directory = False
-            st.rerun()
+        leave_legacy_pages_mode()   # a direct /settings link on a fresh process
         _ = i18n.translator(st.session_state.get("lang", "id"))
         st.error(_("The app context is missing: open the app through app.py."))
         st.stop()

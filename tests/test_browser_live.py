@@ -4,31 +4,17 @@ session on the demo clip and sees the counter rise. The screenshot is kept in
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from browser import MARKS, launch, running_app
 from live_clips import sheets_clip, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture
@@ -39,29 +25,8 @@ def server(data_dir, tmp_path):
     else:   # the demo clip is built by the counting engine's issue; a generated clip stands in
         source = str(tmp_path / "stand-in.mp4")
         sheets_clip(Path(source), n_sheets=4, hand=False, gap_s=0.8, width=640, height=360, fps=15)
-    port = _free_port()
-    env = dict(os.environ, MSM_DATA_DIR=str(data_dir), MSM_SOURCE=source)
-    env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def up():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-    try:
-        wait_for(lambda: up() or proc.poll() is not None, 60, what="streamlit to listen")
-        assert proc.poll() is None, proc.stdout.read()
-        yield f"http://127.0.0.1:{port}/", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_app(data_dir, MSM_SOURCE=source) as app:
+        yield app.url, app.proc
 
 
 def _counter(page) -> tuple[int, int] | None:
@@ -81,7 +46,7 @@ def test_browser_starts_a_session_and_sees_the_counter_rise(server, tmp_path):
     shots = ROOT / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         console: list[str] = []
         page.on("console", lambda m: console.append(m.text))

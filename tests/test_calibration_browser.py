@@ -3,55 +3,25 @@ uploads a frame on the Calibration page, drags a box on the plotly image whose d
 is the reference line, enters the real length and saves; K lands in the database."""
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import pytest
 
+from browser import MARKS, launch, running_app
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PIN = "cal-browser-77"
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture
 def server(data_dir):
-    port = _free_port()
-    env = dict(os.environ, MSM_DATA_DIR=str(data_dir), MSM_ENGINEER_PIN=PIN)
-    env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.3)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_app(data_dir, MSM_ENGINEER_PIN=PIN) as app:
+        yield app.url
+
 
 
 def test_drag_a_line_on_the_frame_and_save_k(server, data_dir, tmp_path):
@@ -61,7 +31,7 @@ def test_drag_a_line_on_the_frame_and_save_k(server, data_dir, tmp_path):
     r = render(SheetScene(length_mm=1200, width_mm=600, angle_deg=0), Camera(640, 480, 300, 2000), seed=2)
     cv2.imwrite(str(frame), r.image)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server, wait_until="domcontentloaded")
         # through app.py's navigation (a deep link would run the page without the app context)
@@ -79,6 +49,9 @@ def test_drag_a_line_on_the_frame_and_save_k(server, data_dir, tmp_path):
         page.get_by_role("button", name=re.compile("Sign in|Masuk")).click()
         page.get_by_text(re.compile("Upload an image|Unggah gambar")).first.wait_for(timeout=30_000)
         page.get_by_text(re.compile("Upload an image|Unggah gambar")).first.click()
+        # the radio reruns the page: hand the file to the uploader drawn after that rerun
+        page.get_by_text(re.compile(r"Image \(PNG or JPEG\)|Gambar \(PNG atau JPEG\)")).wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
         page.locator("input[type=file]").first.set_input_files(str(frame))
         page.get_by_role("button", name=re.compile("Use this image|Gunakan gambar ini")).click()
         plot = page.locator(".js-plotly-plot .nsewdrag").first

@@ -5,54 +5,23 @@ is registered. (AppTest cannot drive st.file_uploader; the browser can.)
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from browser import MARKS, english_station, launch, running_app
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PIN = "gate-4321"
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture
 def server(data_dir):
-    port = _free_port()
-    env = dict(os.environ, MSM_DATA_DIR=str(data_dir), MSM_ENGINEER_PIN=PIN)
-    env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            assert proc.poll() is None, "streamlit exited"
-            time.sleep(0.5)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    english_station(data_dir)            # the assertions read the English msgids
+    with running_app(data_dir, MSM_ENGINEER_PIN=PIN) as app:
+        yield app.url
+
 
 
 def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
@@ -63,7 +32,7 @@ def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
     seg = tmp_path / "seg.pt"
     YOLO("yolo11n-seg.yaml").save(str(seg))
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch(p)
         pg = b.new_page(viewport={"width": 1400, "height": 1400})
         pg.goto(server, timeout=60000)
         # wait for app.py's own navigation (Streamlit first shows a plain list of pages/ files)
@@ -91,4 +60,5 @@ def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
     from core.models import Registry
     from core.paths import Paths
     from core.storage import Database
-    assert [m.name for m in Registry(Database(), Paths.from_env()).list()] == ["metal_sheet"]
+    # nothing new was registered: only the two shipped models
+    assert sorted(m.name for m in Registry(Database(), Paths.from_env()).list()) == ["defect_yolo11n", "metal_sheet"]

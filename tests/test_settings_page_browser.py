@@ -4,60 +4,24 @@ the database with the engineer's name in the audit trail, and shows the health p
 The screenshot is kept in ``docs/screenshots/settings.png``."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from browser import MARKS, english_station, launch, running_app
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PIN = "browser-8642"
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture
 def server(data_dir):
-    from core.storage import Database
-    db = Database()                       # English UI, so the assertions read the msgids
-    st = db.load_settings()
-    st.ui.language = "en"
-    db.save_settings(st, who="test")
-    db.dispose()
-    port = _free_port()
-    env = dict(os.environ, MSM_DATA_DIR=str(data_dir), MSM_ENGINEER_PIN=PIN)
-    env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.3)
-    try:
-        assert proc.poll() is None, "streamlit exited"
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    english_station(data_dir)             # English UI, so the assertions read the msgids
+    with running_app(data_dir, MSM_ENGINEER_PIN=PIN) as app:
+        yield app.url
+
 
 
 def test_settings_in_a_real_browser(server, data_dir):
@@ -65,7 +29,7 @@ def test_settings_in_a_real_browser(server, data_dir):
     shots = ROOT / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch(p)
         try:
             page = b.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
             page.goto(server, timeout=60_000)

@@ -1,0 +1,81 @@
+"""The real app in a real browser, for the browser tests: start ``streamlit run app.py``
+on a free loopback port with its own data folder, and launch Debian's Chromium headless
+(never a downloaded browser)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+MARKS = [pytest.mark.browser, pytest.mark.slow,
+         pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
+
+
+@dataclass
+class RunningApp:
+    url: str
+    proc: subprocess.Popen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(data_dir: Path, timeout_s: float = 60, **env_extra: str) -> Iterator[RunningApp]:
+    """The app on 127.0.0.1 with ``MSM_DATA_DIR=data_dir`` and ``env_extra``. Its output
+    goes to a file beside the data folder (a pipe nobody reads would stall the app)."""
+    port = free_port()
+    env = dict(os.environ, MSM_DATA_DIR=str(data_dir), **env_extra)
+    env.pop("DATABASE_URL", None)
+    log_path = Path(data_dir).parent / f"streamlit-{port}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert proc.poll() is None, f"streamlit exited: {log_path.read_text()[-2000:]}"
+        yield RunningApp(f"http://127.0.0.1:{port}/", proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def english_station(data_dir: Path) -> None:
+    """Make English the station's default language (tests that read English labels)."""
+    from core.storage import Database
+    db = Database()
+    st = db.load_settings()
+    st.ui.language = "en"
+    db.save_settings(st, who="test")
+    db.dispose()
+
+
+def launch(playwright):
+    """Headless Debian Chromium with the flags this closed network needs."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
