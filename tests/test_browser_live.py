@@ -73,3 +73,68 @@ def test_browser_starts_a_session_and_sees_the_counter_rise(server, tmp_path):
     shutil.copyfile(tmp_path / "live.png", shots / "live.png")
     assert re.search("Monitoring active|Pemantauan aktif", body)
     assert "Traceback" not in body
+
+
+def test_kill_9_of_the_running_app_then_restart_resumes(data_dir):
+    """The Streamlit app itself (not only the worker) is SIGKILLed mid-session; the restarted
+    app resumes the open session: count and capture files intact, nothing counted twice,
+    and counting goes on."""
+    import os
+    import signal
+
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import func, select
+
+    from core.paths import Paths
+    from core.storage import CaptureRow, CountEventRow, Database, SessionRow
+
+    def db_state():
+        db = Database()
+        try:
+            with db.session() as s:
+                sess = s.scalars(select(SessionRow)).one()
+                caps = list(s.scalars(select(CaptureRow)))
+                frames = [f for (f,) in s.execute(select(CountEventRow.frame).where(CountEventRow.kind == "auto"))]
+                n_events = s.scalar(select(func.count()).select_from(CountEventRow))
+                return sess, caps, frames, n_events
+        finally:
+            db.dispose()
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        with running_app(data_dir, MSM_SOURCE="demo") as app:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(app.url, wait_until="domcontentloaded")
+            start = page.get_by_role("button", name=re.compile("START SESSION|MULAI SESI"))
+            start.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.get_by_label(re.compile("Session name|Nama sesi")).fill("Crash Batch")
+            page.get_by_label(re.compile("Max count target|Target hitungan")).fill("100")
+            start.click()
+            wait_for(lambda: (_counter(page) or (0, 0))[0] >= 2, 120, every=0.5, what="two sheets")
+            os.kill(app.proc.pid, signal.SIGKILL)          # no shutdown hooks run
+            app.proc.wait(10)
+            page.close()
+        sess, caps, frames, _ = db_state()
+        before = sess.count
+        assert sess.status == "active" and before >= 2 and len(caps) == before
+        assert len(frames) == len(set(frames)) == before
+        for c in caps:
+            assert (Paths.from_env().sessions / c.path).is_file()
+
+        with running_app(data_dir, MSM_SOURCE="demo") as app:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(app.url, wait_until="domcontentloaded")
+            wait_for(lambda: _counter(page) is not None, 60, what="the resumed session's counter")
+            assert _counter(page)[0] >= before               # resumed, not restarted from zero
+            wait_for(lambda: (_counter(page) or (0, 0))[0] >= before + 1, 120, every=0.5,
+                     what="counting to go on after the restart")
+            page.close()
+        browser.close()
+    sess, caps, frames, _ = db_state()
+    assert sess.name == "Crash Batch" and sess.count == len(caps) == len(frames) > before
+    assert len(frames) == len(set(frames)), "a frame was counted twice"
+    assert len({c.index for c in caps}) == len(caps)
+    sessions_dir = Paths.from_env().sessions
+    assert all((sessions_dir / c.path).is_file() for c in caps)
+    assert not list(sessions_dir.rglob("*.tmp")), "a half-written capture was left behind"
