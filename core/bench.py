@@ -50,6 +50,7 @@ class ClipResult:
     peer: Optional[int] = None
     decode_cpu_fps: float = 0.0
     count_cpu_fps: float = 0.0
+    peer_fps: Optional[float] = None     # frames/s of the YOLO + tracker peer, same run
 
     @property
     def ratio(self) -> float:
@@ -147,7 +148,7 @@ def score(truth: Any, events: list[Any]) -> tuple[int, int, list[float]]:
 def _peer_fn():
     try:
         from . import peer  # type: ignore[attr-defined]
-        return getattr(peer, "peer_count", None)
+        return getattr(peer, "peer_run", None)
     except Exception:
         return None
 
@@ -166,14 +167,16 @@ def run(specs: dict[str, Any], folder: Path, repeat: int = 2, rebuild: bool = Fa
             r, c, cc = _count(truth.path)
             dec, dec_cpu, cnt, cnt_cpu, res = max(dec, d), max(dec_cpu, dc), max(cnt, c), max(cnt_cpu, cc), r
         fc, missed, lat = score(truth, res.events)
-        pc = None
+        pc = pfps = None
         if peer is not None:
             try:
-                pc = peer(truth.path)
+                pr = peer(truth.path)
+                if pr is not None:
+                    pc, pfps = pr.count, pr.fps
             except Exception as e:  # the peer is optional; its failure is not ours
                 _log.warning("peer counter failed on %s: %s", name, e)
         out.append(ClipResult(name, f"{truth.width}x{truth.height}", truth.fps, truth.frames, truth.expected_count,
-                              res.count, fc, missed, lat, dec, cnt, pc, dec_cpu, cnt_cpu))
+                              res.count, fc, missed, lat, dec, cnt, pc, dec_cpu, cnt_cpu, pfps))
         _log.info("%s: %d/%d, decode %.0f fps, count %.0f fps", name, res.count, truth.expected_count, dec, cnt)
     return out
 
@@ -196,8 +199,21 @@ def summary(results: list[ClipResult]) -> dict[str, Any]:
                              "720p_min": (min(r720) if r720 else None),
                              "720p_wall_min": (min(w720) if w720 else None),
                              "wall_median": float(np.median([r.wall_ratio for r in results]))},
-        "peer": ({r.name: r.peer for r in results} if any(r.peer is not None for r in results) else None),
+        "peer": _peer_summary(results),
     }
+
+
+def _peer_summary(results: list[ClipResult]) -> Optional[dict[str, Any]]:
+    """The peer's accuracy and its speed relative to the engine, measured in the same run."""
+    rs = [r for r in results if r.peer is not None]
+    if not rs:
+        return None
+    return {"counts": {r.name: r.peer for r in rs},
+            "exact_clips": sum(1 for r in rs if r.peer == r.expected), "clips": len(rs),
+            "abs_error": sum(abs(r.peer - r.expected) for r in rs), "sheets_expected": sum(r.expected for r in rs),
+            "engine_exact_clips": sum(1 for r in rs if r.counted == r.expected and not r.false_counts),
+            "speed_ratio_engine_over_peer": float(np.median([r.count_fps / r.peer_fps for r in rs if r.peer_fps]))
+            if any(r.peer_fps for r in rs) else None}
 
 
 def bench_count(argv: list[str]) -> int:
@@ -248,4 +264,11 @@ def bench_count(argv: list[str]) -> int:
           + (f", 720p min {T['720p_min']:.2f} (bar 0.80)" if T["720p_min"] is not None else ""))
     print(f"throughput count/decode (wall clock, noisy on a shared machine): median {T['wall_median']:.2f}"
           + (f", 720p min {T['720p_wall_min']:.2f}" if T["720p_wall_min"] is not None else ""))
+    P = s["peer"]
+    if P:
+        ratio = P["speed_ratio_engine_over_peer"]
+        print(f"peer (YOLO + ByteTrack, region counting like Ultralytics' ObjectCounter): {P['exact_clips']}/{P['clips']} "
+              f"clips exact, |error| {P['abs_error']} on {P['sheets_expected']} sheets; engine: "
+              f"{P['engine_exact_clips']}/{P['clips']} exact"
+              + (f"; engine is {ratio:.1f}x faster than the peer (median per clip, same run)" if ratio else ""))
     return 0

@@ -32,3 +32,13 @@ def test_score_false_and_missed():
     r = ClipResult("a", "1x1", 10, 100, 2, 2, fp, missed, lat, 100.0, 90.0, None, 100.0, 85.0)
     s = summary([r])
     assert s["exact_clips"] == 0 and s["accuracy"] == 0.0 and abs(r.ratio - 0.85) < 1e-9
+
+
+def test_peer_summary_compares_accuracy_and_speed():
+    from core.bench import ClipResult, _peer_summary
+    mk = lambda name, exp, got, peer, cnt_fps, peer_fps: ClipResult(  # noqa: E731
+        name, "640x480", 30.0, 300, exp, got, 0, 0, [200.0], 900.0, cnt_fps, peer, 0.0, 0.0, peer_fps)
+    s = _peer_summary([mk("a", 3, 3, 1, 800.0, 40.0), mk("b", 2, 2, 2, 600.0, 30.0)])
+    assert s["exact_clips"] == 1 and s["abs_error"] == 2 and s["engine_exact_clips"] == 2
+    assert s["speed_ratio_engine_over_peer"] == 20.0
+    assert _peer_summary([mk("c", 1, 1, None, 800.0, None)]) is None
