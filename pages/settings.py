@@ -215,7 +215,7 @@ with t_store:
     st.metric(_("Free disk space"), f"{c.num(disk.free_gb, 1)} GB",
               help=_("On {path}, of {total} GB").format(path=disk.path, total=c.num(disk.total_gb, 0)))
     if not disk.ok:
-        st.error(disk.localized(_))
+        st.error(disk.localized(_, c.lang))
     with st.form("settings_storage"):
         min_free = st.number_input(_("Refuse new sessions below (GB free)"), 0.0, 10000.0, float(s.storage.min_free_gb),
                                    step=0.5, key="set_min_free")
@@ -246,8 +246,9 @@ with t_store:
             if not rep.items:
                 st.info(_("No finished session is older than {d} days.").format(d=c.num(rep.days)))
             else:
-                st.dataframe([{_("Session"): i.name, _("Finished"): i.finished_at, _("Files"): i.files,
-                               _("MB"): round(i.bytes / 2**20, 1), _("Result"): action.get(i.action, i.action)}
+                st.dataframe([{_("Session"): i.name, _("Files"): i.files,
+                               _("Finished"): c.dt(datetime.fromisoformat(i.finished_at)) if i.finished_at else "–",
+                               _("MB"): c.num(i.bytes / 2**20, 1), _("Result"): action.get(i.action, i.action)}
                               for i in rep.items], hide_index=True)
             if run:
                 st.success(_("{n} files deleted, {mb} MB freed.").format(n=c.num(rep.files_removed),
@@ -294,7 +295,7 @@ with t_health:
         if cam.last_error:
             st.warning(_(cam.last_error))
         if not snap.disk.ok:
-            st.error(snap.disk.localized(_))
+            st.error(snap.disk.localized(_, c.lang))
         if snap.ram_percent >= 90:
             st.warning(_("RAM is {p} % used.").format(p=c.num(snap.ram_percent, 0)))
         if t is not None and t >= 85:

@@ -252,3 +252,31 @@ def test_language_default_comes_from_settings(data_dir, db, no_webrtc):
         assert not a.exception, a.exception
         assert a.selectbox(key="lang").value == lang
         assert title in {t.value for t in a.title}
+
+
+@pytest.mark.slow
+def test_settings_retention_table_in_local_time_and_language(data_dir, db, paths, no_webrtc, monkeypatch):
+    """The retention preview lists old sessions with their finish time in plant time (with
+    the zone) and sizes with a decimal comma in Bahasa Indonesia."""
+    from datetime import timedelta
+    from streamlit.testing.v1 import AppTest
+    from core.reports import make_synthetic_session
+    monkeypatch.setenv("MSM_ENGINEER_PIN", "i18n-4321")
+    old = datetime.now(timezone.utc) - timedelta(days=400)
+    make_synthetic_session(db, paths, 2, name="Lama", started_at=old, image_size=(640, 480))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.session_state["lang"] = "id"
+    at.run()
+    at.switch_page("pages/settings.py")
+    at.run()
+    at.text_input(key="engineer_name").input("Budi")
+    at.text_input(key="engineer_pin").input("i18n-4321")
+    next(b for b in at.button if b.label == "Masuk").click()
+    at.run()
+    at.checkbox(key="ret_force").check()
+    at.button(key="ret_preview").click()
+    at.run()
+    assert not at.exception, at.exception
+    df = next(d.value for d in at.dataframe if "Selesai" in d.value.columns)
+    assert df["Selesai"].iloc[0].endswith(" WIB") and df["Sesi"].iloc[0] == "Lama"
+    assert "," in df["MB"].iloc[0] and df["Hasil"].iloc[0] == "akan dihapus"
