@@ -76,6 +76,19 @@ def english_station(data_dir: Path) -> None:
     db.dispose()
 
 
+def open_page(page, link_name, ready_selector: str, attempts: int = 4, wait_ms: int = 20_000) -> None:
+    """Click a navigation link until the target page shows ``ready_selector``. The Live page
+    reruns a polling fragment all the time, and a click that lands mid-rerun can be dropped."""
+    for i in range(attempts):
+        page.get_by_role("link", name=link_name).first.click(timeout=60_000)
+        try:
+            page.wait_for_selector(ready_selector, timeout=wait_ms)
+            return
+        except Exception:
+            if i == attempts - 1:
+                raise
+
+
 def launch(playwright):
     """Headless Debian Chromium with the flags this closed network needs."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import MARKS, english_station, launch, running_app
+from browser import MARKS, english_station, launch, open_page, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "gate-4321"
@@ -37,14 +37,7 @@ def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
         pg.goto(server, timeout=60000)
         # wait for app.py's own navigation (Streamlit first shows a plain list of pages/ files)
         pg.wait_for_selector("a:has-text('Live Monitoring'), a:has-text('Pemantauan Langsung')", timeout=90000)
-        for _attempt in range(4):
-            pg.locator("a:has-text('Model')").first.click(timeout=60000)
-            try:
-                pg.wait_for_selector("input[type=password]", timeout=20000)
-                break
-            except Exception:
-                pg.screenshot(path=str(tmp_path / f"attempt{_attempt}.png"))
-                continue
+        open_page(pg, "Models", "input[type=password]")
         pg.locator("input[type=text]").last.fill("Budi")
         pg.locator("input[type=password]").fill(PIN)
         pg.locator("button[data-testid=stBaseButton-secondaryFormSubmit]").first.click()

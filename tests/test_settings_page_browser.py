@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import MARKS, english_station, launch, running_app
+from browser import MARKS, english_station, launch, open_page, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "browser-8642"
@@ -37,8 +37,7 @@ def test_settings_in_a_real_browser(server, data_dir):
             # first script run can land on Streamlit's legacy pages/ view)
             page.get_by_role("heading", name="Live Monitoring").wait_for(timeout=60_000)
             time.sleep(1.0)
-            page.get_by_role("link", name="Settings").click()
-            page.get_by_text("Engineer access").wait_for(timeout=60_000)
+            open_page(page, "Settings", "text=Engineer access")
             assert page.get_by_text("Save camera and thresholds").count() == 0    # closed to operators
 
             page.get_by_label("Your name (for the audit trail)").fill("Budi")
