@@ -4,63 +4,30 @@ THIS browser session to English, and another browser session keeps Indonesian. S
 ``docs/screenshots/i18n_id.png`` and ``i18n_en.png``."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from browser import MARKS, launch, running_app
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture
 def server(data_dir, tmp_path):
-    from core.reports import make_synthetic_session
     from core.paths import Paths
+    from core.reports import make_synthetic_session
     from core.storage import Database
     db = Database()                      # default settings: ui.language = "id", Asia/Jakarta
     make_synthetic_session(db, Paths.from_env(), 3, name="Shift-A")
     db.dispose()
-    port = _free_port()
-    env = dict(os.environ, MSM_DATA_DIR=str(data_dir))
-    env.pop("DATABASE_URL", None)
     from live_clips import sheets_clip   # a small clip keeps the counting worker cheap
     clip = tmp_path / "i18n.mp4"
     sheets_clip(clip, n_sheets=1, hand=False, gap_s=0.5, tail_s=1.0, fps=5)
-    env["MSM_SOURCE"] = str(clip)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.3)
-    try:
-        assert proc.poll() is None, "streamlit exited"
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_app(data_dir, MSM_SOURCE=str(clip)) as app:
+        yield app.url
 
 
 def test_sidebar_switches_language_for_one_browser_session(server):
@@ -68,7 +35,7 @@ def test_sidebar_switches_language_for_one_browser_session(server):
     shots = ROOT / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch(p)
         try:
             page = b.new_page(viewport={"width": 1400, "height": 900})
             page.goto(server, timeout=60_000)
