@@ -43,8 +43,9 @@ def _status_line(s) -> None:
     labels = {"idle": _("idle"), "connecting": _("connecting"), "live": _("live"),
               "reconnecting": _("reconnecting"), "stalled": _("stalled"), "ended": _("ended"),
               "error": _("error")}
-    icon = {"live": "🟢", "connecting": "🟡", "reconnecting": "🟠", "stalled": "🟠", "error": "🔴"}.get(
-        s.source_status, "⚪")
+    # coloured bullets render in any browser font (emoji need an emoji font)
+    icon = {"live": ":green[●]", "connecting": ":orange[●]", "reconnecting": ":orange[●]", "stalled": ":orange[●]",
+            "error": ":red[●]"}.get(s.source_status, ":gray[●]")
     text = _("Source: {src} — {state}").format(src=s.source_label or "–",
                                                 state=labels.get(s.source_status, s.source_status))
     if s.outages:
@@ -282,7 +283,7 @@ with left:
 with right:
     busy = status.session is not None
     # above the fragment: elements after a self-refreshing fragment may be dropped on its reruns
-    st.page_link("pages/defects.py", label=_("Defect check"), icon="🔎", disabled=busy,
+    st.page_link("pages/defects.py", label=_("Defect check"), icon=":material/search:", disabled=busy,
                  help=_("Disabled while a session runs (memory).") if busy else None)
     if status.session is None:
         start_form()

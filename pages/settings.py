@@ -21,7 +21,7 @@ _ = c._
 who = require_engineer(c)
 
 st.title(_("Settings"))
-st.page_link("pages/calibration.py", label=_("Calibration (pixels → mm) is on its own page"), icon="📏")
+st.page_link("pages/calibration.py", label=_("Calibration (pixels → mm) is on its own page"), icon=":material/straighten:")
 
 
 def _current():
