@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import i18n
-from core.paths import Paths
-from core.storage import Database
+from core.platform import i18n
+from core.platform.paths import Paths
+from core.platform.storage import Database
 from pages.common import AppContext, leave_legacy_pages_mode
 
 st.set_page_config(page_title="Metal Sheet Monitor", page_icon=":material/stacks:", layout="wide")
@@ -34,7 +34,7 @@ def get_worker():
     session after a restart. ``MSM_SOURCE`` (demo, a file or rtsp://…) sets the source a
     station starts on; default: the bundled demo clip."""
     import os
-    from core.worker import CountingWorker
+    from core.live.worker import CountingWorker
     w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
                        station=os.environ.get("MSM_STATION", ""))   # several stations on one database
     # the sheet detector is wired in by get_model_manager() (it calls get_worker().set_detector);
@@ -48,7 +48,7 @@ def _release_models(manager) -> None:
 
 
 def _unload_model(model) -> None:
-    from core.models import unload_model
+    from core.models.manager import unload_model
     unload_model(model)
 
 
@@ -70,7 +70,7 @@ def _load_segmenter_model(key: tuple, _factory):
 
 
 class _StreamlitModelCache:
-    """core.models.ModelCache backed by st.cache_resource (core never imports streamlit)."""
+    """core.models.manager.ModelCache backed by st.cache_resource (core never imports streamlit)."""
     loaders = {"sheet": _load_sheet_model, "defect": _load_defect_model, "segmenter": _load_segmenter_model}
 
     def get(self, slot, key, factory):
@@ -82,7 +82,7 @@ class _StreamlitModelCache:
 
 @st.cache_resource(on_release=_release_models)
 def get_model_manager():
-    from core.models import ModelManager
+    from core.models.manager import ModelManager
     mm = ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
     try:  # the counting verifier asks the manager for the sheet detector, so eviction really frees it
         get_worker().set_detector(mm.sheet_detect_fn)
@@ -95,7 +95,7 @@ def get_model_manager():
 @st.cache_resource
 def get_job_runner():
     # ONE runner per process: a second JobRunner would mark the first one's running jobs failed
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     return JobRunner(get_db())
 
 
@@ -108,10 +108,10 @@ def _optional(factory):
 
 db = get_db()
 settings = db.load_settings()
-from core import log as _log  # noqa: E402
+from core.platform import log as _log  # noqa: E402
 _log.setup(tz=settings.ui.timezone)   # log lines in plant local time with the zone
 try:  # daily retention + smart clean in the background (one stat() when not due)
-    from core.health import schedule_maintenance
+    from core.platform.health import schedule_maintenance
     schedule_maintenance(db, Paths.from_env(), settings)
 except ImportError:
     pass

@@ -15,7 +15,7 @@ from typing import Optional
 
 import streamlit as st
 
-from core.auth import ENV_VAR, SECRETS_KEY, EngineerAuth
+from core.platform.auth import ENV_VAR, SECRETS_KEY, EngineerAuth
 
 IDLE_TIMEOUT_S = 30 * 60
 _KEY = "_engineer"

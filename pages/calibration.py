@@ -1,6 +1,6 @@
 """Calibration (engineers): pixels → mm from a reference line, the lens from checkerboard
 frames, a tilted camera's plane from 4 points, K typed directly, the camera geometry used
-for parallax, and a history with roll back. A thin view over :mod:`core.calibration`.
+for parallax, and a history with roll back. A thin view over :mod:`core.qa.calibration`.
 
 The frame comes from the live camera (the counting worker's latest frame), a session's
 capture, or an uploaded image; the active lens model is applied to it before lines and
@@ -15,9 +15,9 @@ import numpy as np
 import streamlit as st
 from sqlalchemy import select
 
-from core import calibration as cal
-from core.paths import safe_join
-from core.storage import CaptureRow, SessionRow
+from core.qa import calibration as cal
+from core.platform.paths import safe_join
+from core.platform.storage import CaptureRow, SessionRow
 from pages.auth_gate import require_engineer
 from pages.common import ctx, friendly_error
 
@@ -125,7 +125,7 @@ if raw is not None:
 
 
 def _figure(img: np.ndarray):
-    from core.engineering import roi_figure
+    from core.platform.engineering import roi_figure
     return roi_figure(img, img.shape[1], img.shape[0])
 
 

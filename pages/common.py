@@ -11,10 +11,10 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from core import i18n
-from core.paths import Paths
-from core.settings import Settings
-from core.storage import Database
+from core.platform import i18n
+from core.platform.paths import Paths
+from core.platform.settings import Settings
+from core.platform.storage import Database
 
 
 @dataclass
@@ -24,9 +24,9 @@ class AppContext:
     settings: Settings
     lang: str
     tz: str
-    worker: Any = None          # core.worker.CountingWorker (shared by every tab)
-    models: Any = None          # core.models.ModelManager
-    jobs: Any = None            # core.jobs.JobRunner (one per process: background jobs)
+    worker: Any = None          # core.live.worker.CountingWorker (shared by every tab)
+    models: Any = None          # core.models.manager.ModelManager
+    jobs: Any = None            # core.platform.jobs.JobRunner (one per process: background jobs)
     user: str = "operator"
 
     @property

@@ -1,8 +1,8 @@
 """Dashboard (supervisor): sessions table with filters, production recap charts, and
 reports (JSON / CSV / Excel / PDF / ZIP archive) per session or for a date range.
 
-A thin view over :mod:`core.reports`. [Generate Report] runs as a background job
-(:class:`core.jobs.JobRunner`) with progress, so the page never blocks and a reloaded page
+A thin view over :mod:`core.reports.reports`. [Generate Report] runs as a background job
+(:class:`core.platform.jobs.JobRunner`) with progress, so the page never blocks and a reloaded page
 still offers the files it produced.
 """
 from __future__ import annotations
@@ -14,7 +14,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import i18n, reports
+from core.platform import i18n
+
+from core.reports import reports
 from pages.common import ctx, friendly_error
 
 c = ctx()

@@ -2,8 +2,8 @@
 [Auto-Detect Defect] / [Measure Dimension], mask overlay, Approve / Reject, and
 [Analyse whole session] as a background job.
 
-Thin view over :mod:`core.defects`: every model run happens in a background job
-(:class:`core.jobs.JobRunner`), so the page never blocks on a model, and a reloaded page
+Thin view over :mod:`core.qa.defects`: every model run happens in a background job
+(:class:`core.platform.jobs.JobRunner`), so the page never blocks on a model, and a reloaded page
 finds the job's progress again in the database. Analysis is refused while a counting
 session runs (the Jetson cannot hold the sheet detector and SAM 2 at once); while it
 runs, counting is paused and the models are swapped (``enter_analysis``).
@@ -13,8 +13,8 @@ from __future__ import annotations
 import cv2
 import streamlit as st
 
-from core import defects as D
-from core.paths import safe_join
+from core.qa import defects as D
+from core.platform.paths import safe_join
 from pages.common import ctx, friendly_error
 
 c = ctx()
@@ -48,7 +48,7 @@ def _runner():
 @st.cache_resource(show_spinner=False)
 def _fallback_runner(_url: str):
     # only when app.py provides no shared runner (one per process, never per page run)
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     return JobRunner(c.db)
 
 
@@ -60,7 +60,7 @@ def _get_locator():
         p = D.active_model_path(c.paths, c.db)
         if p is None:
             return None
-        from core.models import YoloRunner
+        from core.models.manager import YoloRunner
         det = YoloRunner.load(p, prefer_onnx=c.settings.models.prefer_onnx)
     return D.make_locator(det, c.settings)
 
@@ -70,7 +70,7 @@ def _get_segmenter():
         seg = c.models.segmenter()
         if seg is not None:
             return seg
-    from core.segment import find_sam2_checkpoint, load_segmenter
+    from core.qa.segment import find_sam2_checkpoint, load_segmenter
     return load_segmenter(find_sam2_checkpoint(c.paths.weights))
 
 
@@ -161,7 +161,7 @@ job_panel()
 
 # --- detail view ----------------------------------------------------------------------------
 def detail(cap_id: int) -> None:
-    from core.storage import CaptureRow
+    from core.platform.storage import CaptureRow
     with c.db.session() as s:
         row = s.get(CaptureRow, cap_id)
     if row is None:

@@ -1,6 +1,6 @@
 """Live Monitoring: the video on the left, the session on the right.
 
-Thin view over :class:`core.worker.CountingWorker` (one per process, shared by every tab):
+Thin view over :class:`core.live.worker.CountingWorker` (one per process, shared by every tab):
 it reads the worker's status and latest frame and calls its session methods. Nothing here
 waits for a model or the counting loop. The video goes through streamlit-webrtc
 (server-side frames, receive-only); until WebRTC plays — or when it cannot connect — a
@@ -12,9 +12,9 @@ import time
 
 import streamlit as st
 
-from core import alerts
-from core.sessions import SessionError, recent_log
-from core.worker import DEMO, UploadError, validate_upload
+from core.live import alerts
+from core.live.sessions import SessionError, recent_log
+from core.live.worker import DEMO, UploadError, validate_upload
 from pages.common import ctx, friendly_error
 
 c = ctx()
@@ -160,7 +160,7 @@ def _log_feed(session_id: str) -> None:
 
 
 def _finished_panel(session_id: str) -> None:
-    from core.sessions import session_status
+    from core.live.sessions import session_status
     try:
         done = session_status(c.db, session_id)
     except SessionError:
@@ -176,7 +176,7 @@ def _finished_panel(session_id: str) -> None:
         st.success(msg + " " + _("Target reached."))
     _render_audio(done.id)
     try:
-        from core.reports import build_session_log
+        from core.reports.reports import build_session_log
         import json
         data = json.dumps(build_session_log(c.db, session_id, c.tz), ensure_ascii=False, indent=2)
         st.download_button(_("Download the JSON log"), data=data.encode("utf-8"),

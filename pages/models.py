@@ -1,16 +1,16 @@
 """Models: registered versions per task, activate / roll back, upload a model (validated
 before it is registered), and train a detector in the background with live metrics.
 
-Thin view over :mod:`core.models` (registry, model manager) and :mod:`core.training`.
-Training runs as a child process inside a background job (:class:`core.jobs.JobRunner`),
+Thin view over :mod:`core.models.manager` (registry, model manager) and :mod:`core.models.training`.
+Training runs as a child process inside a background job (:class:`core.platform.jobs.JobRunner`),
 so the page never blocks, cancel really stops it, and a reloaded page finds it again.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from core.models import TASKS, ModelError, Registry
-from core.paths import atomic_write_bytes, slugify
+from core.models.manager import TASKS, ModelError, Registry
+from core.platform.paths import atomic_write_bytes, slugify
 from pages.auth_gate import require_engineer
 from pages.common import ctx, friendly_error
 
@@ -37,7 +37,7 @@ def _runner():
 @st.cache_resource(show_spinner=False)
 def _fallback_runner(_url: str):
     # only when app.py provides no shared runner (one per process, never per page run)
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     return JobRunner(c.db)
 
 
@@ -145,7 +145,7 @@ with st.form("models_train"):
     t_batch = col6.number_input(_("Batch"), 1, 128, 16)
     start = st.form_submit_button(_("Start training"), disabled=bool(running))
 if start:
-    from core.training import training_job
+    from core.models.training import training_job
     heldout = "synthetic-heldout:200" if t_data.strip().startswith("synthetic:") else None
     jid = runner.submit("train", training_job, data=t_data.strip(), model=t_model.strip(), epochs=int(t_epochs),
                         imgsz=int(t_imgsz), batch=int(t_batch), task=t_task, heldout=heldout)
@@ -180,7 +180,7 @@ def training_status() -> None:
                    .format(map50=c.num(m.get("mAP50"), 3), heldout=c.num(m.get("heldout_mAP50"), 3)))
     run_dir = res.get("run_dir")
     if run_dir:
-        from core.training import read_results
+        from core.models.training import read_results
         rows = read_results(run_dir)
         if rows:
             import plotly.graph_objects as go

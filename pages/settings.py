@@ -1,6 +1,6 @@
 """Settings (engineers only): camera, thresholds, counting area, alert sounds, storage,
-health and the audit trail. A thin view over :mod:`core.engineering`, :mod:`core.health`
-and :mod:`core.auth`; every change is saved with who/when/old → new and handed to the
+health and the audit trail. A thin view over :mod:`core.platform.engineering`, :mod:`core.platform.health`
+and :mod:`core.platform.auth`; every change is saved with who/when/old → new and handed to the
 running counting worker without a restart."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from core import engineering as eng
-from core import health
-from core.auth import EngineerAuth
+from core.platform import engineering as eng
+from core.platform import health
+from core.platform.auth import EngineerAuth
 from pages.auth_gate import require_engineer
 from pages.common import ctx, friendly_error
 
@@ -187,7 +187,7 @@ with t_sound:
         st.markdown(f"**{labels[kind]}**")
         current = getattr(s.alerts, field_name)
         try:
-            from core.alerts import mime_type, sound_path
+            from core.live.alerts import mime_type, sound_path
             p = sound_path(kind, s, c.paths)
             st.audio(p.read_bytes(), format=mime_type(p))
             st.caption(_("Custom sound: {name}").format(name=current) if current else _("Built-in sound"))

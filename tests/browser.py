@@ -68,7 +68,7 @@ def running_app(data_dir: Path, timeout_s: float = 60, **env_extra: str) -> Iter
 
 def english_station(data_dir: Path) -> None:
     """Make English the station's default language (tests that read English labels)."""
-    from core.storage import Database
+    from core.platform.storage import Database
     db = Database()
     st = db.load_settings()
     st.ui.language = "en"

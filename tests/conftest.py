@@ -27,20 +27,20 @@ def data_dir(tmp_path, monkeypatch) -> Path:
             (w / f.name).symlink_to(f)
     monkeypatch.setenv("MSM_WEIGHTS_DIR", str(w))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    from core.paths import Paths
+    from core.platform.paths import Paths
     Paths.from_env().ensure()
     return d
 
 
 @pytest.fixture
 def paths(data_dir):
-    from core.paths import Paths
+    from core.platform.paths import Paths
     return Paths.from_env()
 
 
 @pytest.fixture
 def db(data_dir):
-    from core.storage import Database
+    from core.platform.storage import Database
     d = Database()
     yield d
     d.dispose()

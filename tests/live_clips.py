@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from core.synth import ClipSpec, ClipTruth, Event, SceneConfig, render_clip
+from core.synthetic.clips import ClipSpec, ClipTruth, Event, SceneConfig, render_clip
 
 
 def sheets_clip(path: Path, n_sheets: int = 3, hand: bool = True, fps: float = 10.0, seed: int = 11,

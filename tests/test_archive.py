@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import reports
-from core.paths import Paths
-from core.storage import CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
+from core.platform.paths import Paths
+from core.platform.storage import CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,7 @@ def station_b(tmp_path):
 
 
 def test_round_trip_into_another_station_is_idempotent(db, paths, station_b, tmp_path):
-    sid = reports.make_synthetic_session(db, paths, 10, name="Batch Z")
+    sid = make_synthetic_session(db, paths, 10, name="Batch Z")
     (paths.sessions / reports.build_session_log(db, sid)["folder"] / "masks").mkdir()
     (paths.sessions / reports.build_session_log(db, sid)["folder"] / "masks" / "m.png").write_bytes(b"png")
     res = reports.write_archive(db, paths, [sid], tmp_path / "z.zip")
@@ -128,7 +129,7 @@ def test_not_an_archive(db, paths, tmp_path):
 
 
 def test_cli_archive_and_import(db, paths, data_dir, tmp_path):
-    sid = reports.make_synthetic_session(db, paths, 4, name="Cli")
+    sid = make_synthetic_session(db, paths, 4, name="Cli")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
     run = lambda args, d: subprocess.run([sys.executable, "-m", "core", "archive", *args], cwd=ROOT,  # noqa: E731
                                          env={**env, "MSM_DATA_DIR": str(d)}, capture_output=True, text=True,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core import auth
-from core.auth import EngineerAuth
-from core.storage import CredentialRow, Database
+from core.platform import auth
+from core.platform.auth import EngineerAuth
+from core.platform.storage import CredentialRow, Database
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "zebra-PIN-77"          # letters that can never appear inside a hex hash

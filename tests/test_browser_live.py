@@ -85,8 +85,8 @@ def test_kill_9_of_the_running_app_then_restart_resumes(data_dir):
     from playwright.sync_api import sync_playwright
     from sqlalchemy import func, select
 
-    from core.paths import Paths
-    from core.storage import CaptureRow, CountEventRow, Database, SessionRow
+    from core.platform.paths import Paths
+    from core.platform.storage import CaptureRow, CountEventRow, Database, SessionRow
 
     def db_state():
         db = Database()

@@ -26,7 +26,7 @@ def server(data_dir):
 
 def test_drag_a_line_on_the_frame_and_save_k(server, data_dir, tmp_path):
     from playwright.sync_api import sync_playwright
-    from core.sheetrender import Camera, SheetScene, render
+    from core.synthetic.stills import Camera, SheetScene, render
     frame = tmp_path / "frame.png"
     r = render(SheetScene(length_mm=1200, width_mm=600, angle_deg=0), Camera(640, 480, 300, 2000), seed=2)
     cv2.imwrite(str(frame), r.image)
@@ -84,7 +84,7 @@ def test_drag_a_line_on_the_frame_and_save_k(server, data_dir, tmp_path):
     shots = ROOT / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     (shots / "calibration.png").write_bytes((tmp_path / "calibration.png").read_bytes())
-    from core.storage import Database
+    from core.platform.storage import Database
     db = Database()
     k = db.load_settings().calibration.mm_per_px
     length_px = ((xs[2] - xs[0]) ** 2 + (xs[3] - xs[1]) ** 2) ** 0.5

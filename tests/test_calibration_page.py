@@ -49,9 +49,9 @@ def _db(at):
 
 def _capture(at) -> None:
     """A session with one capture: a rendered sheet written where the worker would put it."""
-    from core.paths import Paths
-    from core.sheetrender import Camera, SheetScene, render
-    from core.storage import CaptureRow, SessionRow
+    from core.platform.paths import Paths
+    from core.synthetic.stills import Camera, SheetScene, render
+    from core.platform.storage import CaptureRow, SessionRow
     r = render(SheetScene(length_mm=1200, width_mm=600, angle_deg=0), Camera(480, 360, 200, 2000), seed=1)
     p = Paths.from_env().sessions / "2026-01-01" / "batch-a-1"
     p.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def test_manual_k_geometry_history_and_roll_back(app):
     assert (g.camera_height_mm, g.sheet_thickness_mm) == (2500.0, 1.5)
 
     # roll back to the first calibration
-    first = min(r.id for r in __import__("core.calibration", fromlist=["x"]).calibration_history(_db(at)))
+    first = min(r.id for r in __import__("core.qa.calibration", fromlist=["x"]).calibration_history(_db(at)))
     at.selectbox(key="cal_back").set_value(first).run()
     _button(at, "cal_back_go").click().run()
     assert not at.exception, at.exception

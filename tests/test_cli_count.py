@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.synth import ClipSpec, Event, Nuisances, SceneConfig, render_clip
+from core.synthetic.clips import ClipSpec, Event, Nuisances, SceneConfig, render_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 

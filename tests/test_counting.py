@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.counting import (Change, CountingEngine, DetectorVerifier, EngineState, ModelFreeVerifier, Verdict,
-                           count_video, make_verifier)
-from core.settings import CountingSettings
-from core.synth import ClipTruth, SceneConfig, presets, render_clip
+from core.counting.engine import Change, CountingEngine, DetectorVerifier, EngineState, ModelFreeVerifier, Verdict, make_verifier
+from core.live.count import count_video
+from core.platform.settings import CountingSettings
+from core.synthetic.clips import ClipTruth, SceneConfig, presets, render_clip
 
 LATENCY_S = 0.5
 
@@ -238,7 +238,7 @@ def test_verifier_seam_detector_and_failures(clip_set):
 
 def test_model_free_verifier_directly():
     """New physical sheet (same finish, 0 px offset) vs the same sheet re-lit and shifted."""
-    from core.synth import StackScene, sheet_texture
+    from core.synthetic.clips import StackScene, sheet_texture
     rng = np.random.default_rng(3)
     sc = StackScene(rng, 320, 240, SceneConfig(finish="brushed", initial_sheets=0), pad=0)
     sc.place(sc.new_sheet())
@@ -291,11 +291,11 @@ def test_detector_verifier_with_the_trained_sheet_model(clip_set, tmp_path):
     """The real trained ``metal_sheet`` detector (issue 4) through the verifier seam: still
     exact on the hand-only clip; skipped when the weights are not in this checkout."""
     from pathlib import Path
-    from core.paths import PROJECT_ROOT, Paths
+    from core.platform.paths import PROJECT_ROOT, Paths
     weights = Path(PROJECT_ROOT) / "weights"
     if not (weights / "metal_sheet.pt").exists() and not (weights / "metal_sheet.onnx").exists():
         pytest.skip("no trained metal_sheet weights in weights/")
-    models = pytest.importorskip("core.models")
+    models = pytest.importorskip("core.models.manager")
     fn = models.load_sheet_detect_fn(Paths(data=tmp_path / "data", weights=weights))
     if fn is None:
         pytest.skip("the sheet model is not usable here")

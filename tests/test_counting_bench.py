@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from core.bench import ClipResult, bench_count, score, summary
-from core.synth import ClipTruth, EventTruth
+from core.bench.count import ClipResult, bench_count, score, summary
+from core.synthetic.clips import ClipTruth, EventTruth
 
 
 def test_bench_quick_one_clip(data_dir, capsys):
@@ -35,7 +35,7 @@ def test_score_false_and_missed():
 
 
 def test_peer_summary_compares_accuracy_and_speed():
-    from core.bench import ClipResult, _peer_summary
+    from core.bench.count import ClipResult, _peer_summary
     mk = lambda name, exp, got, peer, cnt_fps, peer_fps: ClipResult(  # noqa: E731
         name, "640x480", 30.0, 300, exp, got, 0, 0, [200.0], 900.0, cnt_fps, peer, 0.0, 0.0, peer_fps)
     s = _peer_summary([mk("a", 3, 3, 1, 800.0, 40.0), mk("b", 2, 2, 2, 600.0, 30.0)])

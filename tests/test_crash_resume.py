@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.storage import CaptureRow, CountEventRow, Database, SessionRow
+from core.platform.storage import CaptureRow, CountEventRow, Database, SessionRow
 from live_clips import sheets_clip, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,9 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import reports
-from core.storage import SessionRow
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
+from core.platform.storage import SessionRow
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -27,13 +28,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def seeded(db, paths):
     now = reports.utcnow()
-    a = reports.make_synthetic_session(db, paths, 6, name="Morning batch", started_at=now - timedelta(days=2),
+    a = make_synthetic_session(db, paths, 6, name="Morning batch", started_at=now - timedelta(days=2),
                                        interval_s=60, seed=1)
-    b = reports.make_synthetic_session(db, paths, 5, name="Night batch", started_at=now - timedelta(days=1),
+    b = make_synthetic_session(db, paths, 5, name="Night batch", started_at=now - timedelta(days=1),
                                        interval_s=60, target=8, seed=2)
-    old = reports.make_synthetic_session(db, paths, 3, name="Old batch", started_at=now - timedelta(days=90),
+    old = make_synthetic_session(db, paths, 3, name="Old batch", started_at=now - timedelta(days=90),
                                          interval_s=60, seed=3)
-    live = reports.make_synthetic_session(db, paths, 2, name="Running batch", started_at=now - timedelta(minutes=5),
+    live = make_synthetic_session(db, paths, 2, name="Running batch", started_at=now - timedelta(minutes=5),
                                           interval_s=10, status="active", seed=4)
     return a, b, old, live
 
@@ -130,7 +131,7 @@ def test_empty_range_says_so(data_dir, monkeypatch):
 def test_page_in_indonesian(data_dir, monkeypatch, seeded):
     import streamlit_webrtc
 
-    from core.i18n import translator
+    from core.platform.i18n import translator
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer",
                         lambda *a, **k: SimpleNamespace(state=SimpleNamespace(playing=False)))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -18,10 +18,11 @@ import cv2
 import numpy as np
 import pytest
 
-from core import defects as D
-from core.neu import default_neu_dir
-from core.models import Box
-from core.segment import ModelFreeSegmenter, sheet_texture
+from core.qa import defects as D
+from core.models.neu import default_neu_dir
+from core.models.manager import Box
+from core.qa.segment import ModelFreeSegmenter
+from core.synthetic.defects import sheet_texture
 
 ROOT = Path(__file__).resolve().parent.parent
 NEU = default_neu_dir()
@@ -211,7 +212,7 @@ def test_write_outputs_overlay_crops_with_alpha_and_masks(tmp_path):
 
 def _make_session(db, paths, images: dict[str, np.ndarray | bytes | None], sid="qa-1"):
     """A finished session whose captures are the given files (None = row without a file)."""
-    from core.storage import CaptureRow, SessionRow
+    from core.platform.storage import CaptureRow, SessionRow
     folder = f"2026-11-21/{sid}"
     (paths.sessions / folder).mkdir(parents=True, exist_ok=True)
     with db.session() as s:
@@ -235,8 +236,8 @@ def test_batch_job_reports_bad_captures_and_analyses_the_rest(db, paths, tmp_pat
     from PIL import Image
     from sqlalchemy import select
 
-    from core.jobs import JobRunner
-    from core.storage import CaptureRow, DefectRow
+    from core.platform.jobs import JobRunner
+    from core.platform.storage import CaptureRow, DefectRow
     Image.MAX_IMAGE_PIXELS = None
     rng = np.random.default_rng(4)
     good = sheet_texture(240, 320, rng)
@@ -273,7 +274,7 @@ def test_batch_job_reports_bad_captures_and_analyses_the_rest(db, paths, tmp_pat
     sess_dir = paths.sessions / "2026-11-21" / sid
     detail = json.loads((sess_dir / "defects" / "defects.json").read_text())
     assert detail["captures"]["1"]["defects"][0]["bbox"] == [140.0, 90.0, 210.0, 150.0]
-    log = json.loads((sess_dir / "session_log.json").read_text())     # core.reports' session log
+    log = json.loads((sess_dir / "session_log.json").read_text())     # core.reports.reports' session log
     assert log["defects_found"] and log["defects_found"][0]["type"] == "patches"
     # analysing again replaces, never duplicates
     D.analyse_capture(db, paths, ids[0], loc, ModelFreeSegmenter())
@@ -283,7 +284,7 @@ def test_batch_job_reports_bad_captures_and_analyses_the_rest(db, paths, tmp_pat
 
 
 def test_before_after_hooks_run_and_after_runs_on_failure(db, paths):
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     sid, _ = _make_session(db, paths, {"a.jpg": sheet_texture(50, 60, np.random.default_rng(0))})
     calls = []
     runner = JobRunner(db)
@@ -304,7 +305,7 @@ def test_before_after_hooks_run_and_after_runs_on_failure(db, paths):
 
 # --- gallery helpers ---------------------------------------------------------------------------
 def test_gallery_pages_of_a_large_session_and_reviews(db, paths):
-    from core.storage import CaptureRow, SessionRow
+    from core.platform.storage import CaptureRow, SessionRow
     with db.session() as s:
         s.add(SessionRow(id="big-1", name="Big", target=520, count=520, status="finished", folder="d/big-1"))
         s.flush()

@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.segment import sheet_texture
+from core.synthetic.defects import sheet_texture
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def qa_session(db, paths):
-    from core.storage import CaptureRow, SessionRow
+    from core.platform.storage import CaptureRow, SessionRow
     folder = "2026-11-21/qa-page-1"
     d = paths.sessions / folder
     d.mkdir(parents=True)
@@ -71,7 +71,7 @@ def _button(at, label):
 def _wait_job(db, timeout=120):
     from sqlalchemy import select
 
-    from core.storage import JobRow
+    from core.platform.storage import JobRow
     t0 = time.time()
     while time.time() - t0 < timeout:
         with db.session() as s:
@@ -98,7 +98,7 @@ def test_gallery_detail_approve_and_batch_job_survives_reload(app, db):
     assert not at.exception, at.exception
     assert "Auto-Detect Defect" in [b.label for b in at.button]
     _button(at, "Approve").click().run()
-    from core.storage import CaptureRow
+    from core.platform.storage import CaptureRow
     with db.session() as s:
         row = s.query(CaptureRow).filter_by(session_id="qa-page-1", index=1).one()
         assert row.review == "approved" and row.reviewed_by == "operator" and row.reviewed_at is not None
@@ -110,7 +110,7 @@ def test_gallery_detail_approve_and_batch_job_survives_reload(app, db):
     assert not at.exception, at.exception
     job = _wait_job(db)
     assert job.params["session_id"] == "qa-page-1"
-    from core.paths import Paths
+    from core.platform.paths import Paths
     shipped = (Paths.from_env().weights / "defect_yolo11n.pt").exists()
     assert job.status == ("done" if shipped else "failed"), job.message
     if job.status == "done":

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core import health
-from core.settings import Settings
-from core.storage import CaptureRow, SessionRow, UserLogRow
+from core.platform import health
+from core.platform.settings import Settings
+from core.platform.storage import CaptureRow, SessionRow, UserLogRow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def test_check_disk_ok_and_refused(paths):
 
 
 def test_check_disk_message_is_translated(paths):
-    from core.i18n import translator
+    from core.platform.i18n import translator
     st = health.check_disk(paths, min_free_gb=1e7)
     en, id_ = st.localized(translator("en")), st.localized(translator("id"))
     assert en.startswith("Not enough free disk space")
@@ -49,7 +49,7 @@ def test_check_disk_message_is_translated(paths):
 
 
 def test_check_disk_data_folder_not_created_yet(tmp_path):
-    from core.paths import Paths
+    from core.platform.paths import Paths
     p = Paths(data=tmp_path / "not" / "yet" / "there", weights=tmp_path / "w")
     st = health.check_disk(p, min_free_gb=0)
     assert st.ok and Path(st.path).exists()
@@ -72,7 +72,7 @@ def test_snapshot_reads_the_machine(paths):
 
 
 class _StandInWorker:
-    """Stands in for core.worker.CountingWorker, whose status shape is not ours to fix;
+    """Stands in for core.live.worker.CountingWorker, whose status shape is not ours to fix;
     the real worker is covered by test_health_reads_real_worker when it exists."""
 
     def __init__(self):
@@ -97,7 +97,7 @@ def test_camera_info_reads_whatever_the_worker_exposes():
 
 
 def test_health_reads_real_worker(db, paths):
-    worker_mod = pytest.importorskip("core.worker", reason="core.worker (issue 3) not built yet")
+    worker_mod = pytest.importorskip("core.live.worker", reason="core.live.worker (issue 3) not built yet")
     w = worker_mod.CountingWorker(db, paths)
     try:
         info = health.camera_info(w)
@@ -220,7 +220,7 @@ def test_cli_retention(db, paths):
 
 
 def test_soak_summary_numbers():
-    from core.soak import Sample, summarize
+    from core.bench.soak import Sample, summarize
     samples = [Sample(t, 100.0 + t / 60, 12, 5, 10.0 - (t == 30), int(t * 10), int(t // 10), "live", 0)
                for t in (0, 30, 60, 120, 180)]
     s = summarize(samples, warmup_s=60)
@@ -259,9 +259,9 @@ def test_clean_cache_only_old_files(paths):
 def test_health_reads_fps_and_decision_latency_from_a_counting_worker(db, paths, tmp_path):
     """The real worker counts a generated clip; the health panel's camera block shows it live,
     with counting FPS and the decision latency (settle window + verifier time)."""
-    pytest.importorskip("core.sources", reason="needs the counting engine (issue 2)")
+    pytest.importorskip("core.live.sources", reason="needs the counting engine (issue 2)")
     from live_clips import sheets_clip, wait_for
-    from core.worker import CountingWorker
+    from core.live.worker import CountingWorker
     clip = tmp_path / "c.mp4"
     sheets_clip(clip, n_sheets=2, hand=False)
     w = CountingWorker(db, paths, source=str(clip), realtime=True, loop=True)
@@ -281,7 +281,7 @@ def test_health_reads_fps_and_decision_latency_from_a_counting_worker(db, paths,
 def test_session_start_refused_below_the_free_space_threshold(db, paths):
     """The disk guard as the operator meets it: START SESSION refuses with a clear message
     and creates nothing (no row, no folder)."""
-    from core import sessions
+    from core.live import sessions
     s = db.load_settings()
     s.storage.min_free_gb = health.check_disk(paths, min_free_gb=0).free_gb + 1000
     db.save_settings(s, who="t")

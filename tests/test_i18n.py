@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core import i18n
+from core.platform import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]
@@ -143,7 +143,7 @@ def test_every_page_renders_without_missing_keys(lang, data_dir, db, paths, no_w
     engineer where a page asks); in Indonesian no visible text may be an English msgid
     that has a different Indonesian translation (i.e. a string that escaped `_()`)."""
     from streamlit.testing.v1 import AppTest
-    from core.reports import make_synthetic_session
+    from core.synthetic.session import make_synthetic_session
     monkeypatch.setenv("MSM_ENGINEER_PIN", "i18n-4321")
     make_synthetic_session(db, paths, n_captures=4, name="Shift-A")
     ind = i18n.catalog_messages("id")
@@ -260,7 +260,7 @@ def test_settings_retention_table_in_local_time_and_language(data_dir, db, paths
     the zone) and sizes with a decimal comma in Bahasa Indonesia."""
     from datetime import timedelta
     from streamlit.testing.v1 import AppTest
-    from core.reports import make_synthetic_session
+    from core.synthetic.session import make_synthetic_session
     monkeypatch.setenv("MSM_ENGINEER_PIN", "i18n-4321")
     old = datetime.now(timezone.utc) - timedelta(days=400)
     make_synthetic_session(db, paths, 2, name="Lama", started_at=old, image_size=(640, 480))

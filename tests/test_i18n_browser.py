@@ -17,9 +17,9 @@ pytestmark = MARKS
 
 @pytest.fixture
 def server(data_dir, tmp_path):
-    from core.paths import Paths
-    from core.reports import make_synthetic_session
-    from core.storage import Database
+    from core.platform.paths import Paths
+    from core.synthetic.session import make_synthetic_session
+    from core.platform.storage import Database
     db = Database()                      # default settings: ui.language = "id", Asia/Jakarta
     make_synthetic_session(db, Paths.from_env(), 3, name="Shift-A")
     db.dispose()

@@ -14,7 +14,10 @@ import openpyxl
 import pypdf
 import pytest
 
-from core import i18n, reports
+from core.platform import i18n
+
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
 
 START = datetime(2026, 11, 21, 16, 0, tzinfo=timezone.utc)     # 23:00 WIB: the session crosses midnight
 
@@ -31,7 +34,7 @@ HEADINGS = {
 
 @pytest.fixture
 def night(db, paths):
-    return reports.make_synthetic_session(db, paths, 6, name="Malam C", started_at=START, interval_s=900,
+    return make_synthetic_session(db, paths, 6, name="Malam C", started_at=START, interval_s=900,
                                           defect_every=2, reject_every=3, seed=3)
 
 

@@ -2,8 +2,8 @@
 date stamps in names are plant-local with the zone; a session crossing local midnight
 stays ONE session (one folder, one log, counts on both sides of midnight).
 
-Everything is real (SQLite database, files on disk, core.sessions / core.capture /
-core.reports). Only the clock is set: ``core.sessions.utcnow`` is patched so the session
+Everything is real (SQLite database, files on disk, core.live.sessions / core.live.capture /
+core.reports.reports). Only the clock is set: ``core.live.sessions.utcnow`` is patched so the session
 starts at 23:50 WIB and finishes at 00:30 WIB the next day without waiting for midnight.
 """
 from __future__ import annotations
@@ -15,9 +15,15 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from core import capture, i18n, reports, sessions
-from core.capture import CountInput
-from core.storage import CaptureRow, CountEventRow, SessionRow
+from core.live import capture
+
+from core.platform import i18n
+
+from core.reports import reports
+
+from core.live import sessions
+from core.live.capture import CountInput
+from core.platform.storage import CaptureRow, CountEventRow, SessionRow
 
 UTC = timezone.utc
 START = datetime(2026, 11, 21, 16, 50, tzinfo=UTC)        # 23:50 WIB, Saturday
@@ -104,7 +110,7 @@ def test_plant_zone_is_a_setting(db, paths, clock):
 
 
 def test_log_lines_carry_plant_local_time_with_zone():
-    from core.log import PlantTimeFormatter
+    from core.platform.log import PlantTimeFormatter
     f = PlantTimeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "Asia/Jakarta")
     rec = logging.LogRecord("msm.test", logging.INFO, __file__, 1, "sheet counted", None, None)
     rec.created = START.timestamp()

@@ -16,8 +16,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import sessions
-from core.storage import Database
+from core.live import sessions
+from core.platform.storage import Database
 from live_clips import sheets_clip
 
 ROOT = Path(__file__).resolve().parent.parent

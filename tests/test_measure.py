@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.measure import (MeasureError, draw_measurement, find_silhouette, measure_sheet, parallax_factor,
-                          run_benchmark, stack_height_from_count, store_measurement, to_mm, Measurement)
-from core.sheetrender import Camera, SheetScene, Style, render
+from core.qa.measure import MeasureError, draw_measurement, find_silhouette, measure_sheet, parallax_factor, stack_height_from_count, store_measurement, to_mm, Measurement
+from core.bench.measure import run_benchmark
+from core.synthetic.stills import Camera, SheetScene, Style, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,7 +109,7 @@ def test_no_sheet_found():
 
 
 def test_store_measurement_writes_row_and_session_log(db):
-    from core.storage import CaptureRow, MeasurementRow, SessionRow, UserLogRow
+    from core.platform.storage import CaptureRow, MeasurementRow, SessionRow, UserLogRow
     with db.session() as s:
         s.add(SessionRow(id="batch-a-1", name="Batch-A", target=10, folder="x"))
         s.flush()

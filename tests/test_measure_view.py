@@ -10,9 +10,9 @@ import pytest
 def _script(image_kind: str) -> None:   # runs inside AppTest (its own module namespace)
     import numpy as np
 
-    from core.paths import Paths
-    from core.sheetrender import Camera, SheetScene, render
-    from core.storage import CaptureRow, Database
+    from core.platform.paths import Paths
+    from core.synthetic.stills import Camera, SheetScene, render
+    from core.platform.storage import CaptureRow, Database
     from pages.common import AppContext
     from pages.measure_view import show_measure
 
@@ -30,7 +30,7 @@ def _script(image_kind: str) -> None:   # runs inside AppTest (its own module na
 
 @pytest.fixture
 def capture(db):
-    from core.storage import CaptureRow, SessionRow
+    from core.platform.storage import CaptureRow, SessionRow
     with db.session() as s:
         s.add(SessionRow(id="batch-m-1", name="Batch-M", target=100, folder="x"))
         s.flush()
@@ -60,7 +60,7 @@ def test_measure_view_calibrated_with_parallax(capture):
     assert abs(length - 2000) / 2000 < 0.005 and abs(width - 1000) / 1000 < 0.005
     assert any("parallax compensated for a stack of 120.0 mm" in cap.value for cap in at.caption)
     assert len(at.get("image")) == 1             # the photo with the rectangle drawn
-    from core.storage import MeasurementRow, UserLogRow
+    from core.platform.storage import MeasurementRow, UserLogRow
     with db.session() as ss:
         rows = list(ss.query(MeasurementRow))
         logs = [x.message for x in ss.query(UserLogRow).filter_by(session_id="batch-m-1")]
@@ -73,6 +73,6 @@ def test_measure_view_uncalibrated_and_no_sheet(capture):
     assert any("Not calibrated" in w.value and "px" in w.value for w in at.warning)
     at = _run("blank")
     assert [w.value for w in at.warning] == ["No sheet found in the image."]
-    from core.storage import MeasurementRow
+    from core.platform.storage import MeasurementRow
     with capture.session() as ss:
         assert ss.query(MeasurementRow).count() == 1        # only the uncalibrated one (in px)

@@ -21,8 +21,8 @@ SHIPPED = ROOT / "weights" / "metal_sheet.pt"
 
 
 def _build(path: Path, cfg: str) -> Path:
-    import core.offline
-    core.offline.prepare()
+    import core.platform.offline
+    core.platform.offline.prepare()
     from ultralytics import YOLO
     YOLO(cfg).save(str(path))
     return path
@@ -59,8 +59,8 @@ def _iou(a, b) -> float:
 
 # --- registry ------------------------------------------------------------------------------------
 def test_register_activate_rollback(db, empty_weights, model_files):
-    from core.models import ModelError, Registry
-    from core.paths import Paths
+    from core.models.manager import ModelError, Registry
+    from core.platform.paths import Paths
     reg = Registry(db, Paths.from_env())
     a = reg.register(model_files["det_a"], "sheet-a", "sheet", metrics={"mAP50": 0.9})
     assert a.version == "v1" and a.active, "the first version of a task becomes active"
@@ -82,8 +82,8 @@ def test_register_activate_rollback(db, empty_weights, model_files):
 
 
 def test_changed_file_is_refused(db, empty_weights, model_files, tmp_path):
-    from core.models import ModelError, ModelManager, Registry
-    from core.paths import Paths
+    from core.models.manager import ModelError, ModelManager, Registry
+    from core.platform.paths import Paths
     f = tmp_path / "sheet.pt"
     f.write_bytes(model_files["det_a"].read_bytes())
     reg = Registry(db, Paths.from_env())
@@ -99,8 +99,8 @@ def test_changed_file_is_refused(db, empty_weights, model_files, tmp_path):
 
 
 def test_validate_upload_refuses_bad_files(db, empty_weights, model_files, tmp_path):
-    from core.models import ModelError, Registry
-    from core.paths import Paths
+    from core.models.manager import ModelError, Registry
+    from core.platform.paths import Paths
     reg = Registry(db, Paths.from_env())
     with pytest.raises(ModelError, match="is a segmentation model; the metal-sheet detector needs a detection"):
         reg.validate_upload(model_files["seg"], "sheet")
@@ -125,8 +125,8 @@ def test_validate_upload_refuses_bad_files(db, empty_weights, model_files, tmp_p
 
 
 def test_sync_bundled_manifest(db, empty_weights, model_files):
-    from core.models import ModelError, Registry, sha256_file
-    from core.paths import Paths
+    from core.models.manager import ModelError, Registry, sha256_file
+    from core.platform.paths import Paths
     f = empty_weights / "metal_sheet.pt"
     f.write_bytes(model_files["det_a"].read_bytes())
     (empty_weights / "manifest.json").write_text(json.dumps({"files": {"metal_sheet.pt": {
@@ -185,7 +185,7 @@ def test_cli_models_list_activate_register(data_dir, empty_weights, model_files)
 
 # --- inference wrapper on the shipped, trained detector -------------------------------------------
 def _heldout_image(seed: int):
-    from core.sheetdata import HELDOUT, render_sample
+    from core.synthetic.sheetdata import HELDOUT, render_sample
     rng = np.random.default_rng(seed)
     while True:
         img, labels, meta = render_sample(rng, HELDOUT)
@@ -196,7 +196,7 @@ def _heldout_image(seed: int):
 
 
 def test_shipped_detector_onnx_and_torch_agree():
-    from core.models import YoloRunner
+    from core.models.manager import YoloRunner
     assert SHIPPED.exists() and SHIPPED.with_suffix(".onnx").exists(), "the trained detector is shipped"
     onnx = YoloRunner.load(SHIPPED, prefer_onnx=True)
     pt = YoloRunner.load(SHIPPED, prefer_onnx=False)
@@ -220,7 +220,7 @@ def test_shipped_detector_onnx_and_torch_agree():
 
 
 def test_runner_refuses_bad_paths(tmp_path, model_files):
-    from core.models import ModelError, YoloRunner
+    from core.models.manager import ModelError, YoloRunner
     with pytest.raises(ModelError, match="not found"):
         YoloRunner.load(tmp_path / "none.pt")
     bad = tmp_path / "bad.onnx"
@@ -239,7 +239,7 @@ def _live_sam2() -> int:
 
 def test_manager_detect_fn_and_modes(db, paths):
     """Counting holds only the sheet detector; the detect_fn adapter follows evictions."""
-    from core.models import ModelManager
+    from core.models.manager import ModelManager
     mm = ModelManager(db, paths)
     assert mm.registry.active("sheet").source == "bundled"
     fn = mm.sheet_detect_fn()
@@ -262,7 +262,7 @@ def test_manager_detect_fn_and_modes(db, paths):
 def test_sam2_not_resident_while_counting(db, paths):
     """SAM 2 (random-init hiera-tiny, the real architecture) is loaded only in analysis
     mode and really freed on leaving it."""
-    from core.models import ModelManager
+    from core.models.manager import ModelManager
     mm = ModelManager(db, paths, sam2_random_init=True)
     assert mm.sheet_detector() is not None
     assert "segmenter" not in mm.resident() and _live_sam2() == 0
@@ -299,8 +299,8 @@ def test_unregistered_onnx_sibling_is_not_trusted(db, empty_weights, tmp_path):
     """The manager prefers the faster ONNX file only when it is the one registered with the .pt."""
     import shutil
 
-    from core.models import ModelManager
-    from core.paths import Paths
+    from core.models.manager import ModelManager
+    from core.platform.paths import Paths
     assert SHIPPED.exists()
     pt = tmp_path / "m.pt"
     shutil.copyfile(SHIPPED, pt)
@@ -322,10 +322,11 @@ def test_unregistered_onnx_sibling_is_not_trusted(db, empty_weights, tmp_path):
 def test_detector_verifier_counts_a_clip_with_the_trained_model(db, paths, tmp_path):
     """The counting engine's detector-backed verifier, fed by the manager's detect_fn,
     counts a rendered clip with a hand-only touch exactly."""
-    from core.counting import DetectorVerifier, count_video, make_verifier
-    from core.models import ModelManager
-    from core.settings import CountingSettings
-    from core.synth import presets, render_clip
+    from core.counting.engine import DetectorVerifier, make_verifier
+    from core.live.count import count_video
+    from core.models.manager import ModelManager
+    from core.platform.settings import CountingSettings
+    from core.synthetic.clips import presets, render_clip
     spec = presets(320, 240, 15)["hand_only"]
     spec.codec = "mp4v"
     truth = render_clip(spec, tmp_path / "hand_only.mp4")

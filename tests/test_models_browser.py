@@ -25,8 +25,8 @@ def server(data_dir):
 
 
 def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
-    import core.offline
-    core.offline.prepare()
+    import core.platform.offline
+    core.platform.offline.prepare()
     from playwright.sync_api import sync_playwright
     from ultralytics import YOLO
     seg = tmp_path / "seg.pt"
@@ -50,8 +50,8 @@ def test_upload_of_a_segmentation_model_is_refused(server, tmp_path, data_dir):
         assert "metal-sheet detector needs a detection model" in err.inner_text()
         pg.screenshot(path=str(tmp_path / "models.png"), full_page=True)
         b.close()
-    from core.models import Registry
-    from core.paths import Paths
-    from core.storage import Database
+    from core.models.manager import Registry
+    from core.platform.paths import Paths
+    from core.platform.storage import Database
     # nothing new was registered: only the two shipped models
     assert sorted(m.name for m in Registry(Database(), Paths.from_env()).list()) == ["defect_yolo11n", "metal_sheet"]

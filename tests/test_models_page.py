@@ -65,7 +65,7 @@ def test_gate_then_versions_and_activation(app_env):
     logs = at.session_state["_ctx"].db
     from sqlalchemy import select
 
-    from core.storage import UserLogRow
+    from core.platform.storage import UserLogRow
     with logs.session() as s:
         assert any("activated by Budi" in r.message for r in s.scalars(select(UserLogRow)))
 
@@ -94,7 +94,7 @@ def test_training_job_survives_reload_and_cancels(app_env):
     assert "Latest training job" in md
     _button(at2, "Cancel training").click()
     at2.run()
-    from core.jobs import JobRunner  # noqa: F401  (the runner lives in app.py's cache)
+    from core.platform.jobs import JobRunner  # noqa: F401  (the runner lives in app.py's cache)
     runner = at2.session_state["_ctx"].jobs
     job = runner.latest("train", 1)[0]
     assert runner.wait(job.id, 60).status == "cancelled"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.neu import NEU_CLASSES, convert, default_neu_dir, parse_voc, yolo_lines
+from core.models.neu import NEU_CLASSES, convert, default_neu_dir, parse_voc, yolo_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 NEU = default_neu_dir()

@@ -1,6 +1,6 @@
 """The peer counter of the benchmark (issue 4): YOLO + ByteTrack + ObjectCounter-style region counting.
 
-Real parts: the shipped, trained detector, Ultralytics' BYTETracker, a rendered clip from core.synth.
+Real parts: the shipped, trained detector, Ultralytics' BYTETracker, a rendered clip from core.synthetic.clips.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SHIPPED = ROOT / "weights" / "metal_sheet.pt"
 
 
 def test_region_rule_counts_each_track_once():
-    from core.peer import RegionCounter
+    from core.bench.peer import RegionCounter
     rc = RegionCounter([(10, 10), (90, 10), (90, 90), (10, 90)])
     t = lambda x, tid: np.array([[x - 5, 45, x + 5, 55, tid, 0.9, 0, 0]], np.float32)  # noqa: E731
     rc.update(t(50, 1), 0)
@@ -32,7 +32,7 @@ def test_region_rule_counts_each_track_once():
 
 
 def test_no_weights_gives_none(tmp_path, monkeypatch):
-    from core.peer import peer_count
+    from core.bench.peer import peer_count
     monkeypatch.setenv("MSM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MSM_WEIGHTS_DIR", str(tmp_path / "w"))
     assert peer_count(tmp_path / "any.mp4") is None
@@ -41,8 +41,8 @@ def test_no_weights_gives_none(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_peer_counts_a_rendered_clip(tmp_path):
-    from core.peer import peer_run
-    from core.synth import ClipSpec, Event, SceneConfig, render_clip
+    from core.bench.peer import peer_run
+    from core.synthetic.clips import ClipSpec, Event, SceneConfig, render_clip
     assert SHIPPED.exists(), "the trained detector is shipped"
     spec = ClipSpec(width=320, height=240, fps=10, seed=5, scene=SceneConfig(initial_sheets=0),
                     events=[Event("sheet"), Event("sheet", gap_s=1.5)], codec="mp4v", tail_s=2.0)

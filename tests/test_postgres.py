@@ -18,8 +18,8 @@ from sqlalchemy import func, inspect, select
 
 from pg_fixture import pg_server, pg_url  # noqa: F401  (pytest fixtures)
 
-from core.settings import Settings
-from core.storage import (Base, CaptureRow, CountEventRow, CredentialRow, Database, SessionRow,
+from core.platform.settings import Settings
+from core.platform.storage import (Base, CaptureRow, CountEventRow, CredentialRow, Database, SessionRow,
                           SettingAuditRow)
 
 pytestmark = pytest.mark.postgres
@@ -69,7 +69,8 @@ def test_datetimes_stay_utc_aware(pg):
 
 
 def test_session_flow_counts_and_dedup(pg, paths):
-    from core import capture, sessions
+    from core.live import capture
+    from core.live import sessions
     st = sessions.start_session(pg, paths, "Batch-Ä " + "x" * 150, 3, source="demo", station="line-1")
     img = np.full((60, 80, 3), 90, np.uint8)
     ev = capture.CountInput(frame=10, image=img, box=(5, 5, 70, 50), confidence=0.9, t=1.0)
@@ -88,7 +89,7 @@ def test_session_flow_counts_and_dedup(pg, paths):
 def test_longest_accepted_values_fit_the_columns(pg, paths):
     """SQLite ignores VARCHAR lengths, PostgreSQL enforces them: whatever validation lets
     through must fit."""
-    from core import sessions
+    from core.live import sessions
     name = "Ü" * sessions.MAX_NAME
     st = sessions.start_session(pg, paths, name, sessions.MAX_TARGET, source="rtsp://" + "h" * 480)
     assert sessions.session_status(pg, st.id).name == name
@@ -98,7 +99,7 @@ def test_rate_limit_holds_across_stations(pg):
     """Eight stations guessing at once: the row lock serialises the attempts, so exactly the
     free attempts are counted and every later one is refused by the backoff (without the lock,
     lost updates would let them all through as plain "wrong")."""
-    from core.auth import ENV_VAR, FREE_ATTEMPTS, EngineerAuth
+    from core.platform.auth import ENV_VAR, FREE_ATTEMPTS, EngineerAuth
     EngineerAuth(pg).ensure_initial(env={ENV_VAR: "right-pin"})
     dbs = [Database(pg.url) for _ in range(8)]
     barrier = threading.Barrier(len(dbs))
@@ -122,7 +123,7 @@ def test_rate_limit_holds_across_stations(pg):
 
 
 def test_retention_on_postgres(pg, paths):
-    from core.health import apply_retention
+    from core.platform.health import apply_retention
     now = datetime.now(timezone.utc)
     f = paths.sessions / "d/old" / "sheet_0001.jpg"
     f.parent.mkdir(parents=True)
@@ -136,7 +137,7 @@ def test_retention_on_postgres(pg, paths):
 
 
 def test_jobs_on_postgres(pg):
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     runner = JobRunner(pg)
     try:
         def work(ctx, n):
@@ -167,8 +168,9 @@ def test_several_stations_aggregate(pg, paths):
 
 
 def test_session_log_and_export_on_postgres(pg, paths):
-    reports = pytest.importorskip("core.reports")
-    from core import capture, sessions
+    reports = pytest.importorskip("core.reports.reports")
+    from core.live import capture
+    from core.live import sessions
     st = sessions.start_session(pg, paths, "Export-PG", 2)
     img = np.full((60, 80, 3), 120, np.uint8)
     capture.record_count(pg, paths, st.id, capture.CountInput(frame=1, image=img, box=None, confidence=0.9, t=0.1))
@@ -189,7 +191,7 @@ def test_cli_against_postgres(pg, pg_url):
 def test_model_registry_on_postgres(pg, paths):
     """Versions with SHA-256, one active version, rollback — on PostgreSQL (JSON metrics,
     the unique (task, version) constraint)."""
-    from core.models import ModelError, Registry
+    from core.models.manager import ModelError, Registry
     reg = Registry(pg, paths)
     files = []
     for i in range(2):
@@ -209,7 +211,7 @@ def test_model_registry_on_postgres(pg, paths):
 def test_two_stations_each_run_their_own_session(pg, paths):
     """Line 1 and line 2 share the database: each may have its session open at once, and a
     restarted station resumes its own session, never the other line's."""
-    from core import sessions
+    from core.live import sessions
     a = sessions.start_session(pg, paths, "Line1-Batch", 10, station="line-1")
     b = sessions.start_session(Database(pg.url), paths, "Line2-Batch", 20, station="line-2")
     assert a.id != b.id
@@ -217,7 +219,7 @@ def test_two_stations_each_run_their_own_session(pg, paths):
     assert sessions.open_session(pg, "line-2").id == b.id
     with pytest.raises(sessions.SessionError):
         sessions.start_session(pg, paths, "Second on line 1", 5, station="line-1")
-    worker_mod = pytest.importorskip("core.worker")
+    worker_mod = pytest.importorskip("core.live.worker")
     w = worker_mod.CountingWorker(pg, paths, source="", station="line-2", realtime=False)
     try:
         w.start()
@@ -228,7 +230,7 @@ def test_two_stations_each_run_their_own_session(pg, paths):
 
 
 def test_restart_of_one_station_leaves_other_stations_jobs_running(pg, monkeypatch):
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     monkeypatch.setenv("MSM_STATION", "line-1")
     runner = JobRunner(pg)
 
@@ -247,7 +249,7 @@ def test_restart_of_one_station_leaves_other_stations_jobs_running(pg, monkeypat
         monkeypatch.setenv("MSM_STATION", "line-1")     # line 1 itself restarts
         runner.close()
         with pg.session() as s:
-            from core.storage import JobRow
+            from core.platform.storage import JobRow
             s.get(JobRow, jid).status = "running"       # as if the process had died mid-job
         JobRunner(Database(pg.url))
         assert runner.get(jid).status == "failed" and "restarted" in runner.get(jid).message
@@ -258,7 +260,7 @@ def test_restart_of_one_station_leaves_other_stations_jobs_running(pg, monkeypat
 def test_first_run_on_several_stations_at_once(pg):
     """Every station starts with the same MSM_ENGINEER_PIN at the same moment: one stores it,
     the others find it stored — nobody crashes on the primary key."""
-    from core.auth import ENV_VAR, EngineerAuth
+    from core.platform.auth import ENV_VAR, EngineerAuth
     dbs = [Database(pg.url) for _ in range(6)]
     barrier = threading.Barrier(len(dbs))
     got, errors = [], []

@@ -16,8 +16,9 @@ import openpyxl
 import pypdf
 import pytest
 
-from core import reports
-from core.storage import SessionRow
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
+from core.platform.storage import SessionRow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,9 +32,9 @@ def two_days(db, paths):
     """Three sessions over two local days (Jakarta), the last one still active."""
     d1 = datetime(2026, 11, 19, 1, 0, tzinfo=timezone.utc)    # 08:00 WIB, shift A
     d2 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)    # 16:00 WIB, shift B
-    a = reports.make_synthetic_session(db, paths, 8, name="Batch A", started_at=d1, interval_s=60, seed=1)
-    b = reports.make_synthetic_session(db, paths, 6, name="Batch B", started_at=d2, interval_s=60, target=10, seed=2)
-    c = reports.make_synthetic_session(db, paths, 3, name="Batch C", started_at=d2 + timedelta(hours=4),
+    a = make_synthetic_session(db, paths, 8, name="Batch A", started_at=d1, interval_s=60, seed=1)
+    b = make_synthetic_session(db, paths, 6, name="Batch B", started_at=d2, interval_s=60, target=10, seed=2)
+    c = make_synthetic_session(db, paths, 3, name="Batch C", started_at=d2 + timedelta(hours=4),
                                        interval_s=60, status="active", defect_every=0)
     return a, b, c
 
@@ -101,7 +102,7 @@ def test_headings_go_through_the_translator(db, paths, two_days, tmp_path, monke
 
 def test_indonesian_fragment_covers_the_report_headings():
     # the reports fragment is merged into the one Indonesian catalogue (issue 9)
-    from core import i18n
+    from core.platform import i18n
     tr = i18n.catalog_messages("id")
     assert tr["Production report"] == "Laporan Produksi"
     for msgid in ("Summary", "Captures", "Defects", "Measurements", "Count events", "Flagged captures",
@@ -162,7 +163,7 @@ def test_cli_export_and_bad_input(db, paths, two_days, data_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["format"] == "pdf" and res["sessions"] == [a] and Path(res["path"]).is_file()
-    from core.i18n import translator   # default language from settings: id
+    from core.platform.i18n import translator   # default language from settings: id
     assert pypdf.PdfReader(res["path"]).pages[0].extract_text().startswith(translator("id")("Production report"))
     r = _cli(["export", "--from", "2026-11-19", "--to", "2026-11-20", "--format", "csv", "--lang", "en",
               "--out", str(tmp_path / "r.csv")], data_dir)
@@ -194,7 +195,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(db, paths, two_days, tmp_path, caps
 
 def test_report_job_writes_every_format_for_a_range(db, paths, two_days):
     """[Generate Report] as a real background job: progress, files in data/exports, zip included."""
-    from core.jobs import JobRunner
+    from core.platform.jobs import JobRunner
     a, b, c = two_days
     runner = JobRunner(db)
     try:

@@ -8,8 +8,9 @@ import jsonschema
 import pytest
 from sqlalchemy import select
 
-from core import reports
-from core.storage import CaptureRow, CountEventRow, DefectRow, SessionRow
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
+from core.platform.storage import CaptureRow, CountEventRow, DefectRow, SessionRow
 
 
 def _validate(doc):
@@ -46,7 +47,7 @@ def test_prd_example_fields_and_local_time(db, paths):
 
 
 def test_synthetic_session_log_validates_and_is_written_atomically(db, paths):
-    sid = reports.make_synthetic_session(db, paths, 12, name="Batch B")
+    sid = make_synthetic_session(db, paths, 12, name="Batch B")
     doc = reports.build_session_log(db, sid)
     _validate(doc)
     assert doc["summary"]["captures"] == 12 and doc["count"] == 11
@@ -61,7 +62,7 @@ def test_synthetic_session_log_validates_and_is_written_atomically(db, paths):
 
 
 def test_schema_rejects_a_broken_log(db, paths):
-    sid = reports.make_synthetic_session(db, paths, 4)
+    sid = make_synthetic_session(db, paths, 4)
     doc = reports.build_session_log(db, sid)
     for broken in ({**doc, "count": "50"}, {**doc, "timestamp": "2026-11-21 14:00"},
                    {k: v for k, v in doc.items() if k != "defects_found"},
@@ -81,8 +82,10 @@ def test_log_of_a_real_session_lifecycle(db, paths):
     correction, a QA reject, finish); finish writes the log and it validates."""
     import numpy as np
 
-    from core import capture, sessions
-    from core.defects import set_review
+    from core.live import capture
+
+    from core.live import sessions
+    from core.qa.defects import set_review
     st = sessions.start_session(db, paths, "Batch Real", 3)
     img = np.full((60, 80, 3), 120, np.uint8)
     caps = [capture.record_count(db, paths, st.id, capture.CountInput(frame=f, image=img, box=[5, 5, 70, 50],

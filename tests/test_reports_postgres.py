@@ -9,9 +9,10 @@ import pytest
 
 from pg_fixture import pg_server, pg_url  # noqa: F401  (pytest fixtures)
 
-from core import reports
-from core.paths import Paths
-from core.storage import Database
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
+from core.platform.paths import Paths
+from core.platform.storage import Database
 
 pytestmark = pytest.mark.postgres
 
@@ -27,7 +28,7 @@ def pg(pg_url, data_dir, monkeypatch):
 
 def test_recap_export_and_archive_on_postgres(pg, paths, tmp_path):
     t = datetime(2026, 11, 20, 16, 0, tzinfo=timezone.utc)     # 23:00 WIB → night shift C of the 20th
-    sid = reports.make_synthetic_session(pg, paths, 9, name="PG batch", started_at=t, interval_s=600)
+    sid = make_synthetic_session(pg, paths, 9, name="PG batch", started_at=t, interval_s=600)
     rows = reports.list_sessions(pg, "2026-11-20", "2026-11-21")
     assert [(r.id, r.captures, r.defects, r.rejects) for r in rows] == [(sid, 9, 2, 0)]
     rec = reports.production_recap(pg, [sid])

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core import reports
-from core.storage import CountEventRow, SessionRow
+from core.reports import reports
+from core.synthetic.session import make_synthetic_session
+from core.platform.storage import CountEventRow, SessionRow
 
 
 @pytest.mark.parametrize("hh, mm, day, shift", [
@@ -49,7 +50,7 @@ def test_recap_counts_per_day_and_shift_with_corrections(db):
 
 
 def test_recap_defects_and_review_rates(db, paths):
-    a = reports.make_synthetic_session(db, paths, 20)           # defects every 4th, rejects every 10th
+    a = make_synthetic_session(db, paths, 20)           # defects every 4th, rejects every 10th
     rec = reports.production_recap(db, [a])
     assert sum(rec.defect_types.values()) == 5
     assert rec.reviews == {"approved": 12, "rejected": 2, "pending": 6}

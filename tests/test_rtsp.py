@@ -9,9 +9,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from core import sessions
-from core.storage import CountEventRow
-from core.worker import CountingWorker
+from core.live import sessions
+from core.platform.storage import CountEventRow
+from core.live.worker import CountingWorker
 from live_clips import sheets_clip, split_clip, wait_for
 from rtsp_server import RtspServer, available
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.segment import (DEFECT_KINDS, MaskResult, ModelFreeSegmenter, as_bgr, load_segmenter, mask_iou,
-                          render_synthetic_defect, segmenter_iou_benchmark, sheet_texture)
+from core.qa.segment import DEFECT_KINDS, MaskResult, ModelFreeSegmenter, as_bgr, load_segmenter, mask_iou
+from core.synthetic.defects import render_synthetic_defect, sheet_texture
+from core.bench.defects import segmenter_iou_benchmark
 
 
 @pytest.mark.parametrize("kind", DEFECT_KINDS)
@@ -84,7 +85,7 @@ def test_load_segmenter_without_checkpoint_is_model_free(tmp_path):
 def test_sam2_random_init_plumbing_and_eviction(db, paths):
     """Real SAM 2 code path (hiera-tiny from its config, random weights), through the
     model manager so eviction is exercised too."""
-    from core.models import ModelManager
+    from core.models.manager import ModelManager
     mm = ModelManager(db, paths, sam2_random_init=True)
     seg = mm.segmenter()
     assert seg.name == "sam2-random-init" and seg.loaded
@@ -107,7 +108,7 @@ def test_sam2_checkpoint_from_weights_is_loaded_and_named(tmp_path):
     output says ``sam2-hiera-tiny``; same weights → same masks as the model they came from."""
     import torch
 
-    from core.segment import Sam2Segmenter, find_sam2_checkpoint
+    from core.qa.segment import Sam2Segmenter, find_sam2_checkpoint
     a = Sam2Segmenter(None, random_init=True)
     ckpt = tmp_path / "sam2.1_hiera_tiny.pt"
     torch.save({"model": a._predictor.model.state_dict()}, ckpt)

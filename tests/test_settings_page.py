@@ -111,7 +111,7 @@ def test_save_thresholds_audit_and_live_worker(app):
     # the running worker got the new settings without a restart
     assert worker.settings.counting.motion_sensitivity == pytest.approx(0.8)
     assert worker.settings.counting.sheet_confidence == pytest.approx(0.65)
-    from core.engineering import audit_trail
+    from core.platform.engineering import audit_trail
     trail = {a.key: a for a in audit_trail(_db(at))}
     assert trail["counting.motion_sensitivity"].old == 0.5 and trail["counting.motion_sensitivity"].new == 0.8
     assert trail["counting.motion_sensitivity"].who == "Ani (shift 2)"
@@ -192,7 +192,7 @@ def _mp3_bytes(seconds: float = 1.0) -> bytes:
 
 
 def _wav_bytes() -> bytes:
-    from core.alerts import DEFAULT_TONES, synth_wav
+    from core.live.alerts import DEFAULT_TONES, synth_wav
     return synth_wav(DEFAULT_TONES["over_target"])
 
 
@@ -234,7 +234,7 @@ def test_good_sound_upload_used_and_restorable(app):
     assert not at.exception
     s = _db(at).load_settings()
     assert s.alerts.finish_under_sound == "custom_finish_under.wav"
-    from core.alerts import sound_path
+    from core.live.alerts import sound_path
     p = sound_path("finish_under", s, at.session_state["_ctx"].paths)
     assert p.name == "custom_finish_under.wav" and p.read_bytes() == _wav_bytes()
     _button(at, "Restore the built-in sound", key="snd_reset_finish_under").click()
@@ -278,7 +278,7 @@ def test_change_pin_on_access_tab(app):
     _button(at, "Change PIN").click()
     at.run()
     assert "The PIN was changed." in _texts(at.success)
-    from core.auth import EngineerAuth
+    from core.platform.auth import EngineerAuth
     assert EngineerAuth(_db(at)).verify("new-pin-1").ok
 
 
@@ -295,7 +295,7 @@ def test_roi_editor_on_a_real_camera_frame(data_dir, monkeypatch, tmp_path):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
     from live_clips import sheets_clip, wait_for
-    pytest.importorskip("core.sources", reason="the worker needs core.sources (issue 2) to play a clip")
+    pytest.importorskip("core.live.sources", reason="the worker needs core.live.sources (issue 2) to play a clip")
     clip = tmp_path / "clip.mp4"
     sheets_clip(clip, n_sheets=1, hand=False)
     monkeypatch.setenv("MSM_SOURCE", str(clip))
@@ -319,7 +319,7 @@ def test_roi_editor_on_a_real_camera_frame(data_dir, monkeypatch, tmp_path):
 
 
 def test_roi_box_select_helpers():
-    from core.engineering import roi_figure, roi_from_selection, roi_preview
+    from core.platform.engineering import roi_figure, roi_from_selection, roi_preview
     frame = np.full((240, 320, 3), 100, np.uint8)
     prev = roi_preview(frame, [10, 20, 200, 220])
     assert prev[5, 5].max() < 50 and prev[100, 100].max() == 100     # outside dimmed, inside untouched
@@ -345,8 +345,8 @@ def test_idle_engineer_is_signed_out(app):
 def test_camera_change_reopens_the_running_worker(db, paths):
     """Real CountingWorker watching the configured camera: a new URL reopens it at once;
     while a session is open the change waits (never a camera switch mid-batch)."""
-    from core.engineering import apply_settings
-    from core.worker import CountingWorker
+    from core.platform.engineering import apply_settings
+    from core.live.worker import CountingWorker
     s = db.load_settings()
     s.camera.rtsp_url = "rtsp://127.0.0.1:9/cam-a"          # port 9: nothing listens
     db.save_settings(s, who="t")

@@ -63,8 +63,8 @@ def test_settings_in_a_real_browser(server, data_dir):
             page.screenshot(path=str(shots / "settings.png"), full_page=True)
         finally:
             b.close()
-    from core.engineering import audit_trail
-    from core.storage import Database
+    from core.platform.engineering import audit_trail
+    from core.platform.storage import Database
     db = Database()
     try:
         assert db.load_settings().camera.rtsp_url == "rtsp://admin:hidden@10.9.8.7:554/line1"

@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from core.sources import (Backoff, FrameFlag, SourceError, SourceStatus, black_or_frozen, open_source,
+from core.live.sources import (Backoff, FrameFlag, SourceError, SourceStatus, black_or_frozen, open_source,
                           probe_video)
-from core.synth import ClipSpec, Event, Nuisances, render_clip
+from core.synthetic.clips import ClipSpec, Event, Nuisances, render_clip
 
 
 @pytest.fixture(scope="module")

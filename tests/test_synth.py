@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.synth import (FINISHES, ClipSpec, ClipTruth, Event, Nuisances, SceneConfig, demo_spec, presets,
+from core.synthetic.clips import (FINISHES, ClipSpec, ClipTruth, Event, Nuisances, SceneConfig, demo_spec, presets,
                         render_clip, render_still)
-from core.sources import probe_video
+from core.live.sources import probe_video
 
 
 def _read(path):
@@ -100,7 +100,7 @@ def test_failing_stream_glitches_recorded(tmp_path):
 
 def test_every_sheet_has_its_own_texture():
     """Same finish = same kind and colour, never the same pixels."""
-    from core.synth import StackScene
+    from core.synthetic.clips import StackScene
     sc = StackScene(np.random.default_rng(0), 320, 240, SceneConfig(finish="painted"))
     a, b = sc.new_sheet().tex.astype(np.float32), sc.new_sheet().tex.astype(np.float32)
     assert abs(a.mean() - b.mean()) < 6                      # same colour

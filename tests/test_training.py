@@ -1,7 +1,7 @@
 """Training pipeline (issue 4): the 1-epoch smoke test on a few tiny synthetic images (the only
 training CI does), dataset checks with one clear message each, and a cancellable background job.
 
-Real parts: real Ultralytics training (CPU, 64 px), real renders from core.synth, real ONNX
+Real parts: real Ultralytics training (CPU, 64 px), real renders from core.synthetic.clips, real ONNX
 export, real database, real child process for the job.
 """
 from __future__ import annotations
@@ -41,10 +41,10 @@ def _one_error_line(r: subprocess.CompletedProcess, msg: str) -> None:
 
 @pytest.mark.slow
 def test_smoke_train_one_epoch_registers_and_exports(data_dir, own_weights):
-    from core.models import Registry, YoloRunner
-    from core.paths import Paths
-    from core.storage import Database
-    from core.training import read_results, train_detect
+    from core.models.manager import Registry, YoloRunner
+    from core.platform.paths import Paths
+    from core.platform.storage import Database
+    from core.models.training import read_results, train_detect
     paths = Paths.from_env()
     res = train_detect("synthetic:12", "yolo11n.yaml", epochs=1, imgsz=64, batch=4, workers=0, device="cpu",
                        name="smoke", heldout="synthetic-heldout:10", paths=paths)
@@ -63,7 +63,7 @@ def test_smoke_train_one_epoch_registers_and_exports(data_dir, own_weights):
 
 
 def test_dataset_problems_one_clear_message_each(data_dir, own_weights, tmp_path):
-    from core.training import DatasetError, check_dataset
+    from core.models.training import DatasetError, check_dataset
     # a folder without data.yaml
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="has no data.yaml"):
@@ -97,7 +97,7 @@ def test_roboflow_export_layout_resolves(tmp_path):
     import numpy as np
     import yaml
 
-    from core.training import check_dataset
+    from core.models.training import check_dataset
     ds = tmp_path / "Sheets.v3i.yolov11"
     for split in ("train", "valid"):
         (ds / split / "images").mkdir(parents=True)
@@ -114,8 +114,8 @@ def test_roboflow_export_layout_resolves(tmp_path):
 
 
 def test_bad_model_files_refused(data_dir, own_weights, tmp_path):
-    import core.offline
-    core.offline.prepare()
+    import core.platform.offline
+    core.platform.offline.prepare()
     from ultralytics import YOLO
     seg = tmp_path / "seg.pt"
     YOLO("yolo11n-seg.yaml").save(str(seg))
@@ -132,8 +132,8 @@ def test_bad_model_files_refused(data_dir, own_weights, tmp_path):
 @pytest.mark.slow
 def test_training_job_progress_and_cancel(db, data_dir, own_weights):
     """The Models page's job: a child process, progress from results.csv, cancel kills it."""
-    from core.jobs import JobRunner
-    from core.training import training_job
+    from core.platform.jobs import JobRunner
+    from core.models.training import training_job
     runner = JobRunner(db)
     jid = runner.submit("train", training_job, data="synthetic:12", epochs=200, imgsz=64, batch=4,
                         name="cancel-me", poll_s=0.3)

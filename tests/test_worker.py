@@ -1,7 +1,7 @@
 """The counting worker on real generated clips, the real engine, DB and files.
 
-Nothing is mocked: frames come from video files through ``core.sources``, counts go through
-``core.counting`` into SQLite and the session folder.
+Nothing is mocked: frames come from video files through ``core.live.sources``, counts go through
+``core.counting.engine`` into SQLite and the session folder.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from core import sessions
-from core.storage import CaptureRow, CountEventRow
-from core.worker import CountingWorker, UploadError, check_source_uri, validate_upload
+from core.live import sessions
+from core.platform.storage import CaptureRow, CountEventRow
+from core.live.worker import CountingWorker, UploadError, check_source_uri, validate_upload
 from live_clips import sheets_clip, wait_for
 
 

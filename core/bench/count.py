@@ -1,0 +1,274 @@
+"""``python -m core bench count`` — counting accuracy, latency and throughput vs decode.
+
+For a fixed set of generated clips (cached under ``data/cache/bench/``; re-rendered only
+when the generator's spec changes) it prints, per clip and overall:
+
+* accuracy — counted vs expected, false and missed counts (exact = every clip right);
+* latency — decision frame − ground-truth stable frame, in ms of video time (p50/p90/max);
+* throughput — frames/s of ``count`` against merely decoding the same file with OpenCV in
+  the same run (best of ``--repeat`` alternating runs). The ratio is taken on process CPU
+  time, which stays steady when other jobs share the machine; the wall-clock ratio is
+  printed too. The 720p clips carry the product bar (≥ 0.80).
+
+When ``core.bench.peer`` exists (a YOLO + tracker counter), its count is printed side by side.
+
+Example:
+    $ python -m core bench count --quick      # 320×240 set only, ~1 min
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from core.platform import log
+from core.platform.paths import Paths
+
+_log = log.get("bench")
+
+
+@dataclass
+class ClipResult:
+    name: str
+    size: str
+    fps: float
+    frames: int
+    expected: int
+    counted: int
+    false_counts: int
+    missed: int
+    latencies_ms: list[float]
+    decode_fps: float
+    count_fps: float
+    peer: Optional[int] = None
+    decode_cpu_fps: float = 0.0
+    count_cpu_fps: float = 0.0
+    peer_fps: Optional[float] = None     # frames/s of the YOLO + tracker peer, same run
+
+    @property
+    def ratio(self) -> float:
+        """count/decode speed by CPU time — steady on a shared, busy machine."""
+        return self.count_cpu_fps / self.decode_cpu_fps if self.decode_cpu_fps else 0.0
+
+    @property
+    def wall_ratio(self) -> float:
+        return self.count_fps / self.decode_fps if self.decode_fps else 0.0
+
+
+def bench_specs() -> dict[str, Any]:
+    """The fixed bench set: every case at 640×480/30, a 720p trio, a 1080p clip and minutes of idle."""
+    from core.synthetic.clips import ClipSpec, Event, Nuisances, SceneConfig, demo_spec, presets
+    specs: dict[str, Any] = {}
+    for n, s in presets(640, 480, 30, seed=11).items():
+        specs[f"{n}_480p"] = s
+    for n in ("fast_feed", "shake_noise", "lighting", "exact_on_top"):
+        specs[f"{n}_720p"] = presets(1280, 720, 30, seed=12)[n]
+    specs["hand_only_1080p15"] = presets(1920, 1080, 15, seed=13)["hand_only"]
+    specs["demo_30s_720p"] = demo_spec(1280, 720, 30, seed=15)      # the long throughput clip
+    specs["idle_2min_480p15"] = ClipSpec(width=640, height=480, fps=15, seed=14, lead_in_s=120.0, name="idle_long",
+                                         scene=SceneConfig(initial_sheets=4),
+                                         nuisances=Nuisances(light_drift=0.2, drift_period_s=40, flicker=0.03,
+                                                             noise_sigma=3, shake_px=1),
+                                         events=[Event("hand"), Event("sheet")])
+    return specs
+
+
+def quick_specs() -> dict[str, Any]:
+    from core.synthetic.clips import presets
+    return {f"{n}_240p": s for n, s in presets(320, 240, 15, seed=21).items()}
+
+
+def _cached(name: str, spec: Any, folder: Path, rebuild: bool) -> Any:
+    from core.synthetic.clips import ClipTruth, render_clip
+    mp4, js = folder / f"{name}.mp4", folder / f"{name}.json"
+    want = json.loads(json.dumps(spec.to_dict()))
+    if not rebuild and mp4.exists() and js.exists():
+        try:
+            t = ClipTruth.load(js)
+            if t.spec == want:
+                t.path = str(mp4)
+                return t
+        except Exception:  # a damaged cache entry is simply rendered again
+            pass
+    _log.info("rendering %s (%dx%d @ %g fps)", name, spec.width, spec.height, spec.fps)
+    t = render_clip(spec, mp4)
+    t.save(js)
+    return t
+
+
+def _decode_fps(path: str) -> tuple[float, float]:
+    """(wall, CPU) frames/s of merely decoding with OpenCV."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    cap = cv2.VideoCapture(path)
+    n = 0
+    while True:
+        ok, _f = cap.read()
+        if not ok:
+            break
+        n += 1
+    cap.release()
+    return n / max(time.perf_counter() - t0, 1e-9), n / max(time.process_time() - c0, 1e-9)
+
+
+def _count(path: str) -> tuple[Any, float, float]:
+    """(result, wall, CPU) frames/s of ``count_video`` (decode + engine + decisions)."""
+    from core.live.count import count_video
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = count_video(path)
+    return r, r.frames / max(time.perf_counter() - t0, 1e-9), r.frames / max(time.process_time() - c0, 1e-9)
+
+
+def score(truth: Any, events: list[Any]) -> tuple[int, int, list[float]]:
+    """(false counts, missed, latencies ms): each sheet event takes the first count decided
+    at or after its stable frame and before the next event's arm enters."""
+    sheets = truth.sheet_events
+    used = set()
+    lat: list[float] = []
+    missed = 0
+    all_events = sorted(truth.events, key=lambda e: e.stable_frame)
+    for gt in sheets:
+        nxt = [e.enter_frame for e in all_events if e.enter_frame > gt.stable_frame]
+        end = min(nxt) if nxt else 10 ** 9
+        match = [i for i, ev in enumerate(events) if i not in used and gt.stable_frame <= ev.frame < end + 1]
+        if match:
+            used.add(match[0])
+            lat.append((events[match[0]].frame - gt.stable_frame) / truth.fps * 1000.0)
+        else:
+            missed += 1
+    return len(events) - len(used), missed, lat
+
+
+def _peer_fn():
+    try:
+        from core.bench.count import peer  # type: ignore[attr-defined]
+        return getattr(peer, "peer_run", None)
+    except Exception:
+        return None
+
+
+def run(specs: dict[str, Any], folder: Path, repeat: int = 2, rebuild: bool = False,
+        with_peer: bool = True) -> list[ClipResult]:
+    folder.mkdir(parents=True, exist_ok=True)
+    peer = _peer_fn() if with_peer else None
+    out = []
+    for name, spec in specs.items():
+        truth = _cached(name, spec, folder, rebuild)
+        dec = cnt = dec_cpu = cnt_cpu = 0.0
+        res = None
+        for _ in range(max(1, repeat)):       # alternate, keep the best of each
+            d, dc = _decode_fps(truth.path)
+            r, c, cc = _count(truth.path)
+            dec, dec_cpu, cnt, cnt_cpu, res = max(dec, d), max(dec_cpu, dc), max(cnt, c), max(cnt_cpu, cc), r
+        fc, missed, lat = score(truth, res.events)
+        pc = pfps = None
+        if peer is not None:
+            try:
+                pr = peer(truth.path)
+                if pr is not None:
+                    pc, pfps = pr.count, pr.fps
+            except Exception as e:  # the peer is optional; its failure is not ours
+                _log.warning("peer counter failed on %s: %s", name, e)
+        out.append(ClipResult(name, f"{truth.width}x{truth.height}", truth.fps, truth.frames, truth.expected_count,
+                              res.count, fc, missed, lat, dec, cnt, pc, dec_cpu, cnt_cpu, pfps))
+        _log.info("%s: %d/%d, decode %.0f fps, count %.0f fps", name, res.count, truth.expected_count, dec, cnt)
+    return out
+
+
+def summary(results: list[ClipResult]) -> dict[str, Any]:
+    lat = [x for r in results for x in r.latencies_ms]
+    p = (lambda q: float(np.percentile(lat, q)) if lat else None)
+    r720 = [r.ratio for r in results if r.size == "1280x720"]
+    w720 = [r.wall_ratio for r in results if r.size == "1280x720"]
+    exact = sum(1 for r in results if r.counted == r.expected and r.false_counts == 0 and r.missed == 0)
+    return {
+        "clips": len(results), "exact_clips": exact,
+        "sheets_expected": sum(r.expected for r in results), "sheets_counted": sum(r.counted for r in results),
+        "false_counts": sum(r.false_counts for r in results), "missed": sum(r.missed for r in results),
+        "accuracy": (1 - (sum(r.false_counts + r.missed for r in results)
+                          / max(1, sum(r.expected for r in results)))),
+        "latency_ms": {"p50": p(50), "p90": p(90), "p99": p(99), "max": (max(lat) if lat else None),
+                       "over_500": sum(1 for x in lat if x > 500)},
+        "throughput_ratio": {"min": min(r.ratio for r in results), "median": float(np.median([r.ratio for r in results])),
+                             "720p_min": (min(r720) if r720 else None),
+                             "720p_wall_min": (min(w720) if w720 else None),
+                             "wall_median": float(np.median([r.wall_ratio for r in results]))},
+        "peer": _peer_summary(results),
+    }
+
+
+def _peer_summary(results: list[ClipResult]) -> Optional[dict[str, Any]]:
+    """The peer's accuracy and its speed relative to the engine, measured in the same run."""
+    rs = [r for r in results if r.peer is not None]
+    if not rs:
+        return None
+    return {"counts": {r.name: r.peer for r in rs},
+            "exact_clips": sum(1 for r in rs if r.peer == r.expected), "clips": len(rs),
+            "abs_error": sum(abs(r.peer - r.expected) for r in rs), "sheets_expected": sum(r.expected for r in rs),
+            "engine_exact_clips": sum(1 for r in rs if r.counted == r.expected and not r.false_counts),
+            "speed_ratio_engine_over_peer": float(np.median([r.count_fps / r.peer_fps for r in rs if r.peer_fps]))
+            if any(r.peer_fps for r in rs) else None}
+
+
+def bench_count(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core bench count", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="only the small 320x240 set (about a minute)")
+    ap.add_argument("--repeat", type=int, default=2, help="alternating decode/count runs per clip (best kept)")
+    ap.add_argument("--rebuild", action="store_true", help="render the clips again")
+    ap.add_argument("--only", help="comma-separated clip names")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
+    a = ap.parse_args(argv)
+    log.setup()
+    specs = quick_specs() if a.quick else bench_specs()
+    if a.only:
+        keep = set(a.only.split(","))
+        unknown = keep - set(specs)
+        if unknown:
+            print(f"error: unknown clip(s) {', '.join(sorted(unknown))}; choose from {', '.join(specs)}", file=sys.stderr)
+            return 2
+        specs = {k: v for k, v in specs.items() if k in keep}
+    folder = Paths.from_env().cache / "bench"
+    results = run(specs, folder, a.repeat, a.rebuild, with_peer=not a.no_peer)
+    s = summary(results)
+    if a.json:
+        print(json.dumps(s))
+        return 0
+    has_peer = any(r.peer is not None for r in results)
+    hdr = f"{'clip':24s} {'size':>9s} {'fps':>4s} {'frames':>6s} {'exp':>3s} {'got':>3s} {'fp':>2s} {'miss':>4s} " \
+          f"{'lat p50/max ms':>15s} {'decode/s':>8s} {'count/s':>8s} {'cpu':>5s} {'wall':>5s}" \
+          + ("  peer" if has_peer else "")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in results:
+        lat = f"{np.median(r.latencies_ms):.0f}/{max(r.latencies_ms):.0f}" if r.latencies_ms else "-"
+        print(f"{r.name:24s} {r.size:>9s} {r.fps:4.0f} {r.frames:6d} {r.expected:3d} {r.counted:3d} {r.false_counts:2d} "
+              f"{r.missed:4d} {lat:>15s} {r.decode_fps:8.0f} {r.count_fps:8.0f} {r.ratio:5.2f} {r.wall_ratio:5.2f}"
+              + (f"  {r.peer if r.peer is not None else '-'}" if has_peer else ""))
+    L = s["latency_ms"]
+    T = s["throughput_ratio"]
+    print()
+    print(f"accuracy: {s['exact_clips']}/{s['clips']} clips exact; {s['sheets_counted']} counted / "
+          f"{s['sheets_expected']} expected; false {s['false_counts']}, missed {s['missed']} "
+          f"(event accuracy {s['accuracy']:.1%})")
+    if L["p50"] is not None:
+        print(f"latency after the scene is stable again (video time): p50 {L['p50']:.0f} ms, p90 {L['p90']:.0f} ms, "
+              f"p99 {L['p99']:.0f} ms, max {L['max']:.0f} ms; over 500 ms: {L['over_500']}")
+    print(f"throughput count/decode (CPU time): min {T['min']:.2f}, median {T['median']:.2f}"
+          + (f", 720p min {T['720p_min']:.2f} (bar 0.80)" if T["720p_min"] is not None else ""))
+    print(f"throughput count/decode (wall clock, noisy on a shared machine): median {T['wall_median']:.2f}"
+          + (f", 720p min {T['720p_wall_min']:.2f}" if T["720p_wall_min"] is not None else ""))
+    P = s["peer"]
+    if P:
+        ratio = P["speed_ratio_engine_over_peer"]
+        print(f"peer (YOLO + ByteTrack, region counting like Ultralytics' ObjectCounter): {P['exact_clips']}/{P['clips']} "
+              f"clips exact, |error| {P['abs_error']} on {P['sheets_expected']} sheets; engine: "
+              f"{P['engine_exact_clips']}/{P['clips']} exact"
+              + (f"; engine is {ratio:.1f}x faster than the peer (median per clip, same run)" if ratio else ""))
+    return 0

@@ -1,0 +1,625 @@
+"""The counting engine: one metal sheet = one occlusion cycle that leaves a new top.
+
+Stages (Frigate-style, each one cheap until a decision is due)::
+
+    frame ─► reduce (strided + INTER_AREA to ~160 px, grey, gain-normalised)      every frame
+          ─► motion vs last stable background / vs previous frame (shake tolerant)  every frame
+          ─► state machine  STABLE → MOTION ⇄ OCCLUDED → SETTLING                   every frame
+          ─► verify (registration + texture comparison, optional detector)        decision frames only
+          ─► CountEvent (with the clean stable full-resolution frame to capture)
+
+* STABLE — the scene matches the background ``B`` (the last stable frame).
+* MOTION — something moves (an arm, its shadow, a sheet in flight).
+* OCCLUDED — nothing moves but the entry zone (the rim of the ROI) still differs from ``B``:
+  an arm pausing in view. No decision is taken while the arm is there.
+* SETTLING — nothing moves and the entry zone matches ``B`` again (arm gone); after
+  ``settle_s`` of stillness the verifier compares ``B`` with the new stable frame ``S``.
+  A new sheet is a large region whose fine texture changed (a new physical surface, even
+  laid exactly on top of the previous one); an arm that only touched leaves the texture
+  unchanged. Either way ``S`` becomes the new background.
+
+Failing streams: black frames are ignored (they never advance anything); a frame with a
+repeated or older timestamp is ignored; dropped frames are handled through the
+timestamps (a gap never counts as more than 0.12 s of stillness). A frozen picture (the
+same image again with a new timestamp) shows "nothing moved" — it cannot create motion,
+and while it shows the arm at the rim it can never lead to a decision. Note: H.264
+decoders also return bit-identical frames for a truly still scene, so identical frames
+cannot be told from a stall by their pixels; the rim rule is what keeps them harmless.
+Something left in the entry zone for good (10 s still) makes the engine re-learn the
+scene without counting, so counting never blocks.
+
+Per-frame cost: ~0.25 ms at 720p (green channel at a stride, INTER_AREA to 160 px, a
+coarse gain map, two 5×5 min/max comparisons) against ~1.5 ms of H.264 decoding; a
+decision costs ~5 ms and happens once per arm cycle.
+
+Example:
+    >>> from core.counting import CountingEngine
+    >>> from core.platform.settings import CountingSettings
+    >>> eng = CountingEngine(CountingSettings())
+    >>> for i, frame in enumerate(frames):                     # doctest: +SKIP
+    ...     ev = eng.update(frame, i, i / 30.0)
+    ...     if ev: print(ev.index, ev.frame, ev.reason)
+"""
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
+
+import cv2
+import numpy as np
+
+import logging
+from core.platform.settings import CountingSettings, Settings
+
+_log = logging.getLogger("msm.counting")   # plain logging: the engine reaches no platform code
+
+SMALL_W = 160          # per-frame analysis width (px)
+DECISION_W = 640       # verifier analysis width (px)
+STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
+
+Box = list[int]        # [x1, y1, x2, y2] in source pixels
+
+
+# --------------------------------------------------------------------------- results
+class EngineState(str, enum.Enum):
+    STABLE = "stable"
+    MOTION = "motion"
+    OCCLUDED = "occluded"
+    SETTLING = "settling"
+
+
+@dataclass
+class Change:
+    """What the engine hands a verifier about the cycle being decided."""
+    roi: Box                                 # source px
+    mask: Optional[np.ndarray] = None        # uint8, source size, >0 = counted area (None = whole ROI)
+    motion_box: Optional[Box] = None         # where motion was seen during the cycle (source px)
+    cycle_s: float = 0.0                     # how long the occlusion cycle lasted
+    frame: int = 0
+    t: float = 0.0
+
+
+@dataclass
+class Verdict:
+    accept: bool
+    confidence: float
+    reason: str
+    box: Optional[Box] = None
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Decides whether a cycle left a new sheet. ``before``/``after`` are full-resolution
+    BGR stable frames."""
+    name: str
+
+    def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict: ...
+
+
+@dataclass
+class CountEvent:
+    index: int                     # 1-based count
+    frame: int                     # 0-based frame index at which the count was decided
+    t: float                       # video time of that frame, s
+    wall_time: datetime            # UTC, aware
+    confidence: float
+    reason: str
+    box: Optional[Box]             # xyxy of the new sheet, source px
+    image: np.ndarray = field(repr=False)   # the clean stable full-res frame to capture
+    verifier: str = "model_free"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (no image)."""
+        return {"index": self.index, "frame": self.frame, "t": round(self.t, 3),
+                "wall_time": self.wall_time.isoformat(), "confidence": round(self.confidence, 3),
+                "reason": self.reason, "box": self.box, "verifier": self.verifier}
+
+
+@dataclass
+class EngineStatus:
+    state: EngineState
+    motion: float                  # fraction of the ROI that moved since the previous frame
+    change: float                  # fraction of the ROI that differs from the background
+    rim: float                     # worst entry-zone side difference from the background
+    frames_seen: int
+    frames_ignored: int            # black frames
+    count: int
+    last_reason: str
+    last_box: Optional[Box]
+    last_decision_t: Optional[float]
+    last_decision_ms: Optional[float] = None   # verifier time of the last decision (health panel)
+
+
+# --------------------------------------------------------------------------- helpers
+def _gray_small(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Cheap reduction: take the green channel (≈ luminance) at a stride that leaves ~2×
+    the target size, then INTER_AREA (averaging damps sensor noise). Only every 4th row of
+    a 720p frame is touched: memory traffic, not arithmetic, is the cost (~100 µs)."""
+    h, w = img.shape[:2]
+    step = max(1, w // (size[0] * 2))
+    sub = img[::step, ::step, 1] if img.ndim == 3 else img[::step, ::step]
+    return cv2.resize(sub, size, interpolation=cv2.INTER_AREA)
+
+
+def _tolerant_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
+    """Pixels outside the 5×5 neighbourhood range of the reference (±thr): a shift of up
+    to two small pixels (camera shake) changes nothing."""
+    return (cur > ref_hi + thr) | (cur < ref_lo - thr)
+
+
+def _hi_lo(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # 5×5: camera shake of ±2 px means up to 4 px between two frames (2 small px at 320 px)
+    k = np.ones((5, 5), np.uint8)
+    return cv2.dilate(ref, k), cv2.erode(ref, k)
+
+
+def load_mask(path: str) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise ValueError(f"cannot read the mask image: {path}")
+    return m
+
+
+# --------------------------------------------------------------------------- verifiers
+class ModelFreeVerifier:
+    """New sheet ⇔ a large connected region whose fine texture changed across the cycle.
+
+    ``before`` and ``after`` are reduced to ~640 px grey, registered by phase correlation
+    (camera shake), band-passed (lighting, flicker, exposure and soft shadows drop out)
+    and compared block by block with normalised cross-correlation.
+
+    >>> v = ModelFreeVerifier()
+    >>> v.name
+    'model_free'
+    """
+    name = "model_free"
+
+    def __init__(self, min_area: float = 0.04, ncc_threshold: float = 0.35, block: int = 16,
+                 min_fill: float = 0.45):
+        self.min_area = min_area          # of the ROI
+        self.ncc_threshold = ncc_threshold
+        self.block = block
+        self.min_fill = min_fill          # changed blocks / bounding box of the region
+        self._cache: Optional[tuple] = None
+        self._win: Optional[np.ndarray] = None
+        self._hwin: Optional[np.ndarray] = None
+
+    def _prep(self, img: np.ndarray, roi: Box, f: float) -> np.ndarray:
+        x1, y1, x2, y2 = roi
+        w, h = max(8, int(round((x2 - x1) * f))), max(8, int(round((y2 - y1) * f)))
+        crop = img[y1:y2, x1:x2]
+        # green ≈ luminance; stride first so the area resize touches fewer pixels
+        step = max(1, int((x2 - x1) / (w * 2)))
+        g = crop[::step, ::step, 1] if crop.ndim == 3 else crop[::step, ::step]
+        return cv2.resize(np.ascontiguousarray(g), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    @staticmethod
+    def _bandpass(a: np.ndarray) -> np.ndarray:
+        # fine texture only: (σ≈0.8 px) − (σ≈3 px) at ~640 px width; lighting, flicker,
+        # exposure and soft shadows are low-frequency and drop out
+        return cv2.GaussianBlur(a, (0, 0), 0.8) - cv2.GaussianBlur(a, (0, 0), 3.0)
+
+    def _prepared(self, img: np.ndarray, roi: Box, f: float) -> tuple[np.ndarray, np.ndarray]:
+        """(grey, band-pass) of an image; the background's is cached (it is compared
+        with every decision until the next one)."""
+        key = (img.__array_interface__["data"][0], img.shape, tuple(roi), f, img[::97, ::89].tobytes())
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1], self._cache[2]
+        a = self._prep(img, roi, f)
+        bp = self._bandpass(a * self._window(a.shape))
+        self._cache = (key, a, bp)
+        return a, bp
+
+    def _window(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Hanning window: registration needs it, and the comparison uses it too — the
+        frame's outer margin (where shake brings new content into view and the arm enters)
+        weighs little, the stack in the middle fully."""
+        if self._win is None or self._win.shape != shape:
+            self._win = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
+        return self._win
+
+    def compare(self, before: np.ndarray, after: np.ndarray, change: Change) -> dict[str, Any]:
+        """The block map and figures behind a verdict (exposed for tests and tuning)."""
+        roi = change.roi
+        f = min(1.0, DECISION_W / max(1, roi[2] - roi[0]))
+        a, bpa = self._prepared(before, roi, f)
+        b = self._prep(after, roi, f)
+        # register after → before (camera shake) at half resolution (10× cheaper, ample
+        # for ±2 px); ignore implausible shifts
+        ha, hb = cv2.pyrDown(a), cv2.pyrDown(b)
+        if self._hwin is None or self._hwin.shape != ha.shape:
+            self._hwin = cv2.createHanningWindow((ha.shape[1], ha.shape[0]), cv2.CV_32F)
+        (dx, dy), _resp = cv2.phaseCorrelate(ha, hb, self._hwin)
+        dx, dy = 2.0 * dx, 2.0 * dy
+        if abs(dx) <= 6 and abs(dy) <= 6 and (abs(dx) > 0.05 or abs(dy) > 0.05):
+            M = np.float32([[1, 0, -dx], [0, 1, -dy]])
+            b = cv2.warpAffine(b, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        bpb = self._bandpass(b * self._window(b.shape))
+        B = self.block
+        nh, nw = a.shape[0] // B, a.shape[1] // B
+        if nh < 2 or nw < 2:
+            return {"changed": np.zeros((1, 1), bool), "ncc": np.ones((1, 1)), "f": f, "shift": (dx, dy)}
+        ca, cb = bpa[:nh * B, :nw * B], bpb[:nh * B, :nw * B]
+        # block means of the products (INTER_AREA with an integer factor = exact block mean)
+        area = cv2.INTER_AREA
+        sab = cv2.resize(ca * cb, (nw, nh), interpolation=area)
+        saa = cv2.resize(ca * ca, (nw, nh), interpolation=area)
+        sbb = cv2.resize(cb * cb, (nw, nh), interpolation=area)
+        ncc = sab / np.sqrt(saa * sbb + 1e-9)
+        ea, eb = np.sqrt(np.maximum(saa, 0)), np.sqrt(np.maximum(sbb, 0))
+        # texture present somewhere: below this the block is too flat to tell (sensor noise)
+        e_min = 0.9
+        textured = (ea > e_min) | (eb > e_min)
+        ratio = (np.maximum(ea, eb) + 0.2) / (np.minimum(ea, eb) + 0.2)
+        changed = textured & ((ncc < self.ncc_threshold) | (ratio > 3.0))
+        if change.mask is not None:
+            x1, y1, x2, y2 = roi
+            m = change.mask[y1:y2, x1:x2]
+            m = cv2.resize(m, (nw, nh), interpolation=cv2.INTER_AREA) > 127
+            changed &= m
+        return {"changed": changed, "ncc": ncc, "f": f, "shift": (dx, dy), "textured": textured}
+
+    def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
+        c = self.compare(before, after, change)
+        changed = c["changed"].astype(np.uint8)
+        total = changed.size
+        if changed.sum() == 0:
+            return Verdict(False, 0.95, "top unchanged (texture identical)")
+        closed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        best = int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) + 1
+        x, y, w, h, area = stats[best]
+        frac = area / total
+        fill = area / max(1, w * h)
+        ncc_in = float(np.median(c["ncc"][labels == best]))
+        if frac < self.min_area:
+            return Verdict(False, float(min(0.99, 1 - frac / self.min_area * 0.5)),
+                           f"no new surface: largest changed region {frac:.1%} of the area < {self.min_area:.0%}")
+        if fill < self.min_fill:
+            return Verdict(False, 0.6, f"changed region is scattered (fill {fill:.0%}), not a sheet")
+        B, f = self.block, c["f"]
+        x1, y1 = change.roi[0], change.roi[1]
+        box = [int(x1 + x * B / f), int(y1 + y * B / f), int(x1 + (x + w) * B / f), int(y1 + (y + h) * B / f)]
+        conf = float(np.clip(0.5 + 0.5 * (1 - max(0.0, ncc_in)) * min(1.0, frac / (2 * self.min_area)), 0, 1))
+        return Verdict(True, conf, f"new surface over {frac:.0%} of the area (texture NCC {ncc_in:.2f})", box)
+
+
+DetectFn = Callable[[np.ndarray], Sequence[tuple[float, float, float, float, float]]]
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / ua if ua > 0 else 0.0
+
+
+class DetectorVerifier:
+    """Model-agnostic detector check combined with the model-free "top really changed".
+
+    ``detect_fn(image_bgr) -> [(x1, y1, x2, y2, conf), ...]`` — e.g. the trained YOLO
+    ``metal_sheet`` model. It runs only on decision frames.
+
+    >>> v = DetectorVerifier(lambda img: [(0, 0, 10, 10, 0.9)], min_conf=0.5)
+    >>> v.name
+    'detector'
+    """
+    name = "detector"
+
+    def __init__(self, detect_fn: DetectFn, min_conf: float = 0.5, change_verifier: Optional[Verifier] = None):
+        self.detect_fn = detect_fn
+        self.min_conf = min_conf
+        self.change_verifier = change_verifier or ModelFreeVerifier()
+
+    def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
+        mf = self.change_verifier.verify(before, after, change)
+        if not mf.accept:
+            return Verdict(False, mf.confidence, f"detector skipped: {mf.reason}")
+        try:
+            dets = [d for d in self.detect_fn(after) if d[4] >= self.min_conf]
+        except Exception as e:  # a broken model must not stop counting: fall back, say so
+            _log.warning("sheet detector failed (%s); using the model-free verdict", e)
+            return replace(mf, reason=f"{mf.reason}; detector failed, model-free verdict")
+        if not dets:
+            return Verdict(False, 1 - mf.confidence * 0.5, f"top changed but no metal_sheet ≥ {self.min_conf:.2f}")
+        best = max(dets, key=lambda d: (_iou(d, mf.box) if mf.box else 0.0, d[4]))
+        box = [int(v) for v in best[:4]]
+        return Verdict(True, float(min(1.0, (best[4] + mf.confidence) / 2)),
+                       f"metal_sheet {best[4]:.2f} and {mf.reason}", box)
+
+
+def make_verifier(cfg: CountingSettings, detect_fn: Optional[DetectFn] = None) -> Verifier:
+    """The verifier the settings ask for: detector when one is given and not disabled,
+    else model-free (the default when no weights are present)."""
+    if detect_fn is not None and cfg.verifier in ("auto", "detector"):
+        return DetectorVerifier(detect_fn, cfg.sheet_confidence)
+    return ModelFreeVerifier()
+
+
+# --------------------------------------------------------------------------- engine
+class CountingEngine:
+    """Frame-by-frame stacking counter. Feed every frame to :meth:`update`.
+
+    >>> import numpy as np
+    >>> eng = CountingEngine(CountingSettings())
+    >>> eng.update(np.zeros((48, 64, 3), np.uint8), 0, 0.0) is None
+    True
+    >>> eng.state.value
+    'stable'
+    """
+
+    def __init__(self, cfg: Optional[CountingSettings] = None, verifier: Optional[Verifier] = None):
+        self.cfg = cfg or CountingSettings()
+        self.verifier: Verifier = verifier or ModelFreeVerifier()
+        self._mask_src: Optional[np.ndarray] = None
+        self.reset()
+
+    # --- configuration
+    def apply_settings(self, cfg: CountingSettings) -> None:
+        """Live update (thresholds, ROI, mask) without losing the count or background."""
+        roi_changed = cfg.roi != self.cfg.roi or cfg.mask_path != self.cfg.mask_path
+        self.cfg = cfg
+        self._thresholds()
+        if roi_changed and self._shape is not None:
+            self._geometry(self._shape)
+            if self._bg_full is not None:   # re-derive the small background for the new ROI
+                self._set_background(self._bg_full, self._bg_t)
+
+    def _thresholds(self) -> None:
+        s = float(np.clip(self.cfg.motion_sensitivity, 0.0, 1.0))
+        self.pix_thr = 26.0 - 20.0 * s          # grey levels (after gain normalisation)
+        self.motion_frac = 0.012 - 0.01 * s      # fraction of the ROI
+        self.rim_frac = 0.03 - 0.02 * s          # fraction of one entry-zone side
+        self.settle_s = float(np.clip(self.cfg.settle_s, 0.05, 2.0))
+
+    def reset(self) -> None:
+        """Forget everything (new session, new source)."""
+        self.state = EngineState.STABLE
+        self.count = 0
+        self.frames_seen = 0
+        self.frames_ignored = 0
+        self.last_reason = "waiting for the first frame"
+        self.last_box: Optional[Box] = None
+        self.last_decision_t: Optional[float] = None
+        self._shape: Optional[tuple[int, int]] = None
+        self._bg_full: Optional[np.ndarray] = None
+        self._bg_t = 0.0
+        self._bg_small = None
+        self._bg_sub = None
+        self._prev_small = None
+        self._prev_t: Optional[float] = None
+        self._still_time = 0.0
+        self._occluded_still = 0.0
+        self._cycle_start: Optional[float] = None
+        self._motion_acc: Optional[np.ndarray] = None
+        self._motion = self._change = self._rim = 0.0
+        self._last_refresh = 0.0
+        self._thresholds()
+
+    def _geometry(self, shape: tuple[int, int]) -> None:
+        H, W = shape
+        self._shape = shape
+        sw = min(SMALL_W, W)
+        sh = max(8, int(round(H * sw / W)))
+        self._small_size = (sw, sh)
+        self._sx, self._sy = W / sw, H / sh
+        roi = self.cfg.roi
+        if roi:
+            x1, y1, x2, y2 = [int(v) for v in roi]
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(W, x2), min(H, y2)
+            if x2 - x1 < 16 or y2 - y1 < 16:
+                _log.warning("ROI %s is outside the %dx%d frame; using the whole frame", roi, W, H)
+                x1, y1, x2, y2 = 0, 0, W, H
+        else:
+            x1, y1, x2, y2 = 0, 0, W, H
+        self.roi: Box = [x1, y1, x2, y2]
+        # small-image masks: counted area, and the entry zone sides (where the arm crosses)
+        m = np.zeros((sh, sw), np.uint8)
+        r = [int(x1 / self._sx), int(y1 / self._sy), int(np.ceil(x2 / self._sx)), int(np.ceil(y2 / self._sy))]
+        m[r[1]:r[3], r[0]:r[2]] = 1
+        self._mask_full: Optional[np.ndarray] = None
+        if self.cfg.mask_path:
+            src = load_mask(self.cfg.mask_path)
+            self._mask_full = cv2.resize(src, (W, H), interpolation=cv2.INTER_NEAREST)
+            m &= (cv2.resize(src, (sw, sh), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8)
+        m[:2, :] = 0
+        m[-2:, :] = 0
+        m[:, :2] = 0
+        m[:, -2:] = 0
+        self._roi_small = m.astype(bool)
+        self._roi_n = max(1, int(self._roi_small.sum()))
+        bx = max(2, int(round(0.06 * (r[2] - r[0]))))
+        by = max(2, int(round(0.06 * (r[3] - r[1]))))
+        whole = r == [0, 0, sw, sh]
+        sides = []
+        if whole:   # inner band along each frame edge, minus the outermost 2 px where
+            # camera shake brings content into view that has no neighbour in the background
+            e = 2
+            for sl in ((slice(e, sh - e), slice(e, e + bx)), (slice(e, sh - e), slice(sw - e - bx, sw - e)),
+                       (slice(e, e + by), slice(e, sw - e)), (slice(sh - e - by, sh - e), slice(e, sw - e))):
+                sides.append(sl)
+        else:       # a ring just outside the ROI (the bin rim): the arm must cross it
+            for sl in ((slice(r[1], r[3]), slice(max(0, r[0] - bx), r[0])),
+                       (slice(r[1], r[3]), slice(r[2], min(sw, r[2] + bx))),
+                       (slice(max(0, r[1] - by), r[1]), slice(r[0], r[2])),
+                       (slice(r[3], min(sh, r[3] + by)), slice(r[0], r[2]))):
+                if sl[0].stop - sl[0].start > 0 and sl[1].stop - sl[1].start > 0:
+                    sides.append(sl)
+            if not sides:  # ROI touches every frame edge: fall back to its inner band
+                sides = [(slice(r[1], r[3]), slice(r[0], r[0] + bx)), (slice(r[1], r[3]), slice(r[2] - bx, r[2])),
+                         (slice(r[1], r[1] + by), slice(r[0], r[2])), (slice(r[3] - by, r[3]), slice(r[0], r[2]))]
+        self._sides = sides
+        self._side_n = [(sl, max(1, (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start))) for sl in sides]
+        # the whole-frame mask used for the motion decision includes the rim ring
+        self._watch = self._roi_small.copy()
+        rim = np.zeros_like(self._roi_small)
+        for sl in sides:
+            self._watch[sl] = True
+            rim[sl] = True
+        self._grid = (8, max(3, int(round(8 * sh / sw))))
+        self._watch_n = max(1, int(self._watch.sum()))
+        self._bg_sub = None
+
+    def _norm(self, g: np.ndarray) -> np.ndarray:
+        """Gain normalisation to the background's exposure: a coarse gain map absorbs
+        drift, flicker, auto-exposure and slow light gradients. Each cell's gain is the
+        MEDIAN pixel ratio to the background (a sheet or arm covering part of a cell does
+        not bias it); cells far from the global gain (mostly covered by new content) take
+        the global gain. ``g`` is the raw uint8 small image; returns float32 in background
+        grey levels."""
+        gf = g.astype(np.float32)
+        if self._bg_sub is None:
+            return gf
+        gh, gw = self._grid[1], self._grid[0]
+        sub = gf[::3, ::3] / self._bg_sub
+        ch, cw = sub.shape[0] // gh, sub.shape[1] // gw
+        cells = sub[:gh * ch, :gw * cw].reshape(gh, ch, gw, cw).transpose(0, 2, 1, 3).reshape(gh, gw, ch * cw)
+        k = (ch * cw) // 2
+        ratio = np.partition(cells, k, axis=2)[..., k]
+        flat = ratio.ravel()
+        glob = float(np.partition(flat, flat.size // 2)[flat.size // 2])
+        ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
+        gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
+        return gf / np.maximum(gain, 0.05)
+
+    def _set_background(self, frame: np.ndarray, t: float) -> None:
+        """``frame`` becomes the reference: its exposure defines the grey levels."""
+        self._bg_full = frame.copy()
+        self._bg_t = t
+        raw = _gray_small(frame, self._small_size)
+        g = raw.astype(np.float32)
+        self._bg_sub = np.maximum(g[::3, ::3], 4.0)
+        self._bg_small = g
+        self._bg_hi, self._bg_lo = _hi_lo(g)
+        self._last_refresh = t
+
+    # --- main entry
+    def update(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
+        """Advance by one frame; returns a :class:`CountEvent` when a sheet is counted."""
+        if frame_bgr is None or frame_bgr.size == 0:
+            return None
+        shape = frame_bgr.shape[:2]
+        if self._shape != shape:
+            first = self._shape is None
+            self._geometry(shape)
+            if not first:
+                _log.warning("frame size changed to %dx%d: relearning the background", shape[1], shape[0])
+            self._bg_full = None
+        self.frames_seen += 1
+        small_raw = _gray_small(frame_bgr, self._small_size)
+        # black frame of a failing stream: no information at all
+        mean, std = cv2.meanStdDev(small_raw)
+        if float(mean[0, 0]) < 12.0 and float(std[0, 0]) < 6.0:
+            self.frames_ignored += 1
+            return None
+        g = self._norm(small_raw)
+        if self._bg_full is None:
+            self._set_background(frame_bgr, t_seconds)
+            self._prev_small, self._prev_t = g, t_seconds
+            self._prev_hi, self._prev_lo = _hi_lo(g)
+            self.state = EngineState.STABLE
+            self.last_reason = "background learned"
+            return None
+        dt = t_seconds - (self._prev_t if self._prev_t is not None else t_seconds)
+        if dt <= 0:  # repeated / out-of-order timestamp: nothing new to learn from it
+            return None
+        # a gap (dropped frames, a stalled stream) is worth at most a few frame intervals
+        dt = min(dt, 0.12)
+
+        roi = self._watch
+        ch_bg = _tolerant_changed(g, self._bg_hi, self._bg_lo, self.pix_thr)
+        ch_prev = _tolerant_changed(g, self._prev_hi, self._prev_lo, self.pix_thr)
+        self._change = np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
+        self._motion = np.count_nonzero(ch_prev & roi) / self._watch_n
+        self._rim = max((np.count_nonzero(ch_bg[sl]) / n for sl, n in self._side_n), default=0.0)
+        self._prev_small, self._prev_t = g, t_seconds
+        self._prev_hi, self._prev_lo = _hi_lo(g)
+
+        moving = self._motion > self.motion_frac
+        event = None
+        if self.state == EngineState.STABLE:
+            if self._change > self.motion_frac or self._rim > self.rim_frac:
+                self.state = EngineState.MOTION
+                self._cycle_start = t_seconds
+                self._motion_acc = ch_bg.copy()
+            elif t_seconds - self._last_refresh > 1.0 and not moving:
+                # absorb slow light drift and gradients while nothing happens
+                self._set_background(frame_bgr, t_seconds)
+        else:
+            if self._motion_acc is not None:
+                self._motion_acc |= ch_bg
+            arm_in_view = self._rim > self.rim_frac
+            if moving:
+                self.state = EngineState.MOTION
+                self._still_time = 0.0
+            elif arm_in_view:
+                if self.state != EngineState.OCCLUDED:
+                    self._occluded_still = 0.0
+                self.state = EngineState.OCCLUDED
+                self._still_time = 0.0
+                self._occluded_still += dt
+                if self._occluded_still >= STUCK_S:
+                    # something stays at the rim for good (a parked cart, a moved bin): re-learn
+                    # the scene instead of waiting forever; an object at the rim is no sheet
+                    self._set_background(frame_bgr, t_seconds)
+                    self.state = EngineState.STABLE
+                    self._motion_acc = None
+                    self.last_reason = f"rim occupied for {STUCK_S:.0f} s: background re-learned, no count"
+                    _log.info("frame %d: %s", frame_index, self.last_reason)
+            elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
+                self.state = EngineState.SETTLING
+                self._still_time = 0.0
+            else:
+                self._still_time += dt
+                if self._still_time + 1e-6 >= self.settle_s:
+                    event = self._decide(frame_bgr, frame_index, t_seconds)
+        return event
+
+    def _decide(self, frame: np.ndarray, index: int, t: float) -> Optional[CountEvent]:
+        mb = None
+        if self._motion_acc is not None and self._motion_acc.any():
+            ys, xs = np.nonzero(self._motion_acc)
+            mb = [int(xs.min() * self._sx), int(ys.min() * self._sy),
+                  int((xs.max() + 1) * self._sx), int((ys.max() + 1) * self._sy)]
+        change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
+                        cycle_s=t - (self._cycle_start or t), frame=index, t=t)
+        t0 = time.perf_counter()
+        try:
+            verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
+        except Exception as e:  # never let a verifier bug kill the counting loop
+            _log.exception("verifier %s failed", getattr(self.verifier, "name", "?"))
+            verdict = Verdict(False, 0.0, f"verifier error: {e}")
+        ms = (time.perf_counter() - t0) * 1000
+        self.last_decision_ms = ms
+        self.last_reason = verdict.reason
+        self.last_decision_t = t
+        self._set_background(frame, t)
+        self.state = EngineState.STABLE
+        self._still_time = 0.0
+        self._motion_acc = None
+        _log.debug("decision at frame %d t=%.2f: %s (%s, %.1f ms)", index, t,
+                   "COUNT" if verdict.accept else "no count", verdict.reason, ms)
+        if not verdict.accept:
+            return None
+        self.count += 1
+        self.last_box = verdict.box
+        return CountEvent(index=self.count, frame=index, t=t, wall_time=datetime.now(timezone.utc),
+                          confidence=verdict.confidence, reason=verdict.reason, box=verdict.box,
+                          image=frame.copy(),   # the caller may draw on its frame; the capture stays clean
+                          verifier=getattr(self.verifier, "name", "custom"))
+
+    def snapshot(self) -> EngineStatus:
+        return EngineStatus(state=self.state, motion=self._motion, change=self._change, rim=self._rim,
+                            frames_seen=self.frames_seen, frames_ignored=self.frames_ignored, count=self.count,
+                            last_reason=self.last_reason, last_box=self.last_box,
+                            last_decision_t=self.last_decision_t,
+                            last_decision_ms=getattr(self, "last_decision_ms", None))

@@ -1,0 +1,139 @@
+"""The one typed settings object of the product.
+
+Settings are grouped by concern (camera, counting, models, calibration, alerts, ui,
+storage). They persist in the database (table ``settings``, one JSON row per group,
+with an audit trail) through :mod:`core.platform.storage`; this module only defines the shape,
+defaults and validation, so it can be used from the CLI and tests with no database.
+
+Example:
+    >>> s = Settings()
+    >>> s.counting.motion_sensitivity
+    0.5
+    >>> s2 = Settings.from_dict({"ui": {"language": "en"}})
+    >>> s2.ui.language, s2.ui.timezone
+    ('en', 'Asia/Jakarta')
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Optional
+
+
+@dataclass
+class CameraSettings:
+    rtsp_url: str = ""
+    width: int = 1280           # requested capture resolution (0 = as the source gives)
+    height: int = 720
+    fps_limit: float = 30.0     # frames per second pulled from the source at most
+
+
+@dataclass
+class CountingSettings:
+    verifier: str = "auto"              # auto | model_free | detector
+    motion_sensitivity: float = 0.5     # 0 (dull) … 1 (twitchy)
+    sheet_confidence: float = 0.5       # detector confidence for a `metal_sheet`
+    settle_s: float = 0.2               # stillness needed before a decision
+    roi: Optional[list[int]] = None     # [x1, y1, x2, y2] in source pixels; None = whole frame
+    mask_path: str = ""                 # optional PNG mask (white = counted area)
+
+
+@dataclass
+class ModelSettings:
+    defect_confidence: float = 0.25
+    tile_size: int = 200                # locator tile, source px: NEU-DET images are 200 px (training scale)
+    tile_overlap: float = 0.2
+    prefer_onnx: bool = True
+
+
+@dataclass
+class CalibrationSettings:
+    mm_per_px: float = 0.0              # K at the calibration plane; 0 = not calibrated
+    camera_height_mm: float = 2000.0    # camera above the calibration plane
+    sheet_thickness_mm: float = 1.0
+    plane_height_mm: float = 0.0        # height of the plane K was calibrated at
+
+
+@dataclass
+class AlertSettings:
+    over_target_sound: str = ""         # path under data/sounds; "" = bundled default
+    finish_under_sound: str = ""        # sound A
+    finish_over_sound: str = ""         # sound B
+
+
+@dataclass
+class UISettings:
+    language: str = "id"                # id | en — default; each browser session may switch
+    timezone: str = "Asia/Jakarta"
+
+
+@dataclass
+class StorageSettings:
+    min_free_gb: float = 2.0            # refuse new sessions below this free space
+    retention_days: int = 90            # raw captures of exported/archived sessions
+    max_upload_mb: int = 500
+
+
+@dataclass
+class Settings:
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    counting: CountingSettings = field(default_factory=CountingSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Settings":
+        """Build from a (possibly partial or outdated) dict; unknown keys are ignored,
+        missing ones take defaults, so old databases keep working."""
+        return _build(cls, data or {})
+
+    def validate(self) -> list[str]:
+        """Human-readable problems; empty when the settings are usable."""
+        errs: list[str] = []
+        c = self.counting
+        if not 0.0 <= c.motion_sensitivity <= 1.0:
+            errs.append("motion_sensitivity must be within 0..1")
+        if not 0.0 <= c.sheet_confidence <= 1.0:
+            errs.append("sheet_confidence must be within 0..1")
+        if not 0.05 <= c.settle_s <= 2.0:
+            errs.append("settle_s must be within 0.05..2 s")
+        if c.roi is not None and (len(c.roi) != 4 or c.roi[2] <= c.roi[0] or c.roi[3] <= c.roi[1]):
+            errs.append("roi must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
+        if c.verifier not in ("auto", "model_free", "detector"):
+            errs.append("verifier must be auto, model_free or detector")
+        if not 0.0 <= self.models.defect_confidence <= 1.0:
+            errs.append("defect_confidence must be within 0..1")
+        if self.camera.fps_limit <= 0:
+            errs.append("fps_limit must be > 0")
+        cal = self.calibration
+        if cal.mm_per_px < 0:
+            errs.append("mm_per_px must be ≥ 0")
+        if cal.camera_height_mm <= 0:
+            errs.append("camera_height_mm must be > 0")
+        if self.ui.language not in ("id", "en"):
+            errs.append("language must be id or en")
+        try:
+            from zoneinfo import ZoneInfo
+            ZoneInfo(self.ui.timezone)
+        except Exception:
+            errs.append(f"unknown time zone: {self.ui.timezone}")
+        return errs
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        val = data[f.name]
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        if is_dataclass(default) and isinstance(val, dict):
+            kwargs[f.name] = _build(type(default), val)
+        else:
+            kwargs[f.name] = val
+    return cls(**kwargs)
