@@ -1,7 +1,7 @@
 """Dashboard (supervisor): sessions table with filters, production recap charts, and
 reports (JSON / CSV / Excel / PDF / ZIP archive) per session or for a date range.
 
-A thin view over :mod:`core.reports.reports`. [Generate Report] runs as a background job
+A thin view over :mod:`core.reports`. [Generate Report] runs as a background job
 (:class:`core.platform.jobs.JobRunner`) with progress, so the page never blocks and a reloaded page
 still offers the files it produced.
 """
@@ -16,7 +16,8 @@ import streamlit as st
 
 from core.platform import i18n
 
-from core.reports import reports
+import core.reports as reports
+from core.platform.storage import utcnow
 from pages.common import ctx, friendly_error
 
 c = ctx()
@@ -28,7 +29,7 @@ FORMAT_LABELS = {"pdf": "PDF", "xlsx": "Excel (XLSX)", "json": "JSON", "csv": "C
 st.title(_("Dashboard"))
 
 # ----------------------------------------------------------------------------- filters
-today = i18n.to_local(reports.utcnow(), c.tz).date()
+today = i18n.to_local(utcnow(), c.tz).date()
 f1, f2 = st.columns([2, 2])
 picked = f1.date_input(_("Date range"), value=(today - timedelta(days=30), today), key="dash_range",
                        help=_("Sessions started on these days (plant time, both days included)."))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.reports import reports
+import core.reports as reports
 from core.synthetic.session import make_synthetic_session
 from core.platform.paths import Paths
 from core.platform.storage import CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow

@@ -17,7 +17,8 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.reports import reports
+import core.reports as reports
+from core.platform.storage import utcnow
 from core.synthetic.session import make_synthetic_session
 from core.platform.storage import SessionRow
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def seeded(db, paths):
-    now = reports.utcnow()
+    now = utcnow()
     a = make_synthetic_session(db, paths, 6, name="Morning batch", started_at=now - timedelta(days=2),
                                        interval_s=60, seed=1)
     b = make_synthetic_session(db, paths, 5, name="Night batch", started_at=now - timedelta(days=1),
@@ -90,7 +91,7 @@ def test_table_filters_and_charts(data_dir, monkeypatch, seeded):
     at.multiselect(key="dash_status_en").set_value(["active"]).run()
     assert _table_names(at) == ["Running batch"]
     # a date range that holds only the old session
-    old_day = (reports.utcnow() - timedelta(days=90)).astimezone(ZoneInfo("Asia/Jakarta")).date()
+    old_day = (utcnow() - timedelta(days=90)).astimezone(ZoneInfo("Asia/Jakarta")).date()
     at.multiselect(key="dash_status_en").set_value(["active", "paused", "finished"])
     at.date_input(key="dash_range").set_value((old_day - timedelta(days=1), old_day + timedelta(days=1))).run()
     assert _table_names(at) == ["Old batch"]

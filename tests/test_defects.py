@@ -274,7 +274,7 @@ def test_batch_job_reports_bad_captures_and_analyses_the_rest(db, paths, tmp_pat
     sess_dir = paths.sessions / "2026-11-21" / sid
     detail = json.loads((sess_dir / "defects" / "defects.json").read_text())
     assert detail["captures"]["1"]["defects"][0]["bbox"] == [140.0, 90.0, 210.0, 150.0]
-    log = json.loads((sess_dir / "session_log.json").read_text())     # core.reports.reports' session log
+    log = json.loads((sess_dir / "session_log.json").read_text())     # core.reports' session log
     assert log["defects_found"] and log["defects_found"][0]["type"] == "patches"
     # analysing again replaces, never duplicates
     D.analyse_capture(db, paths, ids[0], loc, ModelFreeSegmenter())

@@ -16,7 +16,7 @@ import pytest
 
 from core.platform import i18n
 
-from core.reports import reports
+import core.reports as reports
 from core.synthetic.session import make_synthetic_session
 
 START = datetime(2026, 11, 21, 16, 0, tzinfo=timezone.utc)     # 23:00 WIB: the session crosses midnight

@@ -3,7 +3,7 @@ date stamps in names are plant-local with the zone; a session crossing local mid
 stays ONE session (one folder, one log, counts on both sides of midnight).
 
 Everything is real (SQLite database, files on disk, core.live.sessions / core.live.capture /
-core.reports.reports). Only the clock is set: ``core.live.sessions.utcnow`` is patched so the session
+core.reports). Only the clock is set: ``core.live.sessions.utcnow`` is patched so the session
 starts at 23:50 WIB and finishes at 00:30 WIB the next day without waiting for midnight.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from core.live import capture
 
 from core.platform import i18n
 
-from core.reports import reports
+import core.reports as reports
 
 from core.live import sessions
 from core.live.capture import CountInput

@@ -16,7 +16,7 @@ import openpyxl
 import pypdf
 import pytest
 
-from core.reports import reports
+import core.reports as reports
 from core.synthetic.session import make_synthetic_session
 from core.platform.storage import SessionRow
 

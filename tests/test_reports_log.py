@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from sqlalchemy import select
 
-from core.reports import reports
+import core.reports as reports
 from core.synthetic.session import make_synthetic_session
 from core.platform.storage import CaptureRow, CountEventRow, DefectRow, SessionRow
 

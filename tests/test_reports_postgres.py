@@ -9,7 +9,7 @@ import pytest
 
 from pg_fixture import pg_server, pg_url  # noqa: F401  (pytest fixtures)
 
-from core.reports import reports
+import core.reports as reports
 from core.synthetic.session import make_synthetic_session
 from core.platform.paths import Paths
 from core.platform.storage import Database

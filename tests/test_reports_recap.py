@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.reports import reports
+import core.reports as reports
 from core.synthetic.session import make_synthetic_session
 from core.platform.storage import CountEventRow, SessionRow
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
-import cv2
+from typing import Any
 import numpy as np
-from core.platform.log import get
-from core.platform.paths import Paths, atomic_write_bytes, safe_join
-from core.qa.segment import MaskResult, as_bgr, load_segmenter
+from core.platform.paths import Paths
 import gc
-import threading
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
 from core.qa.segment import DEFECT_KINDS
 from core.qa.defects import Locator, _guard, active_model_path
-from core.qa.segment import DEFECT_KINDS, ModelFreeSegmenter, mask_iou
+from core.qa.segment import ModelFreeSegmenter, mask_iou
 from core.synthetic.defects import render_synthetic_defect, sheet_texture
 
 
@@ -114,7 +106,6 @@ def _bench_defects(argv: list[str]) -> int:
         loc.unload()
         del loc
     import ctypes
-    import gc
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -1,30 +1,19 @@
 """TODO docstring."""
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import json
-import os
-import stat
 import sys
 import tempfile
 import time
-import zipfile
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Optional
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
-from core.platform import i18n
-from core.platform.log import get
-from core.platform.paths import Paths, atomic_write_bytes, safe_join
-from core.platform.storage import (TZ, CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow,
-                      utcnow)
-from core.reports.reports import DEFECT_TYPES, _settings_tz, session_dir
-from core.reports.reports import FORMATS, ReportError, _Parser, _fail, export_sessions
+from pathlib import Path
+from typing import Any
+from core.platform.paths import Paths
+from core.platform.storage import (Database)
+from core.reports.common import FORMATS
+from core.reports.common import ReportError
+from core.reports.cli import _Parser
+from core.reports.cli import _fail
+from core.reports.export import export_sessions
 from core.synthetic.session import make_synthetic_session
 
 

@@ -1,19 +1,13 @@
 """TODO docstring."""
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Optional
-import cv2
+from typing import Any
 import numpy as np
-from core.platform.errors import UserError
-from core.platform.log import get
-from core.qa.measure import MeasureError, _Parser, log, measure_sheet
+from core.platform.errors import CliParser
+from core.qa.measure import MeasureError, log, measure_sheet
 
 
 def run_benchmark(n: int = 40, seed: int = 0, width: int = 1280, height: int = 960) -> dict[str, Any]:
@@ -58,7 +52,7 @@ def run_benchmark(n: int = 40, seed: int = 0, width: int = 1280, height: int = 9
 
 def bench_measure(argv: list[str]) -> int:
     """``python -m core bench measure [--n 40] [--seed 0] [--size 1280x960]``: prints JSON figures."""
-    p = _Parser(prog="python -m core bench measure", description="Measurement accuracy on rendered sheets.")
+    p = CliParser(prog="python -m core bench measure", description="Measurement accuracy on rendered sheets.")
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default="1280x960", help="image WIDTHxHEIGHT")

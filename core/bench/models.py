@@ -2,23 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
-import hashlib
 import json
-import os
 import sys
-import threading
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Protocol
+from typing import Any
 import numpy as np
-from sqlalchemy import select
-from core.platform.log import get
-from core.platform.paths import Paths
-from core.platform.storage import Database, ModelVersionRow, utcnow
 from core.models.manager import Box, ModelError, ModelManager, Registry, YoloRunner, _ctx, _fail, log
 
 

@@ -1,21 +1,8 @@
 """TODO docstring."""
 from __future__ import annotations
 
-import threading
 import time
-import uuid
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Optional
-import cv2
-import numpy as np
-from core.platform.errors import UserError
-from core.live import capture
-from core.live import sessions
-from core.platform.log import get
-from core.platform.paths import Paths, atomic_write_bytes, slugify
-from core.live.sessions import SessionError, SessionStatus
-from core.platform.settings import Settings
+from core.platform.paths import Paths
 from core.platform.storage import Database
 from core.live.worker import CountingWorker, UploadError, _print_json
 

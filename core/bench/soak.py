@@ -18,7 +18,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -32,6 +31,7 @@ from typing import Any, Optional
 
 import psutil
 
+from core.platform.errors import CliParser
 from core.platform.log import get
 
 log = get("soak")
@@ -220,14 +220,9 @@ def run(source: str, minutes: float, interval_s: float, data_dir: Path, warmup_s
     return {"summary": summarize(samples, warmup_s), "samples": [asdict(x) for x in samples]}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line on stderr, exit 2
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
 
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="soak", description="Long run of the live path printing memory, threads and FPS.")
+    ap = CliParser(prog="soak", description="Long run of the live path printing memory, threads and FPS.")
     ap.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
     ap.add_argument("--interval", type=float, default=30.0, help="seconds between samples (default 30)")
     ap.add_argument("--warmup", type=float, default=60.0, help="seconds before the memory baseline (default 60)")

@@ -42,21 +42,17 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import enum
-import json
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
 
 import logging
-from core.platform.settings import CountingSettings, Settings
+from core.platform.settings import CountingSettings
 
 _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches no platform code
 

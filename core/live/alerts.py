@@ -110,9 +110,8 @@ def mime_type(path: Path) -> str:
 
 
 def alert_kind_for_finish(count: int, target: int) -> Optional[str]:
-    """Sound A (``finish_under``) or B (``finish_over``) — none when the count is right."""
-    if count < target:
-        return "finish_under"
-    if count > target:
-        return "finish_over"
-    return None
+    """Sound A (``finish_under``) or B (``finish_over``) — none when the count is right.
+    The rule itself is :func:`core.live.sessions.finish_alert_for` (one place)."""
+    from core.live.sessions import finish_alert_for
+    kind = finish_alert_for(count, target)
+    return None if kind == "ok" else f"finish_{kind}"

@@ -11,34 +11,21 @@ Example:
 from __future__ import annotations
 
 import argparse
-import enum
-import json
-import sys
-import time
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
-import cv2
-import numpy as np
-import logging
-from core.platform.settings import CountingSettings, Settings
-
-
-import argparse
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
-
 import cv2
 import numpy as np
+from core.platform.settings import CountingSettings, Settings
+
+
+
 
 from core.counting.engine import CountEvent, CountingEngine, DetectFn, Verifier, load_mask, make_verifier
 from core.platform import log
-from core.platform.settings import CountingSettings, Settings
 
 _log = log.get("count")
 

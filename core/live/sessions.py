@@ -30,10 +30,12 @@ from typing import Any, Optional
 from sqlalchemy import select
 
 from core.platform.errors import UserError
+from core.platform.health import DiskFullError, require_disk
 from core.platform.i18n import to_local
 from core.platform.log import get
 from core.platform.paths import Paths, new_session_id
 from core.platform.storage import CountEventRow, Database, SessionRow, utcnow
+from core.reports.sessionlog import write_session_log
 
 log = get("sessions")
 
@@ -178,10 +180,6 @@ def start_session(db: Database, paths: Paths, name: Any, target: Any, source: st
 def _require_disk(paths: Paths, settings: Any) -> None:
     """The disk guard ("smart clean"): no new session when the data volume is nearly full."""
     try:
-        from core.platform.health import DiskFullError, require_disk
-    except ImportError:
-        return
-    try:
         require_disk(paths, settings)
     except DiskFullError as e:
         raise SessionError("Not enough free disk space for a new session: {why}", why=str(e)) from None
@@ -236,13 +234,8 @@ def finish_session(db: Database, paths: Paths, session_id: str) -> SessionStatus
 
 
 def write_log(db: Database, paths: Paths, session_id: str):
-    """The session's JSON log (PRD schema) through :mod:`core.reports.reports`; ``None`` if that
-    module is not available or fails (a finished session must never be lost over it)."""
-    try:
-        from core.reports.reports import write_session_log
-    except ImportError:
-        log.warning("core.reports.reports.write_session_log not available: no JSON log written")
-        return None
+    """The session's JSON log (PRD schema) through :mod:`core.reports`; ``None`` if writing it
+    fails (a finished session must never be lost over it; the failure is logged)."""
     try:
         return write_session_log(db, paths, session_id)
     except Exception:

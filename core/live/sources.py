@@ -36,6 +36,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from core.platform import log  # noqa: E402
+from core.platform.urls import redact_url  # noqa: E402
 
 _log = log.get("sources")
 
@@ -165,12 +166,12 @@ def _probe_open(uri: str, timeout_s: float = 5.0) -> tuple[cv2.VideoCapture, np.
     try:
         if not cap.isOpened():
             if stream:
-                raise SourceError(f"cannot reach the camera stream: {_redact(uri)}")
+                raise SourceError(f"cannot reach the camera stream: {redact_url(uri)}")
             raise SourceError(f"not a readable video file: {uri}")
         ok, img = cap.read()
         if not ok or img is None:
             if stream:
-                raise SourceError(f"the camera stream sends no frames: {_redact(uri)}")
+                raise SourceError(f"the camera stream sends no frames: {redact_url(uri)}")
             raise SourceError(f"the video has no decodable frames: {uri}")
     except BaseException:
         cap.release()
@@ -182,7 +183,7 @@ def _probe_open(uri: str, timeout_s: float = 5.0) -> tuple[cv2.VideoCapture, np.
     fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
     codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ") if fourcc else ""
     h, w = img.shape[:2]
-    info = VideoInfo(uri=uri if not stream else _redact(uri), width=w, height=h, fps=fps,
+    info = VideoInfo(uri=uri if not stream else redact_url(uri), width=w, height=h, fps=fps,
                      frame_count=max(0, n), duration_s=(n / fps if n > 0 else 0.0), is_stream=stream, codec=codec)
     return cap, img, info
 
@@ -198,16 +199,6 @@ def probe_video(path_or_url: str | os.PathLike, timeout_s: float = 5.0) -> Video
     cap, _img, info = _probe_open(str(path_or_url), timeout_s)
     cap.release()
     return info
-
-
-def _redact(uri: str) -> str:
-    """Hide a password in ``rtsp://user:pass@host`` before it reaches a log or a message."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        if ":" in cred:
-            return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}"
-    return uri
 
 
 class FrameSource:
@@ -309,7 +300,7 @@ class FrameSource:
                     self._set(SourceStatus.RECONNECTING if self.frames_read else SourceStatus.CONNECTING)
                     cap = self._connect()
                     if cap is None:
-                        self.last_error = f"cannot open {_redact(self.uri)}"
+                        self.last_error = f"cannot open {redact_url(self.uri)}"
                         if not self.is_stream:
                             self._set(SourceStatus.ERROR)
                             raise SourceError(f"not a readable video file: {self.uri}")

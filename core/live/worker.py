@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,6 +41,7 @@ import numpy as np
 from core.platform.errors import UserError
 from core.live import capture
 from core.live import sessions
+from core.live.sources import is_stream_uri
 from core.platform.log import get
 from core.platform.paths import Paths, atomic_write_bytes, slugify
 from core.live.sessions import SessionError, SessionStatus
@@ -290,7 +291,7 @@ class CountingWorker:
                     new = s
                 if s in ("reconnecting", "error"):
                     msg = str(getattr(src, "last_error", "") or msg)
-            if new == "live" and _is_stream(self._status.source) and self._last_frame_t \
+            if new == "live" and is_stream_uri(self._status.source) and self._last_frame_t \
                     and time.monotonic() - self._last_frame_t > STALL_S:
                 new = "stalled"             # a camera that stopped sending (a busy CPU never stalls a file)
             if new != cur or msg != self._status.source_message:
@@ -483,14 +484,14 @@ class CountingWorker:
                 got = 0
                 with self._lock:
                     was_live = self._status.source_status in ("live", "stalled")
-                self._set_source_status("reconnecting" if _is_stream(uri) else "error", str(e),
+                self._set_source_status("reconnecting" if is_stream_uri(uri) else "error", str(e),
                                         outage=was_live)
             if self._stop.is_set():
                 break
             if self._reopen.is_set():
                 backoff = BACKOFF_START_S
                 continue
-            if got > 0 and self.loop and not _is_stream(uri):
+            if got > 0 and self.loop and not is_stream_uri(uri):
                 continue                         # the clip loops
             with self._lock:
                 ended = self._status.source_status == "ended"
@@ -506,7 +507,7 @@ class CountingWorker:
 
     def _open(self, uri: str) -> Any:
         from core.live.sources import open_source
-        if _is_stream(uri):
+        if is_stream_uri(uri):
             fps = self.settings.camera.fps_limit
             return open_source(uri, fps_limit=fps if fps and fps > 0 else None)
         # files: the worker loops (new engine baseline each pass) and paces them itself,
@@ -516,7 +517,7 @@ class CountingWorker:
     def _consume(self, uri: str) -> int:
         """Read one opening of the source until it ends, fails, or we are told to stop.
         Returns the number of frames processed; a looping file reopens at once."""
-        is_file = not _is_stream(uri)
+        is_file = not is_stream_uri(uri)
         with self._lock:
             sess = self._status.session
             was_live = self._status.source_status in ("live", "stalled")
@@ -661,10 +662,6 @@ class CountingWorker:
         if box is None and isinstance(snap, dict):
             box = snap.get("last_box")
         return box
-
-
-def _is_stream(uri: str) -> bool:
-    return "://" in uri
 
 
 def _state_name(x: Any) -> str:

@@ -17,13 +17,14 @@ Example:
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from core.platform.urls import redact_url  # noqa: F401  (re-exported for the pages)
 from core.platform.log import get
 from core.platform.paths import Paths, atomic_write_bytes
 from core.platform.settings import Settings
@@ -142,23 +143,6 @@ def validate_camera_url(url: Any) -> str:
     if not parts.hostname or (port is not None and not 0 < port < 65536):
         raise InputError("The camera address has no host name.")
     return u
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password hidden, for the audit trail and the UI.
-
-    >>> redact_url("rtsp://admin:secret@10.0.0.5/s1")
-    'rtsp://admin:***@10.0.0.5/s1'
-    """
-    from urllib.parse import urlsplit, urlunsplit
-    try:
-        p = urlsplit(url)
-    except ValueError:
-        return url
-    if p.password:
-        netloc = p.netloc.replace(f":{p.password}@", ":***@", 1)
-        return urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
-    return url
 
 
 # --------------------------------------------------------------------------- alert sounds

@@ -13,7 +13,9 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import argparse
+import sys
+from typing import Any, Callable, NoReturn
 
 
 class UserError(ValueError):
@@ -24,3 +26,12 @@ class UserError(ValueError):
 
     def translated(self, _: Callable[[str], str]) -> str:
         return _(self.msgid).format(**self.args_)
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse that reports bad input as ONE line on stderr and exit code 2 (the default
+    prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)

@@ -24,7 +24,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -39,6 +38,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
+from core.platform.errors import CliParser
 from core.platform.paths import Paths
 from core.platform.settings import Settings
 
@@ -596,13 +596,6 @@ def _capture_file(paths: Paths, folder: str, rel: str) -> Path:
 
 
 # --------------------------------------------------------------------------- CLI
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad input as one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
 
 def _run_cli(fn: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
@@ -623,7 +616,7 @@ def cli_health(argv: list[str]) -> int:
     """``python -m core health [--min-free-gb X] [--cpu-interval S]`` — JSON on stdout.
     Exit 0 when healthy, 3 when the disk guard would refuse a new session."""
     def run(argv: list[str]) -> int:
-        ap = _Parser(prog="health", description="System health of this station as JSON.")
+        ap = CliParser(prog="health", description="System health of this station as JSON.")
         ap.add_argument("--min-free-gb", type=float, default=None, help="override settings.storage.min_free_gb")
         ap.add_argument("--cpu-interval", type=float, default=0.2, help="seconds to sample CPU load (0..5)")
         ap.add_argument("--no-db", action="store_true", help="use default settings, do not open the database")
@@ -653,7 +646,7 @@ def cli_health(argv: list[str]) -> int:
 def cli_retention(argv: list[str]) -> int:
     """``python -m core retention [--days N] [--dry-run] [--force]`` — JSON report on stdout."""
     def run(argv: list[str]) -> int:
-        ap = _Parser(prog="retention",
+        ap = CliParser(prog="retention",
                      description="Delete raw captures of finished sessions older than N days "
                                  "(only exported or archived sessions unless --force).")
         ap.add_argument("--days", type=int, default=None, help="override settings.storage.retention_days")

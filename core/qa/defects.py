@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -510,9 +509,9 @@ def _now_iso() -> str:
 
 
 def refresh_session_log(db: Any, paths: Paths, session_id: str) -> None:
-    """Rewrite the session's ``session_log.json`` (core.reports.reports) so it lists the defects."""
+    """Rewrite the session's ``session_log.json`` (core.reports) so it lists the defects."""
     try:
-        from core.reports.reports import write_session_log
+        from core.reports.sessionlog import write_session_log
     except ImportError:
         return
     try:

@@ -25,11 +25,9 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -37,7 +35,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from core.platform.errors import UserError
+from core.platform.errors import CliParser, UserError
 from core.platform.log import get
 
 log = get("measure")
@@ -499,15 +497,10 @@ def measure_with_settings(image: np.ndarray, settings: Any, db: Any = None, shee
 
 
 # --- CLI -----------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:      # one clear line, exit 2
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
 
 def cli_measure(argv: list[str]) -> int:
     """``python -m core measure IMAGE --mm-per-px K [--camera-height-mm C --stack-height-mm H]``."""
-    p = _Parser(prog="python -m core measure", description="Measure the top sheet of an image in mm (JSON).")
+    p = CliParser(prog="python -m core measure", description="Measure the top sheet of an image in mm (JSON).")
     p.add_argument("image")
     p.add_argument("--mm-per-px", type=float, required=True, help="K at the calibration plane")
     p.add_argument("--camera-height-mm", type=float, default=None, help="C, camera above the calibration plane")

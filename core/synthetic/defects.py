@@ -1,14 +1,9 @@
 """TODO docstring."""
 from __future__ import annotations
 
-import gc
-import threading
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional
 import cv2
 import numpy as np
-from core.platform.log import get
 from core.qa.segment import DEFECT_KINDS
 
 

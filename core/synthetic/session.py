@@ -1,29 +1,14 @@
 """TODO docstring."""
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import json
-import os
-import stat
-import sys
-import tempfile
-import time
-import zipfile
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Optional
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from datetime import datetime, timedelta
 from core.platform import i18n
-from core.platform.log import get
-from core.platform.paths import Paths, atomic_write_bytes, safe_join
-from core.platform.storage import (TZ, CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow,
+from core.platform.paths import Paths
+from core.platform.storage import (CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow,
                       utcnow)
-from core.reports.reports import DEFECT_TYPES, _settings_tz, session_dir
+from core.reports.common import DEFECT_TYPES
+from core.reports.common import _settings_tz
+from core.reports.common import session_dir
 
 
 def make_synthetic_session(db: Database, paths: Paths, n_captures: int = 20, *, name: str = "Synthetic",
