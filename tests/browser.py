@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from needs import in_ci, need
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 MARKS = [pytest.mark.browser, pytest.mark.slow,
-         pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
+         pytest.mark.skipif(not Path(CHROMIUM).exists() and not in_ci(),
+                            reason="chromium not installed: run .ci/system-deps.sh")]
 
 
 @dataclass

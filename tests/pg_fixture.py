@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
+from needs import in_ci, need
 
 
 @dataclass
@@ -66,10 +67,9 @@ def pg_server() -> Iterator[PgServer]:
         yield PgServer(u.host or "127.0.0.1", u.port or 5432, u.username or "postgres")
         return
     bindir = _bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
+    need(bindir is not None, "PostgreSQL server binaries not installed: run .ci/system-deps.sh")
+    need(os.geteuid() != 0 or shutil.which("runuser") is not None,
+         "running as root without runuser: cannot start PostgreSQL as the postgres user")
     root = tempfile.mkdtemp(prefix="msm-pg-")
     data, sock, logf = os.path.join(root, "data"), os.path.join(root, "sock"), os.path.join(root, "pg.log")
     os.makedirs(sock)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import in_ci, need
 
 from core.synthetic.clips import ClipSpec, Event, Nuisances, SceneConfig, render_clip
 
@@ -96,8 +97,7 @@ def test_count_over_rtsp(tmp_path):
     the clip; the CLI retries briefly, then prints the result)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from rtsp_server import RtspServer, available
-    if not available():
-        pytest.skip("GStreamer RTSP server bindings are not installed")
+    need(available(), "GStreamer RTSP server bindings missing: run .ci/system-deps.sh")
     spec = ClipSpec(width=320, height=240, fps=15, seed=12, scene=SceneConfig(initial_sheets=1), lead_in_s=1.0,
                     tail_s=1.5, events=[Event("sheet"), Event("hand"), Event("sheet", gap_s=0.6)])
     truth = render_clip(spec, tmp_path / "cam.mp4")

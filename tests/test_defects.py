@@ -19,20 +19,24 @@ import numpy as np
 import pytest
 
 from core.qa import defects as D
-from core.models.neu import default_neu_dir
+from needs import neu_dir
 from core.models.manager import Box
 from core.qa.segment import ModelFreeSegmenter
 from core.synthetic.defects import sheet_texture
 
 ROOT = Path(__file__).resolve().parent.parent
-NEU = default_neu_dir()
 MODEL = Path(os.environ.get("MSM_TEST_DEFECT_MODEL") or ROOT / "weights" / "defect_yolo11n.pt")
-needs_model = pytest.mark.skipif(not MODEL.exists(), reason=f"no trained defect model at {MODEL}")
-needs_neu = pytest.mark.skipif(not (NEU / "images").exists(), reason="NEU-DET not available")
+
+
+@pytest.fixture
+def NEU():
+    """NEU-DET (skip with the variable to set, or fail under CI); the shipped model must exist."""
+    assert MODEL.exists(), f"shipped defect model missing: {MODEL}"
+    return neu_dir()
 
 
 def neu_boxes(stem: str) -> list[tuple[str, list[float]]]:
-    root = ET.parse(NEU / "annotations" / f"{stem}.xml").getroot()
+    root = ET.parse(neu_dir() / "annotations" / f"{stem}.xml").getroot()
     out = []
     for o in root.iter("object"):
         bb = o.find("bndbox")
@@ -108,10 +112,8 @@ def test_locator_maps_tile_boxes_back_to_capture_pixels_and_finds_small_spots():
 
 
 # --- the real locator --------------------------------------------------------------------------
-@needs_model
-@needs_neu
 @pytest.mark.slow
-def test_real_locator_finds_thin_scratches_on_a_full_hd_capture_only_when_tiled():
+def test_real_locator_finds_thin_scratches_on_a_full_hd_capture_only_when_tiled(NEU):
     """NEU val scratches (boxes 11–25 px across, the line itself ≈10 px) pasted at native
     scale into 1920×1080 sheet captures, at places that straddle tile seams: the tiled
     locator finds them where they are; one whole-image pass (8.6× downscale) finds none."""
@@ -348,10 +350,8 @@ def test_cli_defects_bad_input_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-@needs_model
-@needs_neu
 @pytest.mark.slow
-def test_cli_defects_prints_the_json_for_one_image(tmp_path):
+def test_cli_defects_prints_the_json_for_one_image(tmp_path, NEU):
     r = _cli("defects", str(NEU / "images" / "patches_262.jpg"), "--model", str(MODEL), "--out",
              str(tmp_path / "o"), "--conf", "0.1", env={"MSM_DATA_DIR": str(tmp_path / "data")})
     assert r.returncode == 0, r.stderr

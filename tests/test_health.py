@@ -97,7 +97,7 @@ def test_camera_info_reads_whatever_the_worker_exposes():
 
 
 def test_health_reads_real_worker(db, paths):
-    worker_mod = pytest.importorskip("core.live.worker", reason="core.live.worker (issue 3) not built yet")
+    from core.live import worker as worker_mod
     w = worker_mod.CountingWorker(db, paths)
     try:
         info = health.camera_info(w)
@@ -259,7 +259,6 @@ def test_clean_cache_only_old_files(paths):
 def test_health_reads_fps_and_decision_latency_from_a_counting_worker(db, paths, tmp_path):
     """The real worker counts a generated clip; the health panel's camera block shows it live,
     with counting FPS and the decision latency (settle window + verifier time)."""
-    pytest.importorskip("core.live.sources", reason="needs the counting engine (issue 2)")
     from live_clips import sheets_clip, wait_for
     from core.live.worker import CountingWorker
     clip = tmp_path / "c.mp4"

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "weights" / "metal_sheet.pt"
+PEER_COUNT = 1      # what the peer (YOLO + ByteTrack region counter) gives on the 2-sheet clip below
 
 
 def test_region_rule_counts_each_track_once():
@@ -50,6 +51,6 @@ def test_peer_counts_a_rendered_clip(tmp_path):
     r = peer_run(tmp_path / "c.mp4", SHIPPED)
     assert r is not None and r.frames == truth.frames and r.fps > 0
     assert r.tracks >= 1, "the detector + tracker follow the stack"
-    assert 1 <= r.count <= 4, r       # the peer is a baseline, not exact: it must at least see the stack
+    assert r.count == PEER_COUNT, r   # the baseline is not exact (2 sheets): its output here, pinned
     with pytest.raises(ValueError, match="cannot open video"):
         peer_run(tmp_path / "nope.mp4", SHIPPED)

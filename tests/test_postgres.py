@@ -168,7 +168,7 @@ def test_several_stations_aggregate(pg, paths):
 
 
 def test_session_log_and_export_on_postgres(pg, paths):
-    reports = pytest.importorskip("core.reports.reports")
+    import core.reports as reports
     from core.live import capture
     from core.live import sessions
     st = sessions.start_session(pg, paths, "Export-PG", 2)
@@ -219,7 +219,7 @@ def test_two_stations_each_run_their_own_session(pg, paths):
     assert sessions.open_session(pg, "line-2").id == b.id
     with pytest.raises(sessions.SessionError):
         sessions.start_session(pg, paths, "Second on line 1", 5, station="line-1")
-    worker_mod = pytest.importorskip("core.live.worker")
+    from core.live import worker as worker_mod
     w = worker_mod.CountingWorker(pg, paths, source="", station="line-2", realtime=False)
     try:
         w.start()

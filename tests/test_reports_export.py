@@ -15,6 +15,7 @@ import jsonschema
 import openpyxl
 import pypdf
 import pytest
+from needs import in_ci, need
 
 import core.reports as reports
 from core.synthetic.session import make_synthetic_session
@@ -123,8 +124,7 @@ def test_pdf_text_and_rendered_page(db, paths, two_days, tmp_path):
     assert "(1–3 / 3)" in text
     assert len(reader.pages) == 2                    # summary+charts, one page of flagged captures
     assert len(reader.pages[1].images) == 3          # the overlays are real images
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) missing: run .ci/system-deps.sh")
+    need(shutil.which("pdftoppm") is not None, "pdftoppm (poppler-utils) missing: run .ci/system-deps.sh")
     subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "1", str(out), str(tmp_path / "pg")],
                    check=True, timeout=60)
     png = next(tmp_path.glob("pg*.png"))

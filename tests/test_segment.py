@@ -41,7 +41,10 @@ def test_mask_beats_the_box_itself():
 def test_benchmark_reports_every_kind():
     res = segmenter_iou_benchmark(n_per_kind=3, size=(160, 200))
     assert set(DEFECT_KINDS) <= set(res) and res["segmenter"] == "model-free"
-    assert 0.0 <= res["all"]["mean_iou"] <= 1.0 and res["all"]["n"] == 12
+    assert res["all"]["n"] == 12
+    # README claims mean IoU 0.96 on the full benchmark; this small run gives 0.935 (margin 0.05)
+    assert res["all"]["mean_iou"] >= 0.88, res
+    assert min(res[k]["min_iou"] for k in DEFECT_KINDS) >= 0.80, res
 
 
 def test_flat_box_falls_back_to_flagged_ellipse():

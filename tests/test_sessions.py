@@ -95,7 +95,6 @@ def test_pause_resume_finish_and_alerts(db, paths):
 
 
 def test_finish_writes_the_json_log(db, paths):
-    pytest.importorskip("core.reports.reports")
     s = sessions.start_session(db, paths, "Batch-A", 5)
     capture.record_count(db, paths, s.id, _ev(7))
     sessions.finish_session(db, paths, s.id)
@@ -182,7 +181,6 @@ def test_default_sounds_are_made_and_custom_ones_win(paths):
 
 
 def test_no_session_when_the_disk_is_nearly_full(db, paths):
-    pytest.importorskip("core.platform.health")
     s = Settings()
     s.storage.min_free_gb = 1e9           # more than any disk has
     db.save_settings(s)

@@ -54,15 +54,13 @@ class ConvertResult:
 
 
 def default_neu_dir() -> Path:
-    """``$MSM_NEU_DIR``, else ``../shared/datasets/neu-det`` beside the checkout (the
-    project's layout), else ``/work/shared/datasets/neu-det``."""
+    """Where NEU-DET lies: ``$MSM_NEU_DIR`` when set, else ``data/datasets/neu-det`` in the
+    project (see weights/README.md for how to obtain the public data set and its split)."""
     import os
+
     from core.platform.paths import PROJECT_ROOT
     env = os.environ.get("MSM_NEU_DIR")
-    if env:
-        return Path(env)
-    beside = PROJECT_ROOT.parent / "shared" / "datasets" / "neu-det"
-    return beside if beside.exists() else Path("/work/shared/datasets/neu-det")
+    return Path(env) if env else PROJECT_ROOT / "data" / "datasets" / "neu-det"
 
 
 def parse_voc(xml_path: Path) -> tuple[int, int, list[VocBox]]:

@@ -13,9 +13,10 @@ Command line (JSON result on stdout, logs on stderr, bad input → one line, exi
 
 Example:
     >>> from core.models.training import check_dataset
-    >>> info = check_dataset("datasets/my-roboflow-export")      # DatasetError when unusable
-    >>> info.names, info.train_images
-    ({0: 'metal_sheet'}, 412)
+    >>> check_dataset("datasets/no-such-export")
+    Traceback (most recent call last):
+    ...
+    core.models.training.DatasetError: dataset not found: datasets/no-such-export
 """
 from __future__ import annotations
 

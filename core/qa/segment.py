@@ -12,12 +12,13 @@ list[MaskResult]`` — and every result records which one made it:
   gradient does not read as a defect), pixels that deviate from it are thresholded
   (Otsu, with a noise floor), cleaned with morphology and holes filled.
 
-:func:`load_segmenter` picks one. :func:`render_synthetic_defect` draws scratches,
-patches, inclusions and pits with ground-truth masks on sheet textures, to measure the
-model-free segmenter's IoU (``python -m core bench defects``).
+:func:`load_segmenter` picks one. ``core.synthetic.defects.render_synthetic_defect`` draws
+scratches, patches, inclusions and pits with ground-truth masks on sheet textures, to
+measure the model-free segmenter's IoU (``python -m core bench defects``).
 
 Example:
     >>> import numpy as np
+    >>> from core.synthetic.defects import render_synthetic_defect, sheet_texture
     >>> rng = np.random.default_rng(0)
     >>> img = sheet_texture(240, 320, rng)
     >>> gt, box = render_synthetic_defect(img, "patch", rng)
@@ -55,7 +56,7 @@ class MaskResult:
     """One box's mask, stored box-local (``mask`` covers ``[y1:y2, x1:x2]`` of the image).
 
     >>> m = MaskResult(np.ones((2, 3), bool), 4, 5, 7, 7, "model-free")
-    >>> m.area_px, m.full_mask((10, 10)).sum()
+    >>> m.area_px, int(m.full_mask((10, 10)).sum())
     (6, 6)
     """
     mask: np.ndarray            # bool, (y2 - y1, x2 - x1)
@@ -141,8 +142,8 @@ class ModelFreeSegmenter:
         >>> seg = ModelFreeSegmenter()
         >>> img = np.full((100, 100, 3), 128, np.uint8); img[40:60, 30:70] = 60
         >>> r = seg.segment(img, [(25, 35, 75, 65)])[0]
-        >>> r.area_px
-        800
+        >>> r.area_px        # the 20×40 dark patch, less its anti-aliased corners
+        796
     """
     name = "model-free"
 
@@ -263,7 +264,11 @@ class Sam2Segmenter:
         >>> seg = Sam2Segmenter(None, random_init=True)   # plumbing only: random weights
         >>> seg.name
         'sam2-random-init'
-        >>> masks = seg.segment(img_bgr, [box1, box2]); seg.unload()
+        >>> import numpy as np
+        >>> masks = seg.segment(np.full((64, 64, 3), 128, np.uint8), [(8, 8, 40, 40)])
+        >>> len(masks), masks[0].segmenter
+        (1, 'sam2-random-init')
+        >>> seg.unload()
     """
 
     def __init__(self, ckpt_path: Optional[str | Path], random_init: bool = False, device: str = "cpu",
