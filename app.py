@@ -10,6 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.platform import i18n
+from core.platform import log as _log
+from core.platform.health import schedule_maintenance
 from core.platform.paths import Paths
 from core.platform.storage import Database
 from pages.common import AppContext, leave_legacy_pages_mode
@@ -84,11 +86,8 @@ class _StreamlitModelCache:
 def get_model_manager():
     from core.models.manager import ModelManager
     mm = ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
-    try:  # the counting verifier asks the manager for the sheet detector, so eviction really frees it
-        get_worker().set_detector(mm.sheet_detect_fn)
-    except Exception as e:  # no worker (module missing / failed): models still work without it
-        import logging
-        logging.getLogger("msm.app").warning("sheet detector not wired to the worker: %s", e)
+    # the counting verifier asks the manager for the sheet detector, so eviction really frees it
+    get_worker().set_detector(mm.sheet_detect_fn)
     return mm
 
 
@@ -99,22 +98,10 @@ def get_job_runner():
     return JobRunner(get_db())
 
 
-def _optional(factory):
-    try:
-        return factory()
-    except ImportError:  # a module not built yet must not take the whole app down
-        return None
-
-
 db = get_db()
 settings = db.load_settings()
-from core.platform import log as _log  # noqa: E402
 _log.setup(tz=settings.ui.timezone)   # log lines in plant local time with the zone
-try:  # daily retention + smart clean in the background (one stat() when not due)
-    from core.platform.health import schedule_maintenance
-    schedule_maintenance(db, Paths.from_env(), settings)
-except ImportError:
-    pass
+schedule_maintenance(db, Paths.from_env(), settings)   # daily retention + smart clean (one stat() when not due)
 if "lang" not in st.session_state:
     st.session_state["lang"] = settings.ui.language
 with st.sidebar:
@@ -122,9 +109,15 @@ with st.sidebar:
                  help=i18n.translator(st.session_state["lang"])("Language"))
 lang = st.session_state["lang"]
 _ = i18n.translator(lang)
+try:  # fail closed: a station without its worker, models or job runner does not pretend to run
+    worker, models, jobs = get_worker(), get_model_manager(), get_job_runner()
+except Exception as e:
+    import logging
+    logging.getLogger("msm.app").exception("start-up failed")
+    st.error(_("The station could not start: {why}").format(why=" ".join(str(e).split())[:300]))
+    st.stop()
 st.session_state["_ctx"] = AppContext(db=db, paths=Paths.from_env(), settings=settings, lang=lang,
-                                      tz=settings.ui.timezone, worker=_optional(get_worker),
-                                      models=_optional(get_model_manager), jobs=_optional(get_job_runner))
+                                      tz=settings.ui.timezone, worker=worker, models=models, jobs=jobs)
 
 pg = st.navigation([
     st.Page("pages/live.py", title=_("Live Monitoring"), icon=":material/videocam:", url_path="live", default=True),

@@ -96,7 +96,7 @@ def test_count_over_rtsp(tmp_path):
     """The same contract on a real GStreamer RTSP server (real time, the stream ends with
     the clip; the CLI retries briefly, then prints the result)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rtsp_server import RtspServer, available
+    from core.bench.rtsp_server import RtspServer, available
     need(available(), "GStreamer RTSP server bindings missing: run .ci/system-deps.sh")
     spec = ClipSpec(width=320, height=240, fps=15, seed=12, scene=SceneConfig(initial_sheets=1), lead_in_s=1.0,
                     tail_s=1.5, events=[Event("sheet"), Event("hand"), Event("sheet", gap_s=0.6)])

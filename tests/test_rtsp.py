@@ -14,7 +14,7 @@ from core.live import sessions
 from core.platform.storage import CountEventRow
 from core.live.worker import CountingWorker
 from live_clips import sheets_clip, split_clip, wait_for
-from rtsp_server import RtspServer, available
+from core.bench.rtsp_server import RtspServer, available
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow,
               pytest.mark.skipif(not available() and not in_ci(),

@@ -36,7 +36,6 @@ from core.platform.log import get
 
 log = get("soak")
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 @dataclass
@@ -125,7 +124,7 @@ def make_clip(path: Path, minutes: float, width: int, height: int, fps: float, s
 
 # --------------------------------------------------------------------------- the RTSP server
 class LoopingRtspServer:
-    """tests/rtsp_server.py (GStreamer, system Python) on 127.0.0.1; restarted when the
+    """core/bench/rtsp_server.py (GStreamer, system Python) on 127.0.0.1; restarted when the
     stream ends or the server dies, like a camera that comes back."""
 
     def __init__(self, clip: Path, port: int):
@@ -140,7 +139,8 @@ class LoopingRtspServer:
         return f"rtsp://127.0.0.1:{self.port}/x"
 
     def _spawn(self) -> None:
-        script = ROOT / "tests" / "rtsp_server.py"
+        from core.bench.rtsp_server import SYSTEM_PYTHON
+        script = Path(__file__).resolve().parent / "rtsp_server.py"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}  # system python
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(script), "--port", str(self.port), "--clip", str(self.clip)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)

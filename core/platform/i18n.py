@@ -295,7 +295,7 @@ DYNAMIC_MSGIDS: tuple[str, ...] = (
 def ui_files(root: Path = ROOT) -> list[Path]:
     """Files whose strings reach users: every page, app.py, and the core modules that
     call ``_`` (report headings, alerts, user-facing messages)."""
-    core_files = [p for p in sorted((root / "core").glob("*.py")) if "_(" in p.read_text(encoding="utf-8")
+    core_files = [p for p in sorted((root / "core").rglob("*.py")) if "_(" in p.read_text(encoding="utf-8")
                   or "msgid" in p.read_text(encoding="utf-8") or "Error(" in p.read_text(encoding="utf-8")]
     return sorted((root / "pages").glob("*.py")) + [root / "app.py"] + core_files
 

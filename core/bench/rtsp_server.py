@@ -1,10 +1,11 @@
 """A real RTSP server for tests: GStreamer's rtsp-server serving a video file as H.264 on
 ``rtsp://127.0.0.1:PORT/x``.
 
-ffmpeg cannot serve RTSP, and GStreamer's Python bindings (``gi``) live in the SYSTEM
-Python, not in the venv — so the server runs as a subprocess of ``/usr/bin/python3``:
+ffmpeg cannot serve RTSP, and GStreamer's Python bindings (``gi``, Debian's python3-gi)
+live in the SYSTEM Python, not in the venv — so the server runs as a subprocess of that
+interpreter (``$MSM_GST_PYTHON``, default ``/usr/bin/python3``):
 
-    /usr/bin/python3 tests/rtsp_server.py --port 8554 --clip clip.mp4
+    /usr/bin/python3 core/bench/rtsp_server.py --port 8554 --clip clip.mp4
 
 It prints ``READY rtsp://127.0.0.1:8554/x`` once it listens. The stream is shared (every
 client sees the same live timeline, like a camera) and plays the clip once in real time;
@@ -26,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-SYSTEM_PYTHON = "/usr/bin/python3"
+# the interpreter with GStreamer's bindings (Debian's python3-gi); the venv has none
+SYSTEM_PYTHON = os.environ.get("MSM_GST_PYTHON", "/usr/bin/python3")
 
 
 def free_port() -> int:
