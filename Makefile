@@ -10,7 +10,7 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.yolo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps run test test-fast bench clean
+.PHONY: install install-dev system-deps run test check test-fast bench screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PY) -c "import cv2, torch, torchvision, ultralytics, sam2, streamlit; print('cv2', cv2.__version__, '| torch', torch.__version__)"
 	touch $@
 
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 system-deps:
 	bash .ci/system-deps.sh
@@ -28,11 +34,21 @@ system-deps:
 run: install
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: system-deps install
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+# NEU-DET for the tests: $(MSM_NEU_DIR), else the shared copy beside the checkout when there is one
+MSM_NEU_DIR ?= $(shell [ -d ../shared/datasets/neu-det ] && cd ../shared/datasets/neu-det && pwd)
+export MSM_NEU_DIR
 
-test-fast: install
-	$(PY) -m pytest -q -x tests -m "not slow"
+# lint + import order, type check of core/ (see CONTRIBUTING.md)
+check: install-dev
+	$(VENV)/bin/ruff check core pages tests app.py
+	$(VENV)/bin/mypy
+
+# the whole suite: checks, doctests of core/, every test (browser, RTSP, PostgreSQL, NEU-DET)
+test: system-deps install-dev check
+	$(PY) -m pytest -q tests core; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-fast: install-dev
+	$(PY) -m pytest -q -x tests core -m "not slow"
 
 bench: install
 	$(PY) -m core bench count

@@ -233,3 +233,12 @@ def test_dockerignore_keeps_secrets_and_state_out():
     for must in (".git", ".venv", "data/*", ".env", ".streamlit/secrets.toml", "tests"):
         assert must in lines, must
     assert "!data/demo/demo.mp4" in lines   # the demo clip ships so a fresh container does something
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_images_install_only_what_the_product_runs(name):
+    text = (ROOT / name).read_text()
+    assert "requirements-dev" not in text
+    runtime = {l.split("==")[0].strip().lower() for l in (ROOT / "requirements.txt").read_text().splitlines()
+               if l.strip() and not l.startswith("#")}
+    assert not runtime & {"pytest", "pytest-timeout", "playwright", "pypdf", "dockerfile", "lap", "ruff", "mypy"}

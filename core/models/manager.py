@@ -39,6 +39,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+import builtins  # Registry.list shadows the builtin inside the class
 from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
@@ -581,12 +582,12 @@ class Registry:
             log.warning("weights/%s unreadable: %s", MANIFEST, e)
             return {}
 
-    def sync_bundled(self) -> list[ModelVersion]:
+    def sync_bundled(self) -> builtins.list[ModelVersion]:
         """Register the files shipped in ``weights/`` (listed in ``manifest.json``) and SAM 2
         checkpoints a user dropped there (``sam2*.pt``). A refreshed bundled file (its
         SHA-256 equals the manifest's) updates its row; a file that matches neither is left
         registered with the old hash, so it is refused until someone registers it again."""
-        out: list[ModelVersion] = []
+        out: builtins.list[ModelVersion] = []
         entries = dict(self.manifest())
         for f in sorted(self.paths.weights.glob("sam2*.pt")):
             entries.setdefault(f.name, {"name": f.stem, "task": "sam2", "version": f.stem})

@@ -12,7 +12,7 @@ Example:
 
 Convert once (writes ``data/neu-yolo/{images,labels}/{train,val}`` and ``data.yaml``)::
 
-    python -c "from core.models.neu import convert; print(convert('/work/shared/datasets/neu-det', 'data/neu-yolo'))"
+    python -c "from core.models.neu import convert, default_neu_dir; print(convert(default_neu_dir(), 'data/neu-yolo'))"
 """
 from __future__ import annotations
 

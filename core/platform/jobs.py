@@ -100,7 +100,8 @@ class JobRunner:
         import weakref
         marked = JobRunner.__dict__.get("_marked_dbs")
         if marked is None:
-            marked = JobRunner._marked_dbs = weakref.WeakSet()
+            marked = weakref.WeakSet()
+            JobRunner._marked_dbs = marked  # type: ignore[attr-defined]
         if self.db in marked:
             return
         marked.add(self.db)

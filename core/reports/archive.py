@@ -145,7 +145,7 @@ def _parse_dt(v: Any) -> Any:
     return datetime.fromisoformat(v) if isinstance(v, str) and v else v
 
 
-def _mk(model: type, data: dict[str, Any], skip: tuple[str, ...] = ()) -> Any:
+def _mk(model: Any, data: dict[str, Any], skip: tuple[str, ...] = ()) -> Any:
     cols = {c.key: c for c in model.__table__.columns}
     kwargs = {}
     for k, v in data.items():

@@ -568,7 +568,8 @@ class VideoWriter:
             self._av = av
         else:
             fourcc = "MJPG" if codec == "mjpg" else "mp4v"   # MJPG: intra-only, repeats stay bit-exact
-            self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+            self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc),  # type: ignore[attr-defined]
+                                      fps, (width, height))
             if not self._w.isOpened():
                 raise RuntimeError(f"cannot write video {self.path}")
 
@@ -639,7 +640,7 @@ def render_clip(spec: ClipSpec, path: str | Path, progress: Callable[[float], No
     stack_c = (scene.cx, scene.cy)
 
     # ---- plan the timeline (scene seconds)
-    plans = []
+    plans: list[dict[str, Any]] = []
     t = spec.lead_in_s
     for ev in spec.events:
         side = ev.side or str(rng.choice(SIDES))

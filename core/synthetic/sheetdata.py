@@ -111,7 +111,7 @@ def render_dataset(root: str | Path, n: int, heldout: bool = False, seed: Option
     for split in ("train", "val"):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-    stats = {"images": n, "labelled": 0, "finishes": {}, "arms": {}}
+    stats: dict[str, Any] = {"images": n, "labelled": 0, "finishes": {}, "arms": {}}
     for i in range(n):
         split = "val" if i >= n - n_val else "train"
         img, labels, meta = render_sample(rng, rs)
