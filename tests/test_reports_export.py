@@ -92,7 +92,8 @@ def test_headings_go_through_the_translator(db, paths, two_days, tmp_path, monke
     def fake_translator(lang):   # stands in for the merged catalogue (the lead merges fragments)
         asked.append(lang)
         return lambda s: "ID-" + s
-    monkeypatch.setattr(reports.i18n, "translator", fake_translator)
+    from core.platform import i18n
+    monkeypatch.setattr(i18n, "translator", fake_translator)
     reports.export_sessions(db, paths, [a], "xlsx", tmp_path / "id.xlsx", lang="id")
     wb = openpyxl.load_workbook(tmp_path / "id.xlsx")
     assert wb.sheetnames[0] == "ID-Summary" and wb["ID-Summary"]["A1"].value == "ID-Production report"
