@@ -94,3 +94,19 @@ def test_no_skips_of_project_code_in_the_tests():
         if "importorskip" in src or "pytest.skip(" in src:
             bad.append(p.name)
     assert not bad, bad
+
+
+def test_tools_run_without_the_tests_folder():
+    """The soak and the benchmarks ship in the image, tests/ does not: nothing in core/ may
+    reach into tests/ (the RTSP test server lives in core/bench)."""
+    bad = [str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
+           if '"tests"' in (s := p.read_text(encoding="utf-8")) or "'tests'" in s or '/ "tests" /' in s]
+    assert not bad, bad
+
+
+def test_the_readme_benchmark_table_is_what_the_recorded_runs_say():
+    """README figures come from `--record`ed runs (docs/bench/*.json), not from memory."""
+    from core.bench.record import RESULTS_DIR, readme_block
+    assert list(RESULTS_DIR.glob("*.json")), "no recorded benchmark runs"
+    assert readme_block() in (ROOT / "README.md").read_text(encoding="utf-8"), \
+        "README's benchmark block differs from docs/bench: run `python -m core bench readme`"

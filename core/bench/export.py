@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""``python -m core bench export``: time of each export format for one large synthetic session."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from core.bench.record import add_record_arg, record
 from core.platform.paths import Paths
 from core.platform.storage import (Database)
 from core.reports.common import FORMATS
@@ -26,6 +27,7 @@ def bench_export(argv: list[str]) -> int:
     p.add_argument("--image-size", default="320x240", help="WxH of the synthetic captures")
     p.add_argument("--lang", default="en")
     p.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    add_record_arg(p)
     try:
         a = p.parse_args(argv)
         fmts = [f.strip() for f in a.formats.split(",") if f.strip()]
@@ -55,6 +57,10 @@ def bench_export(argv: list[str]) -> int:
             print(f"{fmt:>5}: {r.seconds:6.2f} s  {r.bytes / 1e6:7.2f} MB", file=sys.stderr)
         results["all_under_30s"] = all(v["under_30s"] for v in results["formats"].values())
         print(json.dumps(results))
+        if a.record:
+            record("export", argv, f"one synthetic session of {a.captures} captures at {w}×{h} "
+                   "(core.synthetic.session)", results,
+                   ", ".join(f"{f.upper()} {v['seconds']} s" for f, v in results["formats"].items()))
     finally:
         db.dispose()
         if a.keep:

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""``python -m core bench measure``: measurement accuracy on rendered sheets (known size, pose, stack height)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any
 import numpy as np
+from core.bench.record import add_record_arg, record
 from core.platform.errors import CliParser
 from core.qa.measure import MeasureError, log, measure_sheet
 
@@ -56,6 +57,7 @@ def bench_measure(argv: list[str]) -> int:
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default="1280x960", help="image WIDTHxHEIGHT")
+    add_record_arg(p)
     try:
         a = p.parse_args(argv)
         w, h = (int(x) for x in a.size.lower().split("x"))
@@ -68,4 +70,10 @@ def bench_measure(argv: list[str]) -> int:
         return 2
     res = run_benchmark(a.n, a.seed, w, h)
     print(json.dumps(res, indent=2))
+    if a.record:
+        c, r = res["with_parallax_compensation"], res["without_parallax_compensation"]
+        record("measure", argv, f"{a.n} rendered sheets {w}×{h} (core.synthetic.stills, seed {a.seed})", res,
+               f"parallax-compensated mean abs. error {c['length']['mean_pct']} % length / {c['width']['mean_pct']} % "
+               f"width, max {c['length']['max_pct']} / {c['width']['max_pct']} %; uncompensated mean "
+               f"{r['length']['mean_pct']} / {r['width']['mean_pct']} %; {res['failed']} failed")
     return 0

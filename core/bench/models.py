@@ -1,5 +1,7 @@
-"""TODO docstring."""
+"""``python -m core bench models``: process memory in each model mode (counting, analysis with SAM 2) and after swaps."""
 from __future__ import annotations
+
+from core.bench.record import add_record_arg, record
 
 import argparse
 import json
@@ -18,6 +20,7 @@ def bench_memory(argv: list[str]) -> int:
     ap.add_argument("--cycles", type=int, default=2)
     ap.add_argument("--size", type=int, default=640, help="test image size")
     ap.add_argument("--no-speed", dest="speed", action="store_false", help="skip the ONNX vs PyTorch timing")
+    add_record_arg(ap)
     a = ap.parse_args(argv)
     if a.cycles < 1:
         return _fail("--cycles must be ≥ 1")
@@ -64,7 +67,16 @@ def bench_memory(argv: list[str]) -> int:
         snap(f"cycle {c}: swap → counting", t0)
     mm.close()
     speed = inference_speed(mm.registry, img) if a.speed else {}
-    print(json.dumps({"steps": rows, "inference_ms": speed, "problems": mm.problems}, indent=2))
+    doc = {"steps": rows, "inference_ms": speed, "problems": mm.problems}
+    print(json.dumps(doc, indent=2))
+    if a.record:
+        def rss(prefix: str) -> str:
+            return " → ".join(f"{r['rss_mb']:.0f}" for r in rows if r["step"].startswith(prefix) or r["step"] == prefix)
+        seg = "SAM 2 hiera-tiny, random weights (no checkpoint here)" if mm.sam2_random_init else "segmenter"
+        record("models", argv, f"shipped weights; {seg}; {a.size}×{a.size} test image", doc,
+               f"RSS MB start {rows[0]['rss_mb']:.0f}; per cycle (counting, swap, analysis, back): "
+               + "; ".join(rss(f"cycle {c}:") for c in range(1, a.cycles + 1))
+               + (f"; sheet detector ONNX {speed.get('onnx')} ms vs PyTorch {speed.get('torch')} ms" if speed else ""))
     return 0
 
 

@@ -1,5 +1,7 @@
-"""TODO docstring."""
+"""``python -m core bench rss``: process memory while the counting worker loops a clip for N minutes."""
 from __future__ import annotations
+
+from core.bench.record import add_record_arg, record
 
 import time
 from core.platform.paths import Paths
@@ -18,6 +20,7 @@ def bench_rss(argv: list[str]) -> int:
     import psutil
     ap = argparse.ArgumentParser(prog="python -m core bench rss", description=bench_rss.__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
+    add_record_arg(ap)
     ap.add_argument("--source", default="demo", help="clip to loop (default: the demo clip)")
     ap.add_argument("--fast", action="store_true", help="do not pace in real time (more frames per minute)")
     ap.add_argument("--sample-s", type=float, default=10.0)
@@ -73,4 +76,10 @@ def bench_rss(argv: list[str]) -> int:
               "curve": [{"t": c[0], "rss_mb": round(c[1], 1), "frames": c[2]} for c in curve]}
     result["flat"] = result["growth_mb"] < 50
     _print_json(result)
+    if a.record:
+        record("rss", argv, f"the counting worker looping {a.source} for {a.minutes:g} min "
+               f"({'unpaced' if a.fast else 'real time'}), every frame through engine, capture and DB", result,
+               f"RSS {result['rss_start_mb']} MB cold, {result['rss_base_mb']} MB after warm-up, "
+               f"{result['rss_end_mb']} MB at the end ({result['growth_mb']:+} MB); {result['frames']} frames, "
+               f"{result['count']} sheets")
     return 0
