@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.qa.measure import MeasureError, draw_measurement, find_silhouette, measure_sheet, parallax_factor, stack_height_from_count, store_measurement, to_mm, Measurement
+from core.qa.measure import MeasureError, draw_measurement, find_silhouette, measure_pixels, measure_sheet, parallax_factor, stack_height_from_count, store_measurement, to_mm, Measurement
 from core.bench.measure import run_benchmark
 from core.synthetic.stills import Camera, SheetScene, Style, render
 
@@ -194,3 +194,61 @@ def test_bench_cli_prints_figures():
     d = json.loads(out.stdout)
     assert d["images"] == 2 and "with_parallax_compensation" in d and "without_parallax_compensation" in d
     assert math.isfinite(d["with_parallax_compensation"]["length"]["mean_pct"])
+
+
+# --- the top sheet alone, and calibration chained into measurement (issue 13, QA side) ----------
+def _stack_render(beneath: float, seed: int):
+    from core.synthetic.stills import Camera, SheetScene, Style, render
+    cam = Camera(width=640, height=480, focal_px=420.0, height_mm=2500.0)
+    scene = SheetScene(length_mm=2000, width_mm=1200, angle_deg=12.0, center_mm=(40.0, -30.0), stack_height_mm=60.0,
+                       thickness_mm=2.0, beneath_offsets_px=[(12.0, -9.0), (-7.0, 10.0)], beneath_angles_deg=[12.2, 11.9])
+    return render(scene, cam, Style(beneath=beneath, noise=2.0), seed=seed), cam
+
+
+def test_the_top_sheet_is_measured_alone_when_sheets_beneath_stick_out():
+    """640×480, two sheets beneath sticking out by 10–15 px at 95 % of the top's brightness: the
+    old single-threshold outline measured the stack's union here (6.5 % / 2.7 % off)."""
+    r, cam = _stack_render(0.95, 3)
+    m = measure_sheet(r.image, r.truth.mm_per_px_floor, cam.height_mm, r.truth.stack_height_mm)
+    assert abs(m.length_mm / 2000 - 1) < 0.01 and abs(m.width_mm / 1200 - 1) < 0.01, (m.length_mm, m.width_mm)
+
+
+def _chain_camera():
+    from core.synthetic.stills import Camera
+    return Camera(width=1280, height=960, focal_px=900.0, height_mm=2500.0)
+
+
+def test_a_brushed_streak_inside_the_sheet_is_not_its_edge():
+    """A weak line inside the outline is the top sheet's edge only if the band outside it stays
+    different all the way out (a sheet beneath); this render has a streak band instead."""
+    from core.synthetic.stills import SheetScene, Style, render
+    cam = _chain_camera()
+    scene = SheetScene(length_mm=2400, width_mm=1200, angle_deg=-20.0, center_mm=(100.0, -50.0), stack_height_mm=150.0,
+                       thickness_mm=2.0, beneath_offsets_px=[(9.0, 6.0)], beneath_angles_deg=[-19.8])
+    r = render(scene, cam, Style(beneath=0.9), seed=2)
+    m = measure_sheet(r.image, r.truth.mm_per_px_floor, cam.height_mm, 150.0)
+    assert abs(m.width_mm / 1200 - 1) < 0.005 and abs(m.length_mm / 2400 - 1) < 0.005, (m.length_mm, m.width_mm)
+
+
+def test_calibrate_on_one_frame_then_measure_on_another_chained_error():
+    """The engineer's whole chain on one camera: K from a reference line (a 1,000 mm bar on the
+    floor, its long edge's two ends as the clicks, snapped to the edge) on frame 1, then a
+    2,400 × 1,200 mm sheet on a 150 mm stack with a sheet beneath sticking out on frame 2."""
+    from core.qa.calibration import line_calibration
+    from core.synthetic.stills import SheetScene, Style, render
+    cam = _chain_camera()
+    ref = render(SheetScene(length_mm=1000, width_mm=300, angle_deg=3.0, center_mm=(-200.0, 150.0), stack_height_mm=2.0,
+                            thickness_mm=2.0), cam, Style(), seed=1)
+    c = np.array(measure_pixels(ref.image).corners_px)
+    p1, p2 = max(((c[i], c[(i + 1) % 4]) for i in range(4)), key=lambda s: float(np.hypot(*(s[1] - s[0]))))
+    k = line_calibration(p1.tolist(), p2.tolist(), 1000).mm_per_px
+    k_err = k / ref.truth.mm_per_px_floor - 1
+    scene = SheetScene(length_mm=2400, width_mm=1200, angle_deg=-20.0, center_mm=(100.0, -50.0), stack_height_mm=150.0,
+                       thickness_mm=2.0, beneath_offsets_px=[(9.0, 6.0)], beneath_angles_deg=[-19.8])
+    r = render(scene, cam, Style(beneath=0.9), seed=3)
+    m = measure_sheet(r.image, k, cam.height_mm, 150.0)
+    chained = max(abs(m.length_mm / 2400 - 1), abs(m.width_mm / 1200 - 1))
+    print(f"K error {k_err * 100:+.3f} %, chained size error {chained * 100:.3f} % "
+          f"(L {m.length_mm:.1f} / 2400, W {m.width_mm:.1f} / 1200 mm)")
+    assert abs(k_err) < 0.003          # the bar's top face is 2 mm above the floor: 0.08 % of it is parallax
+    assert chained < 0.005

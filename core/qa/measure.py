@@ -145,6 +145,16 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
+# Edges are found at two strengths. STRICT: a step of 6 % of the brightness — the stack's outer
+# outline (the union of the top sheet and any sheet beneath that sticks out). WEAK: 3 % — the top
+# sheet's own edge over a sheet beneath it, often only a thin shadow darker (same steel). A weak
+# line is taken only where it lies a little inside the strict one AND the band between them
+# differs from the top sheet all the way out (a sheet beneath); a brushed streak is a band
+# that ends, and is refused. Chosen on tuning seeds 3–7 of `bench measure --stack`.
+STRICT_STEP = 0.06
+REL_STEP = 0.03
+
+
 def find_silhouette(gray: np.ndarray) -> tuple[np.ndarray, tuple]:
     """The stack's outline and its minimum-area rectangle: the largest bright, roughly
     rectangular region that stands clear of the frame's edge (a bright floor around a
@@ -241,7 +251,7 @@ def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarr
 
 
 def _side_edges(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e: np.ndarray, a: float, b: float,
-                step: float = 0.5) -> tuple[np.ndarray, int]:
+                step: float = 0.5, rel: float = STRICT_STEP) -> tuple[np.ndarray, int]:
     """Edge candidates of one side: profiles along the outward normal ``n`` at positions
     along the tangent ``e``; returns (N×3 [profile, s, d] with d sub-pixel, usable profiles)."""
     h, w = sm.shape
@@ -282,7 +292,7 @@ def _side_edges(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e: np.ndarray
             texture = float(np.std(hp[10:-10]))
         else:
             texture = float(np.std(np.diff(inner)))
-        thr = np.maximum(0.06 * ref, 4 * texture + 2.0)
+        thr = np.maximum(rel * ref, 4 * texture + 2.0)
         # the change must persist for 3 px: what lies beyond the top sheet's edge (sheets
         # beneath, the stack's side, the floor) differs from it for good, while a streak or
         # a scratch on the sheet itself is only a line. Either sign: dark sheets exist too.
@@ -340,6 +350,59 @@ def _innermost_line(cands: np.ndarray, n_ok: int, center: np.ndarray, n: np.ndar
     return _fit_line(pts, tol=0.6)
 
 
+def _band_differs(sm: np.ndarray, inner: tuple[np.ndarray, np.ndarray], outer: tuple[np.ndarray, np.ndarray],
+                  n: np.ndarray, e: np.ndarray, center: np.ndarray, b: float) -> bool:
+    """True when the band between ``inner`` and ``outer`` differs from the sheet inside
+    ``inner`` (same sign, ≥ REL_STEP) at most positions along the side, all the way out."""
+    (pi, di), (po, do) = inner, outer
+    ni = np.array([-di[1], di[0]]) * (1.0 if np.dot([-di[1], di[0]], n) > 0 else -1.0)
+    votes, signs = 0, []
+    usable = 0
+    for s in np.linspace(-0.7 * b, 0.7 * b, 24):
+        q = center + s * e
+        a_in = pi + np.dot(q - pi, di) * di                   # the inner line's point near q
+        gap = float(np.dot(po - a_in, ni))                    # outer line's distance outward
+        if gap < 3.0:
+            continue
+        usable += 1
+        band_t = np.arange(1.5, gap - 1.0, 0.5)
+        in_t = np.arange(2.0, 8.0, 0.5)
+        pts = np.concatenate([a_in + band_t[:, None] * ni, a_in - in_t[:, None] * ni]).astype(np.float32)
+        vals = cv2.remap(sm, pts[:, 0].reshape(1, -1), pts[:, 1].reshape(1, -1), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0).ravel()
+        band, inside = vals[: len(band_t)], vals[len(band_t):]
+        if (vals < 0).any() or len(band) == 0:
+            continue
+        ref = float(np.median(inside))
+        dev = (band - ref) / max(ref, 1.0)
+        # the whole band (not just its start) must stay changed: a sheet beneath, not a streak
+        if np.mean(np.abs(dev) >= 0.4 * REL_STEP) >= 0.7:
+            votes += 1
+            signs.append(np.sign(np.median(dev)))
+    return usable >= 6 and votes >= 0.7 * usable and abs(float(np.mean(signs))) > 0.8
+
+
+def _top_edge_over_beneath(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e: np.ndarray, half: float,
+                           along: float, outer: tuple[np.ndarray, np.ndarray]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The top sheet's own edge a little inside the stack's outline on this side, when a sheet
+    beneath sticks out there; None when the outline is the top sheet's edge."""
+    cands, n_ok = _side_edges(sm, center, n, e, half, along, rel=REL_STEP)
+    if len(cands) < 6:
+        return None
+    po, do = outer
+    no = np.array([-do[1], do[0]]) * (1.0 if np.dot([-do[1], do[0]], n) > 0 else -1.0)
+    pts = center + cands[:, 1, None] * e + cands[:, 2, None] * n
+    dist = (pts - po) @ no                                  # negative: inside the outline
+    max_out = 0.3 * half + 15.0                             # how far a sheet beneath may stick out
+    sel = (dist <= -1.5) & (dist >= -max_out)
+    if sel.sum() < 6:
+        return None
+    inner = _innermost_line(cands[sel], n_ok, center, n, e)
+    if inner is None or not _band_differs(sm, inner, outer, n, e, center, along):
+        return None
+    return inner
+
+
 def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
     """The top sheet's four corners (4×2, sub-pixel), or None when its edges are unclear."""
     (cx, cy), (rw, rh), ang = rect
@@ -355,7 +418,7 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
         line = _innermost_line(cands, n_ok, c, n, e)
         if line is None:
             return None
-        lines.append(line)
+        lines.append(_top_edge_over_beneath(sm, c, n, e, half, along, line) or line)
     try:
         corners = np.array([_intersect(lines[i], lines[(i + 1) % 4]) for i in range(4)])
     except np.linalg.LinAlgError:
