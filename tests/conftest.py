@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# the PostgreSQL server fixtures (pg_server, pg_url) for every test module that asks for them
+pytest_plugins = ["pg_fixture"]
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("YOLO_OFFLINE", "1")

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from sqlalchemy import func, inspect, select
 
-from pg_fixture import pg_server, pg_url  # noqa: F401  (pytest fixtures)
 
 from core.platform.settings import Settings
 from core.platform.storage import (Base, CaptureRow, CountEventRow, CredentialRow, Database, SessionRow,

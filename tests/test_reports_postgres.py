@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 import openpyxl
 import pytest
 
-from pg_fixture import pg_server, pg_url  # noqa: F401  (pytest fixtures)
 
 import core.reports as reports
 from core.synthetic.session import make_synthetic_session
