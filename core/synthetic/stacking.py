@@ -50,6 +50,7 @@ from typing import Any, Iterator, Optional
 import cv2
 import numpy as np
 
+RENDER_VERSION = 2          # bump when the pictures change: cached clips are rendered again
 SMOOTH_FINISHES = ("painted", "galvanised", "matte")
 TEXTURED_FINISHES = ("brushed", "tread", "hot_rolled")
 FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
@@ -144,6 +145,7 @@ class StackSpec:
     tail_s: float = 1.5
     name: str = "stack"
     renderer: str = "stacking"
+    version: int = RENDER_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -547,8 +549,14 @@ class _Arm:
 
 
 # --------------------------------------------------------------------------- timeline
-def _ease(a: float) -> float:
+def _ease(a: float, how: str = "inout") -> float:
+    """Motion profile of a segment: "inout" starts and stops gently; "out" arrives at speed
+    and slows down (entering the view); "in" speeds up and leaves at speed."""
     a = min(1.0, max(0.0, a))
+    if how == "out":
+        return 1.0 - (1.0 - a) ** 2
+    if how == "in":
+        return a * a
     return a * a * (3 - 2 * a)
 
 
@@ -558,6 +566,7 @@ class _Key:
     x: float
     y: float
     lift: float
+    ease: str = "inout"      # profile of the segment that ENDS at this key
 
 
 def _at(keys: list[_Key], t: float) -> tuple[float, float, float]:
@@ -566,7 +575,7 @@ def _at(keys: list[_Key], t: float) -> tuple[float, float, float]:
         return k.x, k.y, k.lift
     for a, b in zip(keys, keys[1:]):
         if t <= b.t:
-            e = _ease((t - a.t) / max(b.t - a.t, 1e-6))
+            e = _ease((t - a.t) / max(b.t - a.t, 1e-6), b.ease)
             return a.x + (b.x - a.x) * e, a.y + (b.y - a.y) * e, a.lift + (b.lift - a.lift) * e
     k = keys[-1]
     return k.x, k.y, k.lift
@@ -663,8 +672,18 @@ def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Pla
             target = np.array([stage.cx, stage.cy], np.float32) + rng.normal(0, 0.04 * min(W, H), 2).astype(np.float32)
         d_in = np.array(_DIRS[side], np.float32)
         d_out = d_in
-        ext = (math.hypot(stage.sw, stage.sh) * 0.75 + 90 * stage.unit) if sheet is not None else 100 * stage.unit
-        ext += 40 * stage.unit                        # the shadow
+        # how far beyond the edge the head must be for nothing to show: the carried sheet
+        # (lifted, so a little larger), the glove or spider, and the shadow (offset + blur)
+        u = stage.unit
+        sv = stage.shadow_vec
+
+        def ext_along(d: np.ndarray) -> float:
+            shadow = max(0.0, float(sv @ d)) * 66 * u + 40 * u
+            e = 70 * u + shadow                       # spider or glove
+            if sheet is not None:
+                c = sheet.corners() - (sheet.cx, sheet.cy)
+                e = max(e, 1.12 * float((c @ d).max()) + shadow + 4 * u)
+            return e
 
         def off_point(d: np.ndarray) -> np.ndarray:
             # far enough along d that nothing (arm, sheet, shadow) is in view
@@ -672,7 +691,7 @@ def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Pla
                 dist = (frame[2] - target[0]) if d[0] > 0 else (target[0] - frame[0])
             else:
                 dist = (frame[3] - target[1]) if d[1] > 0 else (target[1] - frame[1])
-            return target + d * (dist + ext)
+            return target + d * (dist + ext_along(d))
 
         start, stop = off_point(d_in), off_point(d_out)
         arms: list[tuple[_Arm, np.ndarray]] = []
@@ -690,7 +709,7 @@ def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Pla
         t_in = float(np.linalg.norm(target - start)) / v
         t_down = 0.3 / speed
         low = 0.5 if kind == "hover" else 0.0        # hovering never touches the stack
-        keys = [_Key(t, *start, 1.0), _Key(t + t_in, *target, 0.9), _Key(t + t_in + t_down, *target, low)]
+        keys = [_Key(t, *start, 1.0), _Key(t + t_in, *target, 0.9, "out"), _Key(t + t_in + t_down, *target, low)]
         t_rel = keys[-1].t
         nudge = None
         nudge_t = (t_rel, t_rel)
@@ -719,12 +738,12 @@ def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Pla
         here = np.array([keys[-1].x, keys[-1].y], np.float32)
         for arm, off in arms:
             if len(arms) > 1:                          # each carrier withdraws along its own arm
-                dest = here + off + arm.out * (float(np.linalg.norm(stop - here)) + ext + reach * 0.2)
+                dest = here + off + arm.out * (float(np.linalg.norm(stop - here)) + ext_along(d_out) + reach * 0.2)
                 dest -= off
             else:
                 dest = stop + (here - target)
             t_out = float(np.linalg.norm(dest - here)) / v
-            exits.append([_Key(t_up, *here, 0.8), _Key(t_up + t_out, *dest, 1.0)])
+            exits.append([_Key(t_up, *here, 0.8), _Key(t_up + t_out, *dest, 1.0, "in")])
         t_end = max(e[-1].t for e in exits)
         plans.append(_Plan(cyc, kind, arms, keys, exits, t_release=t_rel if kind != "hover" else keys[2].t,
                            t_end=t_end, sheet=sheet, nudge=nudge, nudge_t=nudge_t))
@@ -1040,7 +1059,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
     add("matte_identical", sz[2], Stage(fl[2], bn[1], "matte", identical=True, sheet_fill=0.85, initial=2),
         [S(0, gap_s=0.7) for _ in range(6)] + [Cycle("empty"), S(0)], Camera(noise=2, exposure_jumps=2))
     add("brushed_fast", sz[0], Stage(fl[1], bn[2], "brushed", sheet_fill=0.8, initial=1),
-        [S(0, gap_s=0.25, speed=1.8, carrier="gripper") for _ in range(9)], Camera(noise=2))
+        [S(0, gap_s=0.25, speed=1.8, carrier="gripper") for _ in range(10)], Camera(noise=2))
     add("tread_harsh", sz[5], Stage(fl[0], bn[0], "tread", sheet_fill=0.75, placement="loose", initial=1),
         [S(0), Cycle("touch"), S(0), S(0, gap_s=0.5), Cycle("nudge"), S(0), S(0)],
         Camera(noise=6, flicker=0.06, band=0.04, exposure_jumps=2, auto_exposure=0.2, shake_px=2, codec="h264",
@@ -1054,7 +1073,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
          Cycle("hover", side="right", carrier="hands", pause_s=1.2), S(0, side="left")], Camera(noise=2, shadow_passes=1))
     add("near_aligned", sz[0], Stage(fl[0], bn[1], "painted", pt[2], identical=True, sheet_fill=0.78, initial=1),
         [S(0, offset_px=(float(dx), float(dy)), angle_deg=0.0) for dx, dy in
-         [(2, 0), (0, 3), (-2, 1), (1, -2), (3, 3), (-1, -3), (2, -1), (0, 2)]], Camera(noise=2.5))
+         [(2, 0), (0, 3), (-2, 1), (1, -2), (3, 3), (-1, -3), (2, -1), (0, 2), (-3, 0), (1, 1)]], Camera(noise=2.5))
     add("linger_720p", sz[3], Stage(fl[1], bn[0], "galvanised", sheet_fill=0.95, initial=1),
         [S(0, linger_s=2.0, carrier="gripper"), S(0, linger_s=1.2), Cycle("hover", pause_s=1.5), S(0, linger_s=2.5),
          S(0)], Camera(noise=2, flicker=0.02, codec="h264", crf=28))
