@@ -38,6 +38,8 @@ from core.platform.errors import UserError
 from core.platform.storage import TZ, Base, Database, utcnow
 
 EXPIRE_S = 60.0
+_MSG_INTERRUPTED = "The counter restarted during this correction: check the count and correct again if needed."
+_MSG_FAILED = "The action failed: {why}"
 IDEMPOTENT = {"start_session", "pause", "resume", "finish", "set_source", "apply_settings",
               "pause_for_analysis", "resume_after_analysis"}
 
@@ -145,9 +147,7 @@ def recover(db: Database, station: str = "") -> int:
                 r.status = "pending"
             else:
                 r.status, r.acked_at = "error", utcnow()
-                r.error = {"type": "SessionError", "msgid": "The counter restarted during this correction: "
-                                                              "check the count and correct again if needed.",
-                           "args": {}}
+                r.error = {"type": "SessionError", "msgid": _MSG_INTERRUPTED, "args": {}}
     return n
 
 
@@ -179,7 +179,7 @@ def error_dict(e: BaseException) -> dict[str, Any]:
     if isinstance(e, UserError):
         return {"type": type(e).__name__, "msgid": e.msgid,
                 "args": {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in e.args_.items()}}
-    return {"type": "error", "msgid": "The action failed: {why}", "args": {"why": f"{type(e).__name__}: {e}"}}
+    return {"type": "error", "msgid": _MSG_FAILED, "args": {"why": f"{type(e).__name__}: {e}"}}
 
 
 def raise_error(err: dict[str, Any]) -> None:

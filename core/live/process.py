@@ -245,12 +245,12 @@ def _station_lock(paths: Paths, station: str, parent_pid: int, timeout_s: float 
 
 
 def serve(channel_path: str, station: str = "", source: str = "", parent_pid: int = 0,
-          view_fps: float = 10.0) -> int:
+          view_fps: float = 10.0, loop: bool = True, realtime: bool = True) -> int:
     """Body of ``python -m core live --serve``: the worker process the owner starts."""
     paths = Paths.from_env().ensure()
     lock = _station_lock(paths, station, parent_pid)
     db = Database()
-    w = CountingWorker(db, paths, station=station)
+    w = CountingWorker(db, paths, station=station, loop=loop, realtime=realtime)
     try:   # the sheet detector for the verifier, loaded here: the worker process owns its models
         from core.models.manager import ModelManager
         w.set_detector(ModelManager(db, paths).sheet_detect_fn)
@@ -297,13 +297,15 @@ class LiveOwner:
     (``st.cache_resource`` in app.py); every tab shares it."""
 
     def __init__(self, db: Database, paths: Paths, source: Optional[str] = None, station: str = "",
-                 stream_host: str = "127.0.0.1", stream_port: int = 0, python: str = sys.executable):
+                 stream_host: str = "127.0.0.1", stream_port: int = 0, python: str = sys.executable,
+                 loop: bool = True):
         self.db = db
         self.paths = paths
         self.settings = db.load_settings()
         self.station = station
         self._source = source or ""
         self.python = python
+        self.loop = loop                  # False: a file plays once (tests, benchmarks)
         self.channel_path = default_path(paths.data, station)
         self._channel: Optional[Channel] = None
         self._proc: Optional[subprocess.Popen] = None
@@ -341,6 +343,8 @@ class LiveOwner:
                "--station", self.station, "--parent", str(os.getpid())]
         if self._source:
             cmd += ["--source", self._source]
+        if not self.loop:
+            cmd += ["--no-loop"]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=None, start_new_session=True)

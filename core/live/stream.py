@@ -115,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlparse(self.path)
         hub = self.server.hub
-        self.connection.settimeout(SEND_TIMEOUT_S)
+        self.connection.settimeout(self.server.send_timeout_s)
         if url.path == "/stream.mjpg":
             q = parse_qs(url.query)
             try:
@@ -188,8 +188,10 @@ class StreamServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, hub: FrameHub, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, hub: FrameHub, host: str = "127.0.0.1", port: int = 0,
+                 send_timeout_s: float = SEND_TIMEOUT_S):
         self.hub = hub
+        self.send_timeout_s = send_timeout_s
         self.stopping = threading.Event()
         super().__init__((host, port), _Handler)
         self._thread: Optional[threading.Thread] = None

@@ -779,7 +779,8 @@ def cli_live(argv: list[str]) -> int:
             return 2
         from core.live.process import serve
         try:
-            return serve(a.channel, a.station, a.source, a.parent, a.view_fps)
+            return serve(a.channel, a.station, a.source, a.parent, a.view_fps, loop=not a.no_loop,
+                         realtime=not a.fast)
         except (SessionError, UploadError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
