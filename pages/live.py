@@ -292,9 +292,10 @@ def video() -> None:
         return
     # one <img> per tab on the shared stream; the same markup on every rerun keeps the
     # connection (the browser does not reload an unchanged element)
-    st.markdown(f"<img data-testid='live-video' src='{url}' alt='{_('Live video')}' "
-                "style='width:100%;min-height:120px;background:#111;border-radius:6px'/>",
-                unsafe_allow_html=True)
+    alt = _("Live video")
+    img = (f"<img data-testid='live-video' src='{url}' alt='{alt}' "
+           "style='width:100%;min-height:120px;background:#111;border-radius:6px'/>")
+    st.markdown(img, unsafe_allow_html=True)
 
 
 status = w.status()
