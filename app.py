@@ -34,13 +34,15 @@ def get_worker():
     """The owner of THE counting worker process of this app (every tab shares it); the
     worker resumes an open session after a restart. ``MSM_SOURCE`` (demo, a file or
     rtsp://…) sets the source a station starts on (default: the bundled demo clip);
-    ``MSM_STREAM_PORT`` the port of the live video stream (default: any free port)."""
+    ``MSM_STREAM_PORT`` the port of the live video stream (default 8502, or any free port
+    when 8502 is taken)."""
     import os
     from core.live.process import LiveOwner
     host = st.get_option("server.address") or "0.0.0.0"
     w = LiveOwner(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
                   station=os.environ.get("MSM_STATION", ""),    # several stations on one database
-                  stream_host=host, stream_port=int(os.environ.get("MSM_STREAM_PORT") or 0))
+                  stream_host=host, stream_port=int(os.environ["MSM_STREAM_PORT"]) if os.environ.get("MSM_STREAM_PORT")
+                  else None)
     w.start()
     return w
 

@@ -117,6 +117,18 @@ class App:
             pass
         return None
 
+    def stream_health(self) -> dict[str, Any]:
+        """The MJPEG server's own count of connected viewers (its /health route)."""
+        import urllib.request
+        try:
+            for c in psutil.Process(self.proc.pid).net_connections(kind="tcp"):
+                if c.status == "LISTEN" and c.laddr.port != self.port:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{c.laddr.port}/health", timeout=3) as r:
+                        return json.loads(r.read())
+        except Exception:
+            pass
+        return {}
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -263,6 +275,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                     time.sleep(1.0)
                     peak = max(peak, app_p.memory_info().rss / 2**20)
                 st1, t1 = _status(ch), time.monotonic()
+                viewers_now = app.stream_health().get("viewers")
                 cpu_a1, cpu_w1 = app_p.cpu_times(), wk.cpu_times() if wk else None
                 dt = t1 - t0
                 frames = st1.get("frames", 0) - st0.get("frames", 0)
@@ -281,6 +294,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                     "worker_rss_mb": round(wk.memory_info().rss / 2**20, 1) if wk else None,
                     "app_rss_peak_mb": round(peak, 1),
                     "outages": st1.get("outages"),
+                    "video_viewers_connected": viewers_now,
                 }
                 if not rtsp:   # a file: the exact truth for the positions played in the window
                     row["truth_sheets_in_window"] = truth_in_positions(st0.get("position", 0) + 1,

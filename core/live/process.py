@@ -57,6 +57,7 @@ RAW_DEMAND_S = 5.0
 RESTART_MIN_S = 0.5
 RESTART_MAX_S = 10.0
 HEALTHY_RUN_S = 30.0            # a worker that ran this long resets the backoff
+DEFAULT_STREAM_PORT = 8502     # the live video's port when none is configured (taken: any free one)
 HANG_S = 20.0                   # no heartbeat for this long: the worker is killed and restarted
 COMMAND_TIMEOUT_S = 10.0
 
@@ -297,7 +298,7 @@ class LiveOwner:
     (``st.cache_resource`` in app.py); every tab shares it."""
 
     def __init__(self, db: Database, paths: Paths, source: Optional[str] = None, station: str = "",
-                 stream_host: str = "127.0.0.1", stream_port: int = 0, python: str = sys.executable,
+                 stream_host: str = "127.0.0.1", stream_port: Optional[int] = None, python: str = sys.executable,
                  loop: bool = True):
         self.db = db
         self.paths = paths
@@ -327,12 +328,14 @@ class LiveOwner:
                 return self
             self._channel = Channel.create(self.channel_path)
             self.hub = FrameHub(self._channel).start()
-            try:
-                self.server = StreamServer(self.hub, self._stream_host, self._stream_port).start()
-            except OSError as e:       # the port is taken: the video is off, counting is not
-                log.error("video stream server could not start on %s:%s: %s", self._stream_host,
-                          self._stream_port, e)
-                self.server = None
+            self.server = None
+            ports = [self._stream_port] if self._stream_port is not None else [DEFAULT_STREAM_PORT, 0]
+            for port in ports:
+                try:
+                    self.server = StreamServer(self.hub, self._stream_host, port).start()
+                    break
+                except OSError as e:   # the port is taken: the video is off, counting is not
+                    log.warning("video stream server could not listen on %s:%s: %s", self._stream_host, port, e)
             self._spawn()
             self._watchdog = threading.Thread(target=self._watch, name="live-owner", daemon=True)
             self._watchdog.start()
