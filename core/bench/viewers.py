@@ -212,7 +212,7 @@ def _click_until(button, shown, timeout_s: float) -> None:
         time.sleep(1.0)
 
 
-def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: float = 180.0) -> list[dict[str, Any]]:
+def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: float = 150.0) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
     tmp = Path(tempfile.mkdtemp(prefix="msm-viewers-"))
     data_dir = tmp / "data"

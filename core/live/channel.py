@@ -20,7 +20,7 @@ Example:
     >>> w.write_frame(b"jpegbytes", frame_id=7)
     >>> r = Channel.open(p)
     >>> r.read_status()["frames"], r.read_frame()
-    (3, (1, 7, b'jpegbytes'))
+    (3, (2, 7, b'jpegbytes'))
     >>> r.close(); w.close(unlink=True)
 """
 from __future__ import annotations
