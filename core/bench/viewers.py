@@ -258,6 +258,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
             app_p = psutil.Process(app.proc.pid)
             base_rss = app_p.memory_info().rss / 2**20
             base_threads = app_p.num_threads()
+            base_py = app.stream_health().get("threads", {})
             print(f"baseline: app {base_rss:.0f} MB, {base_threads} threads; source {source}", file=out, flush=True)
             for n in tabs:
                 tabs_open = []
@@ -321,6 +322,9 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 row["app_rss_baseline_mb"] = round(base_rss, 1)
                 row["app_threads_after_close"] = app_p.num_threads()
                 row["app_threads_baseline"] = base_threads
+                left = app.stream_health().get("threads", {})
+                row["py_threads_left_over"] = {k: v - base_py.get(k, 0) for k, v in left.items()
+                                               if v != base_py.get(k, 0)}
                 results.append(row)
                 print(json.dumps(row), flush=True)
             browser.close()
