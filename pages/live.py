@@ -23,7 +23,7 @@ _ = c._
 w = c.worker
 
 REFRESH_S = 1.0         # counter/log refresh
-ACK_WAIT_S = 0.8        # a click waits this long for the worker's confirmation, then shows "sent"
+ACK_WAIT_S = 2.0        # a click waits up to this long for the worker's confirmation, then shows "sent"
 VIDEO_FPS = 10          # frames/s of the MJPEG stream for this tab
 ALERT_SHOW_S = 6.0      # keep a fired alert's audio element mounted long enough to play
 
@@ -182,13 +182,20 @@ def session_panel(had_session: bool) -> None:
         m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1), disabled=pending)
         m2.button("−1", key="live_minus", width="stretch", on_click=_do, args=("correct", -1), disabled=pending)
 
-    _log_feed(sess.id)
+    _log_feed(sess.id, (getattr(w, "pid", None), s.counts_version, sess.count))
 
 
-def _log_feed(session_id: str) -> None:
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _recent(session_id: str, version: tuple, _db) -> list:
+    """One query per new count for every tab together (``version``: the worker process, its
+    counter of counts and corrections, the count), not one per tab per second."""
+    return recent_log(_db, session_id, limit=12)
+
+
+def _log_feed(session_id: str, version: tuple) -> None:
     st.markdown("**" + _("Log") + "**")
     lines = []
-    for e in recent_log(c.db, session_id, limit=12):
+    for e in _recent(session_id, version, c.db):
         when = c.dt(e.at, with_date=False)
         if e.kind == "auto":
             lines.append(_("{time} — Sheet #{n} detected").format(time=when, n=c.num(e.count_after)))
