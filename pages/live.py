@@ -13,7 +13,7 @@ import time
 import streamlit as st
 
 from core.live import alerts
-from core.live.process import session_from_dict
+from core.live.process import RESTARTING, session_from_dict
 from core.live.sessions import SessionError, recent_log
 from core.live.worker import DEMO, UploadError, validate_upload
 from pages.common import ctx, friendly_error
@@ -55,7 +55,7 @@ def _status_line(s) -> None:
     if s.fps:
         text += " · " + _("{fps} frames/s").format(fps=c.num(s.fps, 1))
     st.caption(f"{icon} {text}")
-    if not s.running and s.source_message == "counting worker restarting":
+    if not s.running and s.source_message == RESTARTING:
         st.warning(_("The counting process is restarting; counting resumes where it stopped."))
     elif s.source_status in ("reconnecting", "stalled", "error") and s.source_message:
         st.warning(_("The video source has a problem: {why}").format(why=s.source_message))

@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -309,3 +310,33 @@ def test_rtsp_through_the_worker_process_with_viewers_counts_exactly(db, paths, 
     assert o.status().count == truth.expected_count == 3, _auto_frames(db, s.id)
     frames = _auto_frames(db, s.id)
     assert len(frames) == len(set(frames)) == 3
+
+
+def test_worker_exits_when_its_app_is_killed(data_dir, tmp_path):
+    """kill -9 of the app process (the owner's process): its worker process notices it was
+    re-parented and exits, so a restarted app never finds two workers counting."""
+    import subprocess
+    import sys
+    code = ("import time, sys; from core.platform.paths import Paths; from core.platform.storage import Database;"
+            "from core.live.process import LiveOwner;"
+            "o = LiveOwner(Database(), Paths.from_env(), source='demo').start();"
+            "print(o.pid, flush=True); time.sleep(600)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    app = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env,
+                           cwd=Path(__file__).resolve().parent.parent)
+    try:
+        worker_pid = int(app.stdout.readline())
+        wp = psutil.Process(worker_pid)
+        wait_for(lambda: "--serve" in " ".join(wp.cmdline()), 10, what="the worker process")
+        time.sleep(3.0)                               # let it start counting
+        os.kill(app.pid, signal.SIGKILL)
+        app.wait(10)
+        wait_for(lambda: not wp.is_running() or wp.status() == psutil.STATUS_ZOMBIE, 30,
+                 what="the orphaned worker to exit")
+    finally:
+        if app.poll() is None:
+            app.kill()
+        try:
+            psutil.Process(worker_pid).kill()
+        except (psutil.Error, NameError, UnboundLocalError):
+            pass

@@ -70,7 +70,10 @@ class Channel:
         """Create (or reset) the file; the owner does this before starting the worker."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        # a new file, never the old one truncated: a worker left over from a killed app may
+        # still map the old one (it exits on its own) and must not fault on a shrunk file
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.ftruncate(fd, SIZE)              # sparse: only the pages written use memory
         mm = mmap.mmap(fd, SIZE)
         _HDR.pack_into(mm, 0, MAGIC, 0.0, 0.0, 0, 0.0)

@@ -60,6 +60,8 @@ HEALTHY_RUN_S = 30.0            # a worker that ran this long resets the backoff
 DEFAULT_STREAM_PORT = 8502     # the live video's port when none is configured (taken: any free one)
 HANG_S = 20.0                   # no heartbeat for this long: the worker is killed and restarted
 COMMAND_TIMEOUT_S = 10.0
+STARTING = "counting worker starting"
+RESTARTING = "counting worker restarting"
 
 
 # --- shapes on the wire ----------------------------------------------------------------------
@@ -439,7 +441,7 @@ class LiveOwner:
         if not self.alive or hb_pid != self.pid or age > 3.0:
             # the worker is (re)starting: the last figures are history, not a live rate
             st = dataclasses.replace(st, running=False, fps=0.0, source_status="connecting",
-                                     source_message="counting worker restarting")
+                                     source_message=RESTARTING if self.restarts else STARTING)
         return st
 
     def latest_jpeg(self, max_width: int = 960, quality: int = 80) -> Optional[bytes]:
