@@ -23,6 +23,7 @@ _ = c._
 w = c.worker
 
 REFRESH_S = 1.0         # counter/log refresh
+STATUS_REFRESH_S = 2.0  # source status line (its rate is a 3 s average: a faster refresh shows nothing new)
 ACK_WAIT_S = 2.0        # a click waits up to this long for the worker's confirmation, then shows "sent"
 VIDEO_FPS = 10          # frames/s of the MJPEG stream for this tab
 ALERT_SHOW_S = 6.0      # keep a fired alert's audio element mounted long enough to play
@@ -64,9 +65,9 @@ def _status_line(s) -> None:
             fps=c.num(s.fps, 1), src=c.num(s.source_fps, 1)))
 
 
-@st.fragment(run_every=REFRESH_S)
+@st.fragment(run_every=STATUS_REFRESH_S)
 def status_line() -> None:
-    """Refreshed every second: the frames/s is the worker's real rate right now."""
+    """Refreshed every 2 s: the frames/s is the worker's real rate over its last 3 s."""
     _status_line(w.status())
 
 
