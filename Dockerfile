@@ -50,7 +50,7 @@ COPY --chown=msm:msm . /app
 RUN mkdir -p /app/data /app/weights /app/.yolo && chown -R msm:msm /app/data /app/weights /app/.yolo
 USER msm
 VOLUME ["/app/data", "/app/weights"]
-EXPOSE 8501
+EXPOSE 8501 8502
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
 CMD ["python", "-m", "streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true"]

@@ -1,7 +1,8 @@
 """Metal Sheet Monitor — Streamlit entry point.
 
-Wires navigation and the process-wide cached objects: the database, the counting worker
-(one background thread per process, shared by every browser tab, stopped on eviction
+Wires navigation and the process-wide cached objects: the database, the owner of the
+counting worker PROCESS (:class:`core.live.process.LiveOwner`: starts, watches and restarts
+it, serves the one shared video stream; shared by every browser tab, stopped on eviction
 through ``on_release``) and the model manager (which swaps YOLO and SAM 2 in and out).
 Pages only read the worker's state and call ``core``.
 """
@@ -32,15 +33,18 @@ def _stop_worker(worker) -> None:
 
 @st.cache_resource(on_release=_stop_worker)
 def get_worker():
-    """The ONE counting worker of this process (every tab shares it); it resumes an open
-    session after a restart. ``MSM_SOURCE`` (demo, a file or rtsp://…) sets the source a
-    station starts on; default: the bundled demo clip."""
+    """The owner of THE counting worker process of this app (every tab shares it); the
+    worker resumes an open session after a restart. ``MSM_SOURCE`` (demo, a file or
+    rtsp://…) sets the source a station starts on (default: the bundled demo clip);
+    ``MSM_STREAM_PORT`` the port of the live video stream (default 8502, or any free port
+    when 8502 is taken)."""
     import os
-    from core.live.worker import CountingWorker
-    w = CountingWorker(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
-                       station=os.environ.get("MSM_STATION", ""))   # several stations on one database
-    # the sheet detector is wired in by get_model_manager() (it calls get_worker().set_detector);
-    # calling get_model_manager() from here deadlocked: each cached factory waited on the other's lock
+    from core.live.process import LiveOwner
+    host = st.get_option("server.address") or "0.0.0.0"
+    w = LiveOwner(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,
+                  station=os.environ.get("MSM_STATION", ""),    # several stations on one database
+                  stream_host=host, stream_port=int(os.environ["MSM_STREAM_PORT"]) if os.environ.get("MSM_STREAM_PORT")
+                  else None)
     w.start()
     return w
 
@@ -86,8 +90,7 @@ class _StreamlitModelCache:
 def get_model_manager():
     from core.models.manager import ModelManager
     mm = ModelManager(get_db(), Paths.from_env(), cache=_StreamlitModelCache())
-    # the counting verifier asks the manager for the sheet detector, so eviction really frees it
-    get_worker().set_detector(mm.sheet_detect_fn)
+    # the counting worker process loads its own sheet detector (core.live.process.serve)
     return mm
 
 

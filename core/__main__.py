@@ -35,6 +35,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("retention",), "core.platform.health", "cli_retention", "apply the raw-capture retention policy"),
     (("i18n",), "core.platform.i18n", "cli_i18n", "check|sync the id/en catalogues: missing keys, bare literals (exit 1)"),
     (("soak",), "core.bench.soak", "cli_soak", "long run of the live path: memory, threads, FPS over time (not CI)"),
+    (("bench", "viewers"), "core.bench.viewers", "bench_viewers",
+     "N Chromium viewers on the live page: worker fps, sheets/min, CPU, memory, PAUSE ack, tab load"),
 ]
 
 

@@ -1,10 +1,10 @@
 """Live Monitoring: the video on the left, the session on the right.
 
-Thin view over :class:`core.live.worker.CountingWorker` (one per process, shared by every tab):
-it reads the worker's status and latest frame and calls its session methods. Nothing here
-waits for a model or the counting loop. The video goes through streamlit-webrtc
-(server-side frames, receive-only); until WebRTC plays — or when it cannot connect — a
-polling image (``st.fragment(run_every=…)``) shows the same frames.
+Thin view over :class:`core.live.process.LiveOwner` (one per app, shared by every tab), the
+handle on the counting worker PROCESS: the page reads its published status and sends
+commands. Buttons send a command with an id and show "sent" until the worker confirms
+(a click is never dropped). The video is one MJPEG stream (``<img>``) served by the app
+from frames the worker encoded once for all viewers; no page rerun touches the video.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 import streamlit as st
 
 from core.live import alerts
+from core.live.process import RESTARTING, session_from_dict
 from core.live.sessions import SessionError, recent_log
 from core.live.worker import DEMO, UploadError, validate_upload
 from pages.common import ctx, friendly_error
@@ -22,7 +23,9 @@ _ = c._
 w = c.worker
 
 REFRESH_S = 1.0         # counter/log refresh
-VIDEO_REFRESH_S = 0.5   # polling-image fallback
+STATUS_REFRESH_S = 2.0  # source status line (its rate is a 3 s average: a faster refresh shows nothing new)
+ACK_WAIT_S = 2.0        # a click waits up to this long for the worker's confirmation, then shows "sent"
+VIDEO_FPS = 10          # frames/s of the MJPEG stream for this tab
 ALERT_SHOW_S = 6.0      # keep a fired alert's audio element mounted long enough to play
 
 st.title(_("Live Monitoring"))
@@ -53,8 +56,19 @@ def _status_line(s) -> None:
     if s.fps:
         text += " · " + _("{fps} frames/s").format(fps=c.num(s.fps, 1))
     st.caption(f"{icon} {text}")
-    if s.source_status in ("reconnecting", "stalled", "error") and s.source_message:
+    if not s.running and s.source_message == RESTARTING:
+        st.warning(_("The counting process is restarting; counting resumes where it stopped."))
+    elif s.source_status in ("reconnecting", "stalled", "error") and s.source_message:
         st.warning(_("The video source has a problem: {why}").format(why=s.source_message))
+    elif s.slow:   # this machine is too busy: a warning about counting, not a source outage
+        st.warning(_("Counting is slower than the video source: {fps} of {src} frames/s.").format(
+            fps=c.num(s.fps, 1), src=c.num(s.source_fps, 1)))
+
+
+@st.fragment(run_every=STATUS_REFRESH_S)
+def status_line() -> None:
+    """Refreshed every 2 s: the frames/s is the worker's real rate over its last 3 s."""
+    _status_line(w.status())
 
 
 def _play(kind: str, sess_id: str) -> None:
@@ -79,30 +93,51 @@ def _render_audio(sess_id: str) -> None:
 # Buttons act in on_click callbacks: they run before the (fragment) rerun, so what is drawn
 # afterwards already shows the new state; messages wait in session state for that rerun.
 def _do(action: str, *args) -> None:
+    """Send the command; wait a moment for the confirmation so the rerun usually shows the
+    new state at once, else the panel shows "sent" until the worker acknowledges."""
+    kw = {"delta": args[0], "reason": st.session_state.get("live_reason", ""), "user": c.user} \
+        if action == "correct" else {}
     try:
-        if action == "pause":
-            w.pause()
-        elif action == "resume":
-            w.resume()
-        elif action == "correct":
-            w.correct(args[0], st.session_state.get("live_reason", ""), user=c.user)
-        elif action == "finish":
-            done = w.finish()
+        cid = w.submit(action, **kw)
+    except Exception as e:   # the database refused the command: say so, never a traceback
+        import logging
+        logging.getLogger("msm.ui").exception("live action %s could not be sent", action)
+        st.session_state["live_msg"] = _("The action failed") + f": {e}"
+        return
+    st.session_state["live_pending"] = {"id": cid, "action": action}
+    from core.live import commands
+    commands.wait(c.db, cid, ACK_WAIT_S)
+    _settle()
+
+
+def _settle() -> bool:
+    """Handle the pending command's acknowledgement; True while it is still unconfirmed."""
+    pend = st.session_state.get("live_pending")
+    if not pend:
+        return False
+    cmd = w.command(pend["id"])
+    if cmd is not None and not cmd.acked:
+        return True
+    st.session_state.pop("live_pending", None)
+    if cmd is None:
+        return False
+    if cmd.status == "error":
+        err = cmd.error
+        st.session_state["live_msg"] = _(err.get("msgid") or "The action failed").format(**(err.get("args") or {}))
+    elif pend["action"] == "finish":
+        done = session_from_dict(cmd.result.get("session"))
+        if done is not None:
             st.session_state["live_finished"] = done.id
             kind = alerts.alert_kind_for_finish(done.count, done.target)
             st.session_state["live_alert"] = kind or "finish_ok"
             if kind:
                 _play(kind, done.id)
-    except (SessionError, UploadError) as e:
-        st.session_state["live_msg"] = e.translated(_)
-    except Exception as e:   # never a traceback on the page
-        import logging
-        logging.getLogger("msm.ui").exception("live action %s failed", action)
-        st.session_state["live_msg"] = _("The action failed") + f": {e}"
+    return False
 
 
 @st.fragment(run_every=REFRESH_S)
 def session_panel(had_session: bool) -> None:
+    pending = _settle()
     s = w.status()
     sess = s.session
     if (sess is not None) != had_session:
@@ -130,26 +165,38 @@ def session_panel(had_session: bool) -> None:
     _render_audio(sess.id)
 
     b1, b2 = st.columns(2)
+    # while a command waits for its confirmation the buttons are off: a second click
+    # cannot queue a contradicting command, and the first one is never lost
     if sess.is_active:
-        b1.button(_("PAUSE"), key="live_pause", width="stretch", on_click=_do, args=("pause",))
+        b1.button(_("PAUSE"), key="live_pause", width="stretch", on_click=_do, args=("pause",), disabled=pending)
     else:
-        b1.button(_("RESUME"), key="live_resume", width="stretch", on_click=_do, args=("resume",))
+        b1.button(_("RESUME"), key="live_resume", width="stretch", on_click=_do, args=("resume",),
+                  disabled=pending)
     b2.button(_("FINISH SESSION"), key="live_finish", type="primary", width="stretch",
-              on_click=_do, args=("finish",))
+              on_click=_do, args=("finish",), disabled=pending)
+    if pending:
+        st.caption(":orange[●] " + _("Sent: waiting for the counter to confirm…"))
 
     with st.expander(_("Manual correction")):
         st.text_input(_("Reason"), key="live_reason", placeholder=_("e.g. sheet missed by the camera"))
         m1, m2 = st.columns(2)
-        m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1))
-        m2.button("−1", key="live_minus", width="stretch", on_click=_do, args=("correct", -1))
+        m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1), disabled=pending)
+        m2.button("−1", key="live_minus", width="stretch", on_click=_do, args=("correct", -1), disabled=pending)
 
-    _log_feed(sess.id)
+    _log_feed(sess.id, (getattr(w, "pid", None), s.counts_version, sess.count))
 
 
-def _log_feed(session_id: str) -> None:
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _recent(session_id: str, version: tuple, _db) -> list:
+    """One query per new count for every tab together (``version``: the worker process, its
+    counter of counts and corrections, the count), not one per tab per second."""
+    return recent_log(_db, session_id, limit=12)
+
+
+def _log_feed(session_id: str, version: tuple) -> None:
     st.markdown("**" + _("Log") + "**")
     lines = []
-    for e in recent_log(c.db, session_id, limit=12):
+    for e in _recent(session_id, version, c.db):
         when = c.dt(e.at, with_date=False)
         if e.kind == "auto":
             lines.append(_("{time} — Sheet #{n} detected").format(time=when, n=c.num(e.count_after)))
@@ -231,55 +278,39 @@ def start_form() -> None:
 
 
 # --- the left-hand column: the video ----------------------------------------------------------
-@st.fragment(run_every=VIDEO_REFRESH_S)
-def polling_video() -> None:
-    jpeg = w.latest_jpeg(max_width=960)
-    if jpeg is None:
-        st.info(_("Waiting for video…"))
-    else:
-        st.image(jpeg, width="stretch")
+def stream_url() -> str | None:
+    """Where this browser fetches the MJPEG stream: ``MSM_STREAM_URL`` (behind a proxy),
+    else the host the browser used for the app, on the stream server's port."""
+    import os
+    base = os.environ.get("MSM_STREAM_URL", "").rstrip("/")
+    if not base:
+        port = getattr(w, "stream_port", None)
+        if not port:
+            return None
+        host = (st.context.headers.get("Host") or "127.0.0.1").rsplit(":", 1)[0] if st.context.headers \
+            else "127.0.0.1"
+        base = f"http://{host}:{port}"
+    return f"{base}/stream.mjpg?fps={VIDEO_FPS}"
 
 
-def webrtc_video() -> bool:
-    """The live feed through streamlit-webrtc; True when it is playing."""
-    try:
-        import av
-        import numpy as np
-        from streamlit_webrtc import WebRtcMode, create_video_source_track, webrtc_streamer
-    except ImportError:
-        return False
-    blank = np.zeros((360, 640, 3), np.uint8)
-
-    def next_frame(pts, time_base):  # runs in the WebRTC thread, never in the counting loop
-        img = w.latest_frame()
-        if img is None:
-            img = blank
-        elif img.shape[1] > 960:
-            import cv2
-            img = cv2.resize(img, (960, int(img.shape[0] * 960 / img.shape[1])), interpolation=cv2.INTER_AREA)
-        return av.VideoFrame.from_ndarray(img, format="bgr24")
-
-    try:
-        track = create_video_source_track(next_frame, key="live_video", fps=10)
-        rtc = webrtc_streamer(key="live_webrtc", mode=WebRtcMode.RECVONLY, source_video_track=track,
-                              media_stream_constraints={"video": True, "audio": False},
-                              desired_playing_state=True)
-        return bool(rtc.state.playing)
-    except Exception as e:   # WebRTC unavailable: the polling image carries on alone
-        import logging
-        logging.getLogger("msm.ui").warning("WebRTC unavailable: %s", e)
-        return False
+def video() -> None:
+    url = stream_url()
+    if url is None:
+        st.info(_("The video stream is not available; counting goes on."))
+        return
+    # one <img> per tab on the shared stream; the same markup on every rerun keeps the
+    # connection (the browser does not reload an unchanged element)
+    alt = _("Live video")
+    img = (f"<img data-testid='live-video' src='{url}' alt='{alt}' "
+           "style='width:100%;min-height:120px;background:#111;border-radius:6px'/>")
+    st.markdown(img, unsafe_allow_html=True)
 
 
 status = w.status()
 left, right = st.columns([3, 2], gap="large")
 with left:
-    use_rtc = st.toggle(_("WebRTC video"), value=True, key="live_use_webrtc",
-                        help=_("Turn off when the video does not play (a plain image is shown)."))
-    playing = webrtc_video() if use_rtc else False
-    if not playing:
-        polling_video()
-    _status_line(status)
+    video()
+    status_line()
 with right:
     busy = status.session is not None
     # above the fragment: elements after a self-refreshing fragment may be dropped on its reruns

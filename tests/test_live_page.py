@@ -2,15 +2,13 @@
 session; start → counts arrive from a generated clip (real worker, engine, DB) → over
 target alert → finish → sound B state and the JSON log download.
 
-Mocked: ``streamlit_webrtc.webrtc_streamer`` only — it cannot run under AppTest (no browser
-session manager); the page then shows its polling-image fallback, which is what we check.
-Real WebRTC is exercised in the browser test.
+Nothing is mocked: the app's cached owner starts the real worker process (issue 16); the
+buttons' commands are acknowledged by it. The MJPEG video itself is checked in the browser test.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import streamlit as st
@@ -29,17 +27,13 @@ def app(data_dir, tmp_path, monkeypatch):
     clip = tmp_path / "page.mp4"
     truth = sheets_clip(clip, n_sheets=3, hand=False, gap_s=0.6, tail_s=4.0, fps=10)
     monkeypatch.setenv("MSM_SOURCE", str(clip))
-    import streamlit_webrtc
-    fake = SimpleNamespace(state=SimpleNamespace(playing=False))
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda *a, **k: fake)
-    monkeypatch.setattr(streamlit_webrtc, "create_video_source_track", lambda *a, **k: object())
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["lang"] = "en"
     at.run()
     assert not at.exception, at.exception
     yield at, truth
-    st.cache_resource.clear()      # on_release stops and joins the worker thread
+    st.cache_resource.clear()      # on_release stops the worker process
 
 
 def _start(at, name, target):
@@ -47,6 +41,19 @@ def _start(at, name, target):
     at.text_input(key="live_target").set_value(target)
     [b for b in at.button if b.label == "START SESSION"][0].click()
     at.run()
+    assert not at.exception, at.exception
+
+
+def _click(at, label: str) -> None:
+    """Click a session button and rerun until the worker process acknowledged the command
+    (the page shows "sent" meanwhile)."""
+    [b for b in at.button if b.label == label][0].click()
+    at.run()
+    deadline = time.time() + 30
+    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
+        assert time.time() < deadline, "the command was never acknowledged"
+        time.sleep(0.3)
+        at.run()
     assert not at.exception, at.exception
 
 
@@ -102,8 +109,7 @@ def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
     log_text = "\n".join(c.value for c in at.code)
     assert "Sheet #3 detected" in log_text and "Sheet #1 detected" in log_text
 
-    [b for b in at.button if b.label == "FINISH SESSION"][0].click()
-    at.run()
+    _click(at, "FINISH SESSION")
     assert not at.exception, at.exception
     assert sessions.open_session(db) is None
     done = sessions.session_status(db, s.id)
@@ -119,17 +125,13 @@ def test_finish_under_target_gives_sound_a_and_corrections_show_in_the_log(app):
     at, _ = app
     _start(at, "Batch-U", "50")
     at.text_input(key="live_reason").set_value("sheet missed by the camera")
-    [b for b in at.button if b.label == "+1"][0].click()
-    at.run()
+    _click(at, "+1")
     assert "Correction +1" in "\n".join(c.value for c in at.code)
-    [b for b in at.button if b.label == "−1"][0].click()
-    at.run()
+    _click(at, "−1")
     at.text_input(key="live_reason").set_value("")
-    [b for b in at.button if b.label == "+1"][0].click()
-    at.run()
+    _click(at, "+1")
     assert any("Give a reason" in e for e in _errors(at))
-    [b for b in at.button if b.label == "FINISH SESSION"][0].click()
-    at.run()
+    _click(at, "FINISH SESSION")
     assert at.session_state["live_alert"] == "finish_under"
     assert any("Under target (sound A)" in w.value for w in at.warning)
 

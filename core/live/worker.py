@@ -31,7 +31,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -55,7 +56,8 @@ VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 3.0                  # "capped at a few seconds"
 POSITION_SAVE_S = 1.0                # idle position checkpoint period
-FPS_WINDOW = 30
+FPS_WINDOW_S = 3.0                   # the frames/s shown: frames processed in the last seconds
+SLOW_RATIO = 0.9                     # below this share of the source's rate: "counting is slow"
 STALL_S = 3.0                        # no camera frame for this long while "live" = stalled
 
 
@@ -72,7 +74,8 @@ class WorkerStatus:
     source_status: str = "idle"      # idle | connecting | live | reconnecting | stalled | ended | error
     source_message: str = ""
     outages: int = 0                 # times the source was lost since it was opened
-    fps: float = 0.0                 # frames processed per second (recent)
+    fps: float = 0.0                 # frames processed per second over the last FPS_WINDOW_S (real rate)
+    source_fps: float = 0.0          # the rate the source delivers (file: its own fps; camera: nominal)
     frames: int = 0                  # frames processed since start
     position: int = 0                # monotonic frame position of the current source
     session: Optional[SessionStatus] = None
@@ -84,6 +87,13 @@ class WorkerStatus:
     @property
     def count(self) -> int:
         return self.session.count if self.session else 0
+
+    @property
+    def slow(self) -> bool:
+        """The counter processes fewer frames than the source sends: a warning about this
+        machine, not a source outage."""
+        return bool(self.source_status == "live" and self.source_fps > 0 and self.frames > 2 * self.source_fps
+                    and self.fps < SLOW_RATIO * self.source_fps)
 
     @property
     def monitoring(self) -> bool:
@@ -208,7 +218,7 @@ class CountingWorker:
         self._settings_dirty = False
         self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
         self._jpeg_cache: tuple[int, int, bytes] | None = None        # (position, width, bytes)
-        self._fps_times: list[float] = []
+        self._fps_times: deque[float] = deque(maxlen=2048)
         self._src: Any = None
         self._detector: Any = None
         self._next_pos = 0                # monotonic frame position of the current source
@@ -300,7 +310,19 @@ class CountingWorker:
                     self._in_outage = True
                 self._status = replace(self._status, source_status=new, source_message=msg,
                                        outages=self._status.outages + (1 if lost else 0))
-            return replace(self._status)
+            return replace(self._status, fps=self._recent_fps())
+
+    def _recent_fps(self) -> float:
+        """Frames processed per second over the last FPS_WINDOW_S, computed now: a loop
+        that falls behind or stops shows it at once (never a stale figure)."""
+        now = time.monotonic()
+        times = self._fps_times
+        while times and now - times[0] > FPS_WINDOW_S:
+            times.popleft()
+        if len(times) < 2:
+            return 0.0
+        span = max(now - times[0], times[-1] - times[0])
+        return (len(times) - 1) / span if span > 0 else 0.0
 
     def latest_frame(self, annotated: bool = True) -> Optional[np.ndarray]:
         """The newest processed frame, with the sheet box and status drawn (lazily, here)."""
@@ -628,16 +650,19 @@ class CountingWorker:
             capture.save_position(self.db, sess.id, pos)
         box = getattr(event, "box", None) if event is not None else self._engine_box()
         now = time.monotonic()
-        self._fps_times.append(now)
-        if len(self._fps_times) > FPS_WINDOW:
-            del self._fps_times[0]
-        fps = (len(self._fps_times) - 1) / (self._fps_times[-1] - self._fps_times[0]) \
-            if len(self._fps_times) > 1 and self._fps_times[-1] > self._fps_times[0] else 0.0
         with self._lock:
+            self._fps_times.append(now)
             self._latest = (pos, img, box)
             self._last_frame_t = now
-            self._status = replace(self._status, source_status=src_status, source_message="", fps=fps,
-                                   frames=self._status.frames + 1, position=pos)
+            self._status = replace(self._status, source_status=src_status, source_message="",
+                                   source_fps=self._nominal_fps(fps_src, src), frames=self._status.frames + 1,
+                                   position=pos)
+
+    def _nominal_fps(self, fps_src: float, src: Any) -> float:
+        """The rate the source is meant to deliver: a camera's own fps, capped by the
+        configured fps limit (frames above it are dropped on purpose, not missed)."""
+        limit = float(getattr(src, "fps_limit", 0) or 0)
+        return min(fps_src, limit) if limit > 0 else fps_src
 
     def _snapshot(self) -> Any:
         try:
@@ -736,8 +761,26 @@ def cli_live(argv: list[str]) -> int:
     ap.add_argument("--finish", action="store_true", help="finish the session on exit")
     ap.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (0 = no limit)")
     ap.add_argument("--every", type=float, default=1.0, help="status line period (s)")
+    ap.add_argument("--serve", action="store_true",
+                    help="run as the app's worker process (commands from the database, status and "
+                         "frames into --channel); started by core.live.process.LiveOwner")
+    ap.add_argument("--channel", default="", help="with --serve: the shared channel file")
+    ap.add_argument("--station", default="", help="with --serve: the station name")
+    ap.add_argument("--parent", type=int, default=0, help="with --serve: exit when this process is gone")
+    ap.add_argument("--view-fps", type=float, default=10.0, help="with --serve: frames/s encoded for viewers")
     a = ap.parse_args(argv)
     _log.setup()
+    if a.serve:
+        if not a.channel:
+            print("error: --serve needs --channel", file=sys.stderr)
+            return 2
+        from core.live.process import serve
+        try:
+            return serve(a.channel, a.station, a.source, a.parent, a.view_fps, loop=not a.no_loop,
+                         realtime=not a.fast)
+        except (SessionError, UploadError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     paths = Paths.from_env().ensure()
     db = Database()
     w = CountingWorker(db, paths, realtime=not a.fast, loop=not a.no_loop)
