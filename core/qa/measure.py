@@ -354,7 +354,7 @@ def _band_differs(sm: np.ndarray, inner: tuple[np.ndarray, np.ndarray], outer: t
                   n: np.ndarray, e: np.ndarray, center: np.ndarray, b: float) -> bool:
     """True when the band between ``inner`` and ``outer`` differs from the sheet inside
     ``inner`` (same sign, ≥ REL_STEP) at most positions along the side, all the way out."""
-    (pi, di), (po, do) = inner, outer
+    (pi, di), (po, _do) = inner, outer
     ni = np.array([-di[1], di[0]]) * (1.0 if np.dot([-di[1], di[0]], n) > 0 else -1.0)
     votes, signs = 0, []
     usable = 0
