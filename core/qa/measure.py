@@ -342,6 +342,63 @@ def _innermost_line(cands: np.ndarray, n_ok: int, center: np.ndarray, n: np.ndar
     return _fit_line(pts, tol=0.6)
 
 
+RIM_PX = 4.5          # a cut edge may show as a thin dark/bright line up to this wide (px)
+RIM_SAME_PX = 2.5     # …and a band of an in-between level this narrow is a rim, not a sheet beneath
+
+
+def _past_rim(sm: np.ndarray, line: tuple[np.ndarray, np.ndarray], center: np.ndarray, n: np.ndarray,
+              along: float, step: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Move a side's line from the inner to the outer edge of the sheet's cut-edge rim.
+
+    A cut edge often shows as a thin line darker (or brighter) than the sheet: walking
+    outward, the first clear change is the rim's inner edge, which puts the outline a
+    rim's width inside the sheet (−2…−4 px per side on a 640×480 capture: the 1.6 % width
+    error). The side's profile is averaged along the whole line (noise-free), and the line
+    moves out to the rim's outer edge when the next edge within ``RIM_PX`` goes the other
+    way (a valley/ridge), or goes the same way within ``RIM_SAME_PX`` (a narrow in-between
+    band). A sheet beneath sticking out further than that is a plateau and stays outside.
+    """
+    p0, d = line
+    nn = np.array([-d[1], d[0]])
+    if float(nn @ n) < 0:
+        nn = -nn                                        # the side's outward normal
+    # the line's point nearest the box centre, and positions along the middle 80 %
+    base = p0 + ((center - p0) @ d) * d
+    ts = np.linspace(-0.8 * along, 0.8 * along, max(16, int(along)))
+    ds = np.arange(-4.0, RIM_PX + 3.0, step)
+    pts = base[None, None, :] + ts[:, None, None] * d + ds[None, :, None] * nn
+    prof = cv2.remap(sm, pts[..., 0].astype(np.float32), pts[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    ok = (prof >= 0).all(1)
+    if ok.sum() < 8:
+        return line
+    g = np.gradient(prof[ok].mean(0))
+    i0 = int(np.argmin(np.abs(ds)))
+    lo, hi = max(1, i0 - int(1.0 / step)), min(len(g) - 2, i0 + int(1.0 / step))
+    i1 = lo + int(np.argmax(np.abs(g[lo:hi + 1])))          # the edge the line sits on
+    if abs(g[i1]) < 1e-6:
+        return line
+    gs = g * (-1.0 if g[i1] < 0 else 1.0) * -1.0           # first edge as a minimum
+    thr = 0.3 * abs(float(g[i1]))
+    best = None
+    for k in range(i1 + 2, len(g) - 1):
+        dist = ds[k] - ds[i1]
+        if dist > RIM_PX:
+            break
+        if gs[k] > thr and gs[k] > gs[k - 1] and gs[k] >= gs[k + 1]:
+            best = k                                       # out of a rim line (valley or ridge)
+        elif 0.8 <= dist <= RIM_SAME_PX and gs[k] < -thr and gs[k] < gs[k - 1] and gs[k] <= gs[k + 1] \
+                and float(np.min(np.abs(gs[i1:k]))) < 0.5 * abs(float(gs[k])):
+            best = k                                       # a narrow in-between band: a second edge
+    if best is None:
+        return line
+    y0, y1, y2 = np.abs(g[best - 1]), np.abs(g[best]), np.abs(g[best + 1])
+    den = y0 - 2 * y1 + y2
+    off = 0.5 * (y0 - y2) / den if abs(den) > 1e-9 else 0.0
+    shift = ds[best] + float(np.clip(off, -1, 1)) * step
+    return p0 + shift * nn, d
+
+
 def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
     """The top sheet's four corners (4×2, sub-pixel), or None when its edges are unclear."""
     (cx, cy), (rw, rh), ang = rect
@@ -357,7 +414,7 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
         line = _innermost_line(cands, n_ok, c, n, e)
         if line is None:
             return None
-        lines.append(line)
+        lines.append(_past_rim(sm, line, c, n, along))
     try:
         corners = np.array([_intersect(lines[i], lines[(i + 1) % 4]) for i in range(4)])
     except np.linalg.LinAlgError:
@@ -365,7 +422,7 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
     # sanity: the refined outline must lie within (a little beyond) the silhouette's rectangle
     box = cv2.boxPoints(rect)
     if cv2.contourArea(corners.astype(np.float32)) < 0.3 * rw * rh or \
-            min(cv2.pointPolygonTest(box.reshape(-1, 1, 2), (float(x), float(y)), True) for x, y in corners) < -5:
+            min(cv2.pointPolygonTest(box.reshape(-1, 1, 2), (float(x), float(y)), True) for x, y in corners) < -5 - RIM_PX:
         return None
     return corners
 
