@@ -68,8 +68,10 @@ def demo_captures(path: Optional[Path] = None, after: int = 6) -> list[tuple[str
 
 
 def clean_sheet_set(per_finish: int = 6, seed: int = 100, sizes: tuple[tuple[int, int], ...] = (
-        (1920, 1080), (1280, 720), (960, 540), (640, 480)), demo: bool = True) -> list[tuple[str, np.ndarray]]:
-    """Clean sheets (no defect): ``per_finish`` renders of every finish + the demo captures."""
+        (1920, 1080), (1280, 720), (960, 540), (640, 480)), demo: bool = True,
+        truth: bool = False) -> list[Any]:
+    """Clean sheets (no defect): ``per_finish`` renders of every finish + the demo captures,
+    as ``(name, image)`` — or ``(name, image, top-sheet corners | None)`` with ``truth``."""
     from core.synthetic.clips import FINISHES, render_still
     out = []
     for fi, finish in enumerate(FINISHES):
@@ -78,11 +80,16 @@ def clean_sheet_set(per_finish: int = 6, seed: int = 100, sizes: tuple[tuple[int
             size = sizes[j % len(sizes)]
             img, _top, _b, meta = render_still(rng, size, n_sheets=int(rng.integers(1, 5)), finish=finish,
                                                arm="none", max_angle_deg=20.0)
-            out.append((f"{finish} {size[0]}x{size[1]} {meta['floor']}/{meta['container']} #{j}",
-                        clip_lighting(img, rng)))
+            item = (f"{finish} {size[0]}x{size[1]} {meta['floor']}/{meta['container']} #{j}", clip_lighting(img, rng))
+            out.append((*item, meta["top_sheet_corners"]) if truth else item)
     if demo:
-        out += demo_captures()
+        out += [((*d, None) if truth else d) for d in demo_captures()]
     return out
+
+
+def polygon_iou(a: Any, b: Any, shape: tuple[int, int]) -> float:
+    """IoU of two polygons rasterised at ``shape``."""
+    return mask_iou(_poly_mask(a, shape), _poly_mask(b, shape))
 
 
 def _poly_mask(corners: Any, shape: tuple[int, int], shrink: float = 1.0) -> np.ndarray:
@@ -153,12 +160,19 @@ def pipeline_benchmark(loc: Locator, seg: Any, n_defect: int = 12, per_finish: i
                        demo: bool = True) -> dict[str, Any]:
     """False defects per clean sheet, recall/precision on placed defects, time per capture."""
     res: dict[str, Any] = {}
-    clean = clean_sheet_set(per_finish=per_finish, demo=demo)
+    clean = clean_sheet_set(per_finish=per_finish, demo=demo, truth=True)
     fp, found_sheet, per_set = 0, 0, {"renders": [0, 0], "demo": [0, 0]}
     examples = []
-    for name, img in clean:
+    outline = {"renders": 0, "found": 0, "iou_ge_0.9": 0, "iou_below_0.9": 0}
+    for name, img, corners in clean:
         r = analyse_image(img, loc, seg)
         found_sheet += r.sheet_found
+        if corners is not None:
+            outline["renders"] += 1
+            if r.sheet_found and r.sheet and r.sheet.get("sheet"):
+                outline["found"] += 1
+                ok = polygon_iou(r.sheet["sheet"], corners, img.shape[:2]) >= 0.9
+                outline["iou_ge_0.9" if ok else "iou_below_0.9"] += 1
         fp += len(r.defects)
         key = "demo" if name.startswith("demo") else "renders"
         per_set[key][0] += 1
@@ -170,7 +184,9 @@ def pipeline_benchmark(loc: Locator, seg: Any, n_defect: int = 12, per_finish: i
         "false_defects_per_clean_sheet": round(fp / max(1, len(clean)), 3),
         "renders": {"captures": per_set["renders"][0], "false_defects": per_set["renders"][1]},
         "demo_session": {"captures": per_set["demo"][0], "false_defects": per_set["demo"][1]},
-        "target_per_sheet": 0.1, "examples": examples[:8]}
+        "target_per_sheet": 0.1, "examples": examples[:8],
+        "top_sheet_outline": {**outline, "note": "renders only (the demo has no outline truth); "
+                                                "IoU with the rendered top sheet's corners"}}
     caps = defect_capture_set(n=n_defect)
     n_true = tp = n_pred = same_class = 0
     times, loc_ms, seg_ms = [], [], []

@@ -710,7 +710,8 @@ def analyse_image(image: np.ndarray, locator: Locator, segmenter: Any, mm_per_px
     t0 = time.perf_counter()
     sheet_info: Optional[dict[str, Any]] = None
     poly = None
-    if whole_image or region is not None:
+    if whole_image or region is not None or not locator.use_sheet_region:
+        # a close-up of the surface (a locator built with use_sheet_region=False is told so too)
         boxes = locator.locate(img, region=region or (0, 0, w, h))[:max_defects]
     else:
         sc = scale or locator.scale
@@ -901,6 +902,17 @@ def _update_defects_json(paths: Paths, cap_path: str, index: int, out: CaptureAn
     atomic_write_bytes(f, json.dumps(doc, indent=1, ensure_ascii=False).encode())
 
 
+def capture_status(paths: Paths, cap_path: str, index: int) -> dict[str, Any]:
+    """What the last analysis of a capture said (``sheet_found``, ``message``), from
+    ``defects/defects.json``; {} when it was never analysed or the file is unreadable."""
+    try:
+        f = capture_outputs_dir(paths, cap_path).parent / "defects.json"
+        doc = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return {}
+    return (doc.get("captures") or {}).get(str(index)) or {}
+
+
 def _now_iso() -> str:
     from core.platform.storage import utcnow
     return utcnow().isoformat(timespec="seconds")
@@ -937,7 +949,7 @@ def analyse_session(job: Any, db: Any, paths: Paths, session_id: str, get_locato
     locator, segmenter = get_locator(), get_segmenter()
     if locator is None:
         raise RuntimeError("no defect locator is available: register or train one (Models page)")
-    done, failed, n_def = 0, [], 0
+    done, failed, n_def, no_sheet = 0, [], 0, []
     for k, cid in enumerate(ids):
         if job is not None:
             job.progress(k / max(1, len(ids)), f"{k}/{len(ids)}")
@@ -949,6 +961,8 @@ def analyse_session(job: Any, db: Any, paths: Paths, session_id: str, get_locato
         if r.ok:
             done += 1
             n_def += len(r.defects)
+            if not r.sheet_found:
+                no_sheet.append(cid)
         else:
             failed.append({"capture_id": cid, "message": r.message})
             try:
@@ -957,7 +971,7 @@ def analyse_session(job: Any, db: Any, paths: Paths, session_id: str, get_locato
                 pass
     refresh_session_log(db, paths, session_id)
     result = {"session_id": session_id, "captures": len(ids), "analysed": done, "failed": failed,
-              "defects": n_def, "segmenter": getattr(segmenter, "name", "")}
+              "defects": n_def, "segmenter": getattr(segmenter, "name", ""), "no_sheet": no_sheet}
     if job is not None:
         job.progress(1.0, f"{len(ids)}/{len(ids)}", extra=result)
     return result
@@ -1104,19 +1118,25 @@ def latest_job(runner: Any, session_id: str) -> Any:
     return None
 
 
-def shipped_thresholds(model_path: Optional[str | Path], paths: Optional[Paths] = None) -> dict[str, float]:
-    """Per-class confidences shipped with a model (``class_thresholds`` in
-    ``weights/manifest.json``, chosen for a stated precision); {} when none."""
+def shipped_threshold_table(model_path: Optional[str | Path], paths: Optional[Paths] = None) -> dict[str, Any]:
+    """The whole ``class_thresholds`` record of a model in ``weights/manifest.json``
+    (confidences, target precision, where chosen, precision/recall per split); {} when none."""
     if not model_path:
         return {}
     paths = paths or Paths.from_env()
-    name = Path(model_path).with_suffix(".pt").name
     try:
         from core.models.manager import MANIFEST
         doc = json.loads((paths.weights / MANIFEST).read_text())
     except (OSError, ValueError, ImportError):
         return {}
-    th = ((doc.get("files", {}).get(name) or {}).get("metrics") or {}).get("class_thresholds") or {}
+    name = Path(model_path).with_suffix(".pt").name
+    return ((doc.get("files", {}).get(name) or {}).get("metrics") or {}).get("class_thresholds") or {}
+
+
+def shipped_thresholds(model_path: Optional[str | Path], paths: Optional[Paths] = None) -> dict[str, float]:
+    """Per-class confidences shipped with a model (``class_thresholds`` in
+    ``weights/manifest.json``, chosen for a stated precision); {} when none."""
+    th = shipped_threshold_table(model_path, paths)
     return {str(k): float(v) for k, v in (th.get("conf") or {}).items()}
 
 
