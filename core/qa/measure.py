@@ -343,7 +343,6 @@ def _innermost_line(cands: np.ndarray, n_ok: int, center: np.ndarray, n: np.ndar
 
 
 RIM_PX = 4.5          # a cut edge may show as a thin dark/bright line up to this wide (px)
-RIM_SAME_PX = 2.5     # …and a band of an in-between level this narrow is a rim, not a sheet beneath
 
 
 def _past_rim(sm: np.ndarray, line: tuple[np.ndarray, np.ndarray], center: np.ndarray, n: np.ndarray,
@@ -355,8 +354,8 @@ def _past_rim(sm: np.ndarray, line: tuple[np.ndarray, np.ndarray], center: np.nd
     rim's width inside the sheet (−2…−4 px per side on a 640×480 capture: the 1.6 % width
     error). The side's profile is averaged along the whole line (noise-free), and the line
     moves out to the rim's outer edge when the next edge within ``RIM_PX`` goes the other
-    way (a valley/ridge), or goes the same way within ``RIM_SAME_PX`` (a narrow in-between
-    band). A sheet beneath sticking out further than that is a plateau and stays outside.
+    way (a valley or a ridge). A sheet beneath that sticks out is a second step the same
+    way (darker still, or the floor) and stays outside.
     """
     p0, d = line
     nn = np.array([-d[1], d[0]])
@@ -387,9 +386,6 @@ def _past_rim(sm: np.ndarray, line: tuple[np.ndarray, np.ndarray], center: np.nd
             break
         if gs[k] > thr and gs[k] > gs[k - 1] and gs[k] >= gs[k + 1]:
             best = k                                       # out of a rim line (valley or ridge)
-        elif 0.8 <= dist <= RIM_SAME_PX and gs[k] < -thr and gs[k] < gs[k - 1] and gs[k] <= gs[k + 1] \
-                and float(np.min(np.abs(gs[i1:k]))) < 0.5 * abs(float(gs[k])):
-            best = k                                       # a narrow in-between band: a second edge
     if best is None:
         return line
     y0, y1, y2 = np.abs(g[best - 1]), np.abs(g[best]), np.abs(g[best + 1])
