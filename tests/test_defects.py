@@ -522,3 +522,30 @@ def test_cli_defects_on_a_capture_without_a_sheet_says_so(tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["defects"] == [] and doc["sheet_found"] is False and doc["message"] == D.NO_SHEET_MSG
+
+
+@needs_model
+@pytest.mark.slow
+def test_demo_session_end_to_end_reports_nothing_off_the_sheet(db, paths):
+    """The demo session's captures (demo.mp4 after each counted sheet, no defect drawn) stored
+    as a session and analysed as a batch with the real locator and its shipped thresholds:
+    no false defect, every capture's sheet found, and each overlay shows the analysed outline."""
+    from core.bench.defects import demo_captures
+    from core.platform.settings import Settings
+    caps = demo_captures()
+    sid, ids = _make_session(db, paths, {f"sheet_{i:04d}.jpg": img for i, (_n, img) in enumerate(caps, 1)},
+                             sid="demo-1")
+    s = Settings()
+    loc = D.Locator.from_path(MODEL, class_conf=D.class_thresholds(s, MODEL, paths), scale=D.scale_from_settings(s))
+    r = D.analyse_session(None, db, paths, sid, lambda: loc, ModelFreeSegmenter)
+    assert r["captures"] == 9 and r["analysed"] == 9 and r["defects"] == 0 and r["no_sheet"] == [], r
+    from core.platform.storage import CaptureRow
+    with db.session() as ss:
+        rows = [ss.get(CaptureRow, i) for i in ids]
+    for row in rows:
+        st = D.capture_status(paths, row.path, row.index)
+        assert st["sheet_found"] is True and st["defects"] == []
+        over = cv2.imread(str(D.capture_outputs_dir(paths, row.path) / "overlay.jpg"))
+        plain = cv2.imread(str(paths.sessions / row.path))
+        diff = np.abs(over.astype(int) - plain.astype(int)).sum(2) > 120
+        assert 500 < diff.sum() < 0.05 * diff.size          # an outline drawn, not a filled frame
