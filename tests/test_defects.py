@@ -549,3 +549,21 @@ def test_demo_session_end_to_end_reports_nothing_off_the_sheet(db, paths):
         plain = cv2.imread(str(paths.sessions / row.path))
         diff = np.abs(over.astype(int) - plain.astype(int)).sum(2) > 120
         assert 500 < diff.sum() < 0.05 * diff.size          # an outline drawn, not a filled frame
+
+
+def test_bench_pipeline_counts_false_defects_recall_and_time():
+    """bench defects' pipeline figures, with a stand-in detector that boxes dark blobs (so the
+    figures are known): clean renders give no false defect, placed dark defects are found."""
+    from core.bench import defects as B
+    loc = D.Locator(SpotDetector(), conf=0.25)
+    r = B.pipeline_benchmark(loc, ModelFreeSegmenter(), n_defect=2, per_finish=1, demo=False)
+    c, p = r["clean_sheets"], r["placed_defects"]
+    assert c["captures"] == 4 and c["demo_session"] == 0 and c["top_sheet_outline"]["renders"] == 4
+    assert c["false_defects"] == r["operating_points"]["shipped_thresholds"]["false_defects"]
+    assert p["defects"] == 6 and 0.0 <= p["recall"] <= 1.0 and set(r["operating_points"]) == {
+        "shipped_thresholds", "flat_0.25", "flat_0.1"}
+    t = r["time_per_1080p_capture_ms"]
+    assert t["captures"] == p["sheet_found"] and (t["median"] is None or t["median"] > 0)
+    imgs = B.clean_sheet_set(per_finish=1, demo=False, truth=True)
+    assert {n.split()[0] for n, _i, _c in imgs} == {"brushed", "mill_scale", "galvanized", "painted"}
+    assert len(B.demo_captures()) == 9

@@ -481,7 +481,6 @@ def texture_gate(image: np.ndarray, region: Sequence[int], boxes: list[Any], n: 
         ring = (so - sm) / max(1, ao - a)
         return abs(mean - ring), std
 
-    rng = np.random.default_rng(seed)
     kept, dropped = [], 0
     for b in boxes:
         x1, y1 = max(rx1, int(b.x1)), max(ry1, int(b.y1))
@@ -490,6 +489,7 @@ def texture_gate(image: np.ndarray, region: Sequence[int], boxes: list[Any], n: 
         if bw < 1 or bh < 1 or bw * bh > max_area * area_r or bw >= rx2 - rx1 or bh >= ry2 - ry1:
             dropped += 1
             continue
+        rng = np.random.default_rng([seed, bw, bh])    # per box: a decision never depends on the others
         xs = rng.integers(rx1, rx2 - bw + 1, n)
         ys = rng.integers(ry1, ry2 - bh + 1, n)
         null = np.array([stats(int(x), int(y), int(x) + bw, int(y) + bh) for x, y in zip(xs, ys)])
