@@ -5,11 +5,17 @@ Stages (each its own function, like Frigate's pipeline):
 1. **Load** — :func:`load_image` reads a capture safely: a missing, corrupt or truncated
    file, an over-large image (e.g. 12000×12000) or an odd format (grayscale, RGBA,
    16-bit) gives one clear :class:`BadImage` message instead of a crash.
-2. **Locate** — :class:`Locator` runs the NEU-DET YOLO locator *tiled* over the sheet
-   region: overlapping tiles at the training scale (NEU images are 200 px, so a tile is
-   200 source pixels), plus one whole-region pass for defects larger than a tile. Boxes
-   from all tiles are merged (class-wise NMS, then fusion of pieces cut at tile seams), so
-   a 10-pixel scratch on a 1920×1080 capture is seen at the scale it was trained on.
+2. **Locate — only the sheet** — :func:`find_sheet` outlines the top sheet (sheet-shaped
+   candidates from edges and colour, refined to sub-pixel by :mod:`core.qa.measure`'s
+   outline code); :func:`rectify_sheet` warps it to a top view at a physical scale
+   (:class:`SheetScale`: one NEU-DET tile = ``tile_mm`` of sheet, K from the calibration
+   or an assumed sheet width); :class:`Locator` runs the NEU-DET YOLO locator over
+   overlapping 200-px tiles *inside* a margin from the sheet's edges (no whole-frame
+   pass), merges boxes across tile seams, keeps each class at its own confidence (chosen
+   for a stated precision, shipped in ``weights/manifest.json``), drops boxes that do not
+   stand out from the sheet's own texture (:func:`texture_gate`) and maps them back to
+   capture pixels. No sheet → nothing analysed, and the result says so (``NO_SHEET_MSG``).
+   A close-up of the surface (a NEU tile) is analysed whole with ``whole_image=True``.
 3. **Segment** — each box is a prompt for the segmenter (:mod:`core.qa.segment`: SAM 2 or
    the model-free one); every defect records which segmenter made its mask.
 4. **Write** — :func:`write_outputs` stores an overlay image, one crop PNG per defect
