@@ -144,6 +144,9 @@ def job_panel() -> None:
         st.success(_("Analysis finished: {a} of {n} captures, {d} defects ({seg}).").format(
             a=c.num(r.get("analysed", 0)), n=c.num(r.get("captures", 0)), d=c.num(r.get("defects", 0)),
             seg=r.get("segmenter", "")))
+        if r.get("no_sheet"):
+            st.info(_("{n} captures show no sheet (or its edges are not clear): not analysed.").format(
+                n=c.num(len(r["no_sheet"]))))
         for f in r.get("failed", []):
             st.warning(f.get("message", ""))
     elif job.status == "failed":
@@ -193,9 +196,10 @@ def detail(cap_id: int) -> None:
     if img is None:
         return
     defects = D.capture_defects(c.db, row.id)
-    show = st.toggle(_("Mask overlay"), value=True, key="def_overlay", disabled=not defects)
     overlay = D.capture_outputs_dir(c.paths, row.path) / "overlay.jpg"
-    if show and defects and overlay.exists():
+    # the overlay shows the analysed outline too, so it is worth showing with no defect on it
+    show = st.toggle(_("Mask overlay"), value=True, key="def_overlay", disabled=not overlay.exists())
+    if show and overlay.exists() and row.analysed_at is not None:
         st.image(str(overlay), width="content")
     else:
         st.image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), width="content")
@@ -211,6 +215,10 @@ def detail(cap_id: int) -> None:
                 friendly_error(c, e, "Measurement failed")
     if row.analysed_at is None:
         st.caption(_("Not analysed yet."))
+        return
+    status = D.capture_status(c.paths, row.path, row.index)
+    if status.get("sheet_found") is False:
+        st.warning(_(status.get("message") or D.NO_SHEET_MSG))
         return
     if not defects:
         st.success(_("No defects found ({when}).").format(when=c.dt(row.analysed_at)))

@@ -43,6 +43,11 @@ def _fallback_runner(_url: str):
 
 reg = _registry()
 
+
+def _map50(metrics: dict):
+    """The reported mAP50: held-out when there is one; NEU-DET val (``map50``) for the locator."""
+    return metrics.get("heldout_mAP50", metrics.get("mAP50", metrics.get("map50")))
+
 # --- what is loaded now ----------------------------------------------------------------------
 if c.models is not None:
     mem = c.models.memory()
@@ -69,8 +74,7 @@ else:
             _("Version"): m.version,
             _("Active"): "✅" if m.active else "",
             _("Source"): _(m.source),
-            "mAP50": c.num(m.metrics.get("heldout_mAP50", m.metrics.get("mAP50")), 3)
-            if isinstance(m.metrics.get("heldout_mAP50", m.metrics.get("mAP50")), (int, float)) else "",
+            "mAP50": c.num(_map50(m.metrics), 3) if isinstance(_map50(m.metrics), (int, float)) else "",
             _("Created"): c.dt(m.created_at),
             "SHA-256": m.sha256[:12] + "…",
             _("File"): m.stored_path,
@@ -100,6 +104,45 @@ else:
             st.rerun()
         except ModelError as e:
             st.error(_("Rolling back failed: {why}").format(why=e))
+
+# --- defect thresholds ---------------------------------------------------------------------------
+def _threshold_table() -> None:
+    """Per-class confidences of the active defect locator: the shipped table (chosen for a
+    stated precision on the selection split, reported on NEU-DET val) and Settings' overrides."""
+    from core.qa import defects as D
+    st.subheader(_("Defect thresholds"))
+    path = D.active_model_path(c.paths, c.db)
+    info = D.shipped_threshold_table(path, c.paths)
+    overrides = c.settings.models.defect_class_confidence or {}
+    if not info and not overrides:
+        st.info(_("The active defect locator ships no per-class thresholds; every class uses {conf}.").format(
+            conf=c.num(c.settings.models.defect_confidence, 2)))
+        return
+    if info:
+        st.caption(_("Chosen for precision ≥ {p} on {on}; precision and recall reported on {rep}.").format(
+            p=c.num(info.get("target_precision", 0), 2), on=info.get("chosen_on", ""),
+            rep=info.get("reported_on", "")))
+    rows = []
+    classes = list((info.get("classes") or {}).keys()) or sorted(overrides)
+    for cls in classes:
+        row = (info.get("classes") or {}).get(cls, {})
+        sel, val = row.get("selection") or {}, row.get("val") or {}
+        conf = overrides.get(cls, row.get("conf"))
+
+        def f(v):
+            return c.num(v, 2) if isinstance(v, (int, float)) else "–"
+        rows.append({_("Class"): cls, _("Confidence"): f(conf),
+                     _("Set by"): _("Settings") if cls in overrides else _("Model"),
+                     _("Precision (selection)"): f(sel.get("precision")), _("Recall (selection)"): f(sel.get("recall")),
+                     _("Precision (val)"): f(val.get("precision")), _("Recall (val)"): f(val.get("recall"))})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(_("Change a class's confidence on the Settings page (Defect analysis)."))
+
+
+try:
+    _threshold_table()
+except Exception as e:   # a broken manifest must not take the page down
+    friendly_error(c, e, "The threshold table could not be shown")
 
 # --- upload --------------------------------------------------------------------------------------
 st.subheader(_("Upload a model"))

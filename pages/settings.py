@@ -115,6 +115,39 @@ with t_cam:
                 s.ui.language, s.ui.timezone = lang, tz
                 _save(s, _("Camera and thresholds"))
 
+    # --- defect analysis: per-class confidences and the physical scale (engineer only: this page)
+    s = _current()
+    from core.qa import defects as D
+    shipped = D.shipped_thresholds(D.active_model_path(c.paths, c.db), c.paths)
+    overrides = dict(s.models.defect_class_confidence or {})
+    with st.form("settings_defects"):
+        st.subheader(_("Defect analysis"))
+        st.caption(_("Per-class confidence a defect needs to be reported. The defaults ship with the model, "
+                     "chosen for a stated precision (Models page, Defect thresholds)."))
+        classes = sorted(set(shipped) | set(overrides)) or ["crazing", "inclusion", "patches", "pitted_surface",
+                                                            "rolled-in_scale", "scratches"]
+        cols = st.columns(3)
+        vals = {}
+        for i, cls in enumerate(classes):
+            cur = float(overrides.get(cls, shipped.get(cls, s.models.defect_confidence)))
+            vals[cls] = cols[i % 3].number_input(cls, 0.0, 1.0, cur, 0.01, format="%.2f", key=f"set_defconf_{cls}")
+        col_a, col_b, col_c = st.columns(3)
+        tile_mm = col_a.number_input(_("Sheet shown by one locator tile (mm)"), 10.0, 5000.0,
+                                     float(s.models.defect_tile_mm), 10.0, key="set_tile_mm",
+                                     help=_("The physical scale defects are looked for at."))
+        assumed = col_b.number_input(_("Sheet width when not calibrated (mm)"), 50.0, 10000.0,
+                                     float(s.models.assumed_sheet_width_mm), 10.0, key="set_assumed_w",
+                                     help=_("Used for the scale until a calibration gives K."))
+        margin = col_c.number_input(_("Margin inside the sheet edge (mm)"), 0.0, 500.0,
+                                    float(s.models.sheet_margin_mm), 1.0, key="set_sheet_margin")
+        if st.form_submit_button(_("Save defect analysis"), type="primary"):
+            # only what differs from the model's shipped table is an override
+            s.models.defect_class_confidence = {k: round(float(v), 3) for k, v in vals.items()
+                                                if k not in shipped or abs(float(v) - shipped[k]) > 1e-3}
+            s.models.defect_tile_mm, s.models.assumed_sheet_width_mm = float(tile_mm), float(assumed)
+            s.models.sheet_margin_mm = float(margin)
+            _save(s, _("Defect analysis"))
+
 # ----------------------------------------------------------------------------- counting area
 with t_roi:
     s = _current()

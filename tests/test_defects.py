@@ -191,11 +191,149 @@ def _fixed_locator(boxes):
     return D.Locator(Fixed(), tile=10_000, use_sheet_region=False, global_pass=False)
 
 
+# --- only the sheet ----------------------------------------------------------------------------
+def _stack_capture(angle=12.0, tilt=(4.0, -3.0), size=(1280, 960)):
+    """A rendered stack (sheets beneath sticking out) under a slightly tilted camera, with the
+    top sheet's true corners."""
+    from core.synthetic.stills import Camera, SheetScene, render
+    cam = Camera(width=size[0], height=size[1], focal_px=700, height_mm=2500, tilt_deg=tilt)
+    scene = SheetScene(length_mm=2000, width_mm=1200, angle_deg=angle, stack_height_mm=100, thickness_mm=2,
+                       beneath_offsets_px=[(7.0, -6.0), (-5.0, 8.0)])
+    r = render(scene, cam, seed=3)
+    return r.image, np.asarray(r.truth.top_corners_px), r
+
+
+def test_find_sheet_outlines_the_top_sheet_and_rectify_removes_perspective():
+    img, truth, r = _stack_capture()
+    o = D.find_sheet(img)
+    assert o is not None and o.method == "subpixel"
+    # every found corner within 2 px of a true corner (the sheets beneath stick out 6–8 px)
+    d = np.linalg.norm(o.corners[:, None, :] - truth[None, :, :], axis=2).min(1)
+    assert d.max() < 2.0, d
+    rect = D.rectify_sheet(img, o, D.SheetScale(mm_per_px=2.0))
+    h, w = rect.image.shape[:2]
+    assert abs(w / h - 2000 / 1200) < 0.03                  # a top view: the sheet's own aspect
+    assert rect.k_source == "calibration" and rect.px_per_mm == pytest.approx(0.8)
+    # the analysed polygon lies inside the outline, margin ≥ 20 mm · K⁻¹ px away from each side
+    poly = rect.analysed_polygon()
+    for x, y in poly:
+        dist = cv2.pointPolygonTest(o.corners.astype(np.float32).reshape(-1, 1, 2), (float(x), float(y)), True)
+        assert dist >= 20 / 2.0 * 0.8, dist
+
+
+class SpotDetector(ScriptedDetector):
+    """Finds dark spots (< 40) like a detector would, in whatever crop it gets."""
+    names = {0: "pitted_surface"}
+
+    def predict(self, img, conf=0.25, imgsz=None):
+        self.calls.append(img.shape[:2])
+        g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        n, lab, st, _ = cv2.connectedComponentsWithStats((g < 40).astype(np.uint8))
+        return [Box(st[i, 0], st[i, 1], st[i, 0] + st[i, 2], st[i, 1] + st[i, 3], 0.9, 0, "pitted_surface")
+                for i in range(1, n) if st[i, 4] >= 4]
+
+
+def test_only_the_sheet_is_analysed_and_boxes_come_back_in_capture_pixels():
+    img, truth, r = _stack_capture(size=(1280, 960))
+    c = truth.mean(0)
+    inside = (c + 0.25 * (truth[1] - c)).astype(int)        # on the sheet, far from its edges
+    edge = (truth[0] + 0.5 * (truth[1] - truth[0]) + 0.02 * (c - truth[0])).astype(int)   # 2 % in: the margin
+    img = img.copy()
+    for (x, y) in (inside, edge, (20, 20), (1240, 900)):     # two on the sheet, two on the floor
+        cv2.circle(img, (int(x), int(y)), 6, (10, 10, 10), -1)
+    det = SpotDetector()
+    loc = D.Locator(det, conf=0.25)
+    res = D.analyse_image(img, loc, ModelFreeSegmenter(), mm_per_px=2.0)
+    assert res.sheet_found and len(res.defects) == 1, [d.bbox for d in res.defects]
+    b = res.defects[0].bbox
+    assert abs((b[0] + b[2]) / 2 - inside[0]) < 3 and abs((b[1] + b[3]) / 2 - inside[1]) < 3
+    assert 9 < b[2] - b[0] < 20                              # a 13-px spot, mapped back through the warp
+    poly = np.asarray(res.sheet["analysed"], np.float32).reshape(-1, 1, 2)
+    m = res.masks[0]
+    ys, xs = np.nonzero(m.mask)
+    assert all(cv2.pointPolygonTest(poly, (float(x + m.x1), float(y + m.y1)), False) >= 0 for x, y in zip(xs, ys))
+    assert res.sheet["k_source"] == "calibration" and res.sheet["tile_mm"] == pytest.approx(250.0, abs=0.5)
+    assert res.to_json()["sheet_found"] is True and res.to_json()["sheet"]["sheet"]
+
+
+def test_no_sheet_says_so_and_analyses_nothing():
+    floor = sheet_texture(720, 1280, np.random.default_rng(3))
+    floor[300:310, 600:700] = 5                             # a "scratch" on the floor
+    det = SpotDetector()
+    res = D.analyse_image(floor, D.Locator(det), ModelFreeSegmenter())
+    assert not res.sheet_found and res.defects == [] and det.calls == []
+    assert res.message == D.NO_SHEET_MSG and res.to_json()["message"] == D.NO_SHEET_MSG
+
+
+def test_physical_scale_from_k_or_the_assumed_sheet_width():
+    img, truth, r = _stack_capture()
+    o = D.find_sheet(img)
+    a = D.rectify_sheet(img, o, D.SheetScale(mm_per_px=1.5, max_tiles=1000))
+    b = D.rectify_sheet(img, o, D.SheetScale(mm_per_px=3.0, max_tiles=1000))
+    assert b.image.shape[1] == pytest.approx(2 * a.image.shape[1], rel=0.01)   # twice the mm: twice the px
+    c = D.rectify_sheet(img, o, D.SheetScale(assumed_width_mm=1200.0, max_tiles=1000))
+    assert c.k_source == "assumed sheet width" and c.image.shape[0] == pytest.approx(1200 * 0.8, abs=2)
+    # a sheet that would need more tiles than the budget is coarsened, and says so
+    d = D.rectify_sheet(img, o, D.SheetScale(mm_per_px=3.0, max_tiles=12))
+    assert d.scale_capped and len(D.tile_grid(*d.inner, 200, 0.2)) <= 12
+
+
+def test_overlay_shows_the_analysed_outline():
+    img, truth, r = _stack_capture()
+    res = D.analyse_image(img, D.Locator(SpotDetector()), ModelFreeSegmenter(), mm_per_px=2.0)
+    over = D.draw_overlay(img, res)
+    x, y = np.round(np.mean(res.sheet["analysed"][:2], axis=0)).astype(int)   # mid-point of one side
+    patch = over[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).astype(int)
+    assert any(abs(p[0] - 255) < 40 and abs(p[1] - 200) < 40 and p[2] < 60 for p in patch)
+
+
+def test_per_class_thresholds_filter_after_merging():
+    class Two(ScriptedDetector):
+        names = {0: "patches", 1: "crazing"}
+
+        def predict(self, img, conf=0.25, imgsz=None):
+            self.calls.append(conf)
+            return [Box(10, 10, 50, 50, 0.5, 0, "patches"), Box(80, 80, 120, 120, 0.5, 1, "crazing")]
+    det = Two()
+    loc = D.Locator(det, tile=10_000, conf=0.25, class_conf={"crazing": 0.9, "patches": 0.3}, use_sheet_region=False)
+    out = loc.locate(np.full((200, 200, 3), 128, np.uint8))
+    assert [b.name for b in out] == ["patches"] and det.calls == [0.25]   # runs at the lowest threshold
+
+
+def test_thresholds_come_from_the_manifest_and_settings_override_them(tmp_path, monkeypatch):
+    from core.platform.paths import Paths
+    from core.platform.settings import Settings
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "manifest.json").write_text(json.dumps({"files": {"defect_yolo11n.pt": {
+        "metrics": {"class_thresholds": {"conf": {"patches": 0.6, "crazing": 0.95}}}}}}))
+    paths = Paths(data=tmp_path / "data", weights=tmp_path / "weights")
+    s = Settings.from_dict({"models": {"defect_class_confidence": {"crazing": 0.5}}})
+    assert D.class_thresholds(s, tmp_path / "weights" / "defect_yolo11n.onnx", paths) == \
+        {"patches": 0.6, "crazing": 0.5}
+    assert Settings.from_dict({"models": {"defect_class_confidence": {"x": 2}}}).validate()
+
+
+@needs_model
+def test_demo_session_captures_are_clean_with_the_real_model():
+    """Clean demo captures (no defect drawn on them): the real locator, shipped thresholds,
+    reports nothing, and the analysed outline lies on the sheet."""
+    from core.bench.defects import demo_captures
+    from core.platform.settings import Settings
+    s = Settings()
+    loc = D.Locator.from_path(MODEL, class_conf=D.class_thresholds(s, MODEL), scale=D.scale_from_settings(s))
+    caps = demo_captures()[::3]
+    assert len(caps) == 3
+    for name, img in caps:
+        res = D.analyse_image(img, loc, ModelFreeSegmenter())
+        assert res.sheet_found and res.defects == [], (name, [(d.type, d.score) for d in res.defects])
+        assert 0 < loc.last_stats["tiles"] <= 48
+
+
 def test_write_outputs_overlay_crops_with_alpha_and_masks(tmp_path):
     img = sheet_texture(200, 300, np.random.default_rng(2))
     img[80:120, 100:160] = 40
     loc = _fixed_locator([(90, 70, 170, 130, 0.8, 0, "patches")])
-    res = D.analyse_image(img, loc, ModelFreeSegmenter(), mm_per_px=0.5)
+    res = D.analyse_image(img, loc, ModelFreeSegmenter(), mm_per_px=0.5, whole_image=True)   # a close-up
     assert len(res.defects) == 1
     d = res.defects[0]
     assert d.type == "patches" and d.segmenter == "model-free" and abs(d.area_px - 2400) <= 24  # 40×60 dark patch
@@ -207,7 +345,7 @@ def test_write_outputs_overlay_crops_with_alpha_and_masks(tmp_path):
     assert cv2.imread(str(tmp_path / d.mask_path), cv2.IMREAD_GRAYSCALE).sum() == d.area_px * 255
     assert (tmp_path / "out" / "overlay.jpg").exists()
     # a second run with fewer defects removes the stale files
-    res2 = D.analyse_image(img, _fixed_locator([]), ModelFreeSegmenter())
+    res2 = D.analyse_image(img, _fixed_locator([]), ModelFreeSegmenter(), whole_image=True)
     D.write_outputs(img, res2, tmp_path / "out")
     assert not list((tmp_path / "out").glob("crop_*.png"))
 
@@ -353,7 +491,7 @@ def test_cli_defects_bad_input_is_one_line_exit_2(tmp_path):
 @pytest.mark.slow
 def test_cli_defects_prints_the_json_for_one_image(tmp_path, NEU):
     r = _cli("defects", str(NEU / "images" / "patches_262.jpg"), "--model", str(MODEL), "--out",
-             str(tmp_path / "o"), "--conf", "0.1", env={"MSM_DATA_DIR": str(tmp_path / "data")})
+             str(tmp_path / "o"), "--conf", "0.1", "--whole-image", env={"MSM_DATA_DIR": str(tmp_path / "data")})
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["segmenter"] == "model-free" and doc["defects"]
@@ -372,3 +510,60 @@ def test_sheet_region_is_the_sheet_on_a_dark_bin_and_the_whole_image_otherwise()
     loc = D.Locator(ScriptedDetector(), tile=200)
     loc.locate(bg)
     assert loc.last_stats["region"] == [x1, y1, x2, y2] and loc.last_stats["tiles"] < 84
+
+
+@needs_model
+def test_cli_defects_on_a_capture_without_a_sheet_says_so(tmp_path):
+    img = sheet_texture(480, 640, np.random.default_rng(9))
+    f = tmp_path / "floor.jpg"
+    cv2.imwrite(str(f), img)
+    r = _cli("defects", str(f), "--model", str(MODEL), "--out", str(tmp_path / "o"),
+             env={"MSM_DATA_DIR": str(tmp_path / "data")})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["defects"] == [] and doc["sheet_found"] is False and doc["message"] == D.NO_SHEET_MSG
+
+
+@needs_model
+@pytest.mark.slow
+def test_demo_session_end_to_end_reports_nothing_off_the_sheet(db, paths):
+    """The demo session's captures (demo.mp4 after each counted sheet, no defect drawn) stored
+    as a session and analysed as a batch with the real locator and its shipped thresholds:
+    no false defect, every capture's sheet found, and each overlay shows the analysed outline."""
+    from core.bench.defects import demo_captures
+    from core.platform.settings import Settings
+    caps = demo_captures()
+    sid, ids = _make_session(db, paths, {f"sheet_{i:04d}.jpg": img for i, (_n, img) in enumerate(caps, 1)},
+                             sid="demo-1")
+    s = Settings()
+    loc = D.Locator.from_path(MODEL, class_conf=D.class_thresholds(s, MODEL, paths), scale=D.scale_from_settings(s))
+    r = D.analyse_session(None, db, paths, sid, lambda: loc, ModelFreeSegmenter)
+    assert r["captures"] == 9 and r["analysed"] == 9 and r["defects"] == 0 and r["no_sheet"] == [], r
+    from core.platform.storage import CaptureRow
+    with db.session() as ss:
+        rows = [ss.get(CaptureRow, i) for i in ids]
+    for row in rows:
+        st = D.capture_status(paths, row.path, row.index)
+        assert st["sheet_found"] is True and st["defects"] == []
+        over = cv2.imread(str(D.capture_outputs_dir(paths, row.path) / "overlay.jpg"))
+        plain = cv2.imread(str(paths.sessions / row.path))
+        diff = np.abs(over.astype(int) - plain.astype(int)).sum(2) > 120
+        assert 500 < diff.sum() < 0.05 * diff.size          # an outline drawn, not a filled frame
+
+
+def test_bench_pipeline_counts_false_defects_recall_and_time():
+    """bench defects' pipeline figures, with a stand-in detector that boxes dark blobs (so the
+    figures are known): clean renders give no false defect, placed dark defects are found."""
+    from core.bench import defects as B
+    loc = D.Locator(SpotDetector(), conf=0.25)
+    r = B.pipeline_benchmark(loc, ModelFreeSegmenter(), n_defect=2, per_finish=1, demo=False)
+    c, p = r["clean_sheets"], r["placed_defects"]
+    assert c["captures"] == 4 and c["demo_session"] == 0 and c["top_sheet_outline"]["renders"] == 4
+    assert c["false_defects"] == r["operating_points"]["shipped_thresholds"]["false_defects"]
+    assert p["defects"] == 6 and 0.0 <= p["recall"] <= 1.0 and set(r["operating_points"]) == {
+        "shipped_thresholds", "flat_0.25", "flat_0.1"}
+    t = r["time_per_1080p_capture_ms"]
+    assert t["captures"] == p["sheet_found"] and (t["median"] is None or t["median"] > 0)
+    imgs = B.clean_sheet_set(per_finish=1, demo=False, truth=True)
+    assert {n.split()[0] for n, _i, _c in imgs} == {"brushed", "mill_scale", "galvanized", "painted"}
+    assert len(B.demo_captures()) == 9

@@ -98,3 +98,19 @@ def test_training_job_survives_reload_and_cancels(app_env):
     runner = at2.session_state["_ctx"].jobs
     job = runner.latest("train", 1)[0]
     assert runner.wait(job.id, 60).status == "cancelled"
+
+
+def test_defect_threshold_table_shows_the_shipped_per_class_confidences(app_env):
+    """The shipped locator's per-class confidences (weights/manifest.json, chosen for a
+    stated precision on the selection split) with precision / recall per split."""
+    import json
+    at = _open()
+    assert not at.exception, at.exception
+    assert "Defect thresholds" in [h.value for h in at.subheader]
+    table = next(d.value for d in at.dataframe if "Class" in d.value.columns)
+    shipped = json.loads((ROOT / "weights" / "manifest.json").read_text())["files"]["defect_yolo11n.pt"]
+    conf = shipped["metrics"]["class_thresholds"]["conf"]
+    assert sorted(table["Class"]) == sorted(conf) and set(table["Set by"]) == {"Model"}
+    row = table[table["Class"] == "patches"].iloc[0]
+    assert float(str(row["Confidence"]).replace(",", ".")) == pytest.approx(conf["patches"], abs=0.006)
+    assert {"Precision (val)", "Recall (val)", "Precision (selection)"} <= set(table.columns)

@@ -107,3 +107,69 @@ def test_eval_defects_bad_input_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "core", "eval", "defects", "--model", str(tmp_path / "x.pt")],
                        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+
+
+# --- selection split, training from the shipped weights, thresholds ------------------------------
+def test_selection_split_is_deterministic_stratified_and_never_val():
+    from core.models.neu import read_split, selection_ids
+    if not (NEU / "splits" / "train.txt").exists():
+        pytest.fail(f"NEU-DET splits missing at {NEU} (set MSM_NEU_DIR)")
+    train, val = read_split(NEU, "train"), read_split(NEU, "val")
+    sel = selection_ids(train, 0.1)
+    assert sel == selection_ids(list(reversed(train)), 0.1) and len(sel) == 144
+    assert set(sel) <= set(train) and not set(sel) & set(val)
+    per = {c: sum(s.startswith(c) for s in sel) for c in ("crazing", "inclusion", "patches", "pitted", "rolled", "scratches")}
+    assert all(23 <= n <= 25 for n in per.values()), per
+    with pytest.raises(ValueError):
+        selection_ids(train, 1.5)
+
+
+def _real_mini(tmp_path: Path, n_per_class: int = 3) -> Path:
+    """A few real NEU-DET images per class (train ids only) converted to YOLO."""
+    from core.models.neu import read_split
+    import shutil
+    src = tmp_path / "neu"
+    for d in ("images", "annotations", "splits"):
+        (src / d).mkdir(parents=True)
+    train = read_split(NEU, "train")
+    ids = [i for c in NEU_CLASSES for i in [t for t in train if t.startswith(c.split("-")[0].split("_")[0])][:n_per_class]]
+    for i in ids:
+        shutil.copyfile(NEU / "images" / f"{i}.jpg", src / "images" / f"{i}.jpg")
+        shutil.copyfile(NEU / "annotations" / f"{i}.xml", src / "annotations" / f"{i}.xml")
+    (src / "splits" / "train.txt").write_text("\n".join(ids[1:]) + "\n")
+    (src / "splits" / "val.txt").write_text(ids[0] + "\n")
+    return src
+
+
+@pytest.mark.slow
+def test_train_continues_from_weights_picks_best_on_the_selection_split_and_records_the_run(tmp_path):
+    """A real (tiny) CPU run: the manifest fields come from what the run did."""
+    from core.models.neu import RUN_META, train
+    from core.models.manager import sha256_file
+    if not (NEU / "images").exists():
+        pytest.fail(f"NEU-DET missing at {NEU} (set MSM_NEU_DIR)")
+    src = _real_mini(tmp_path)
+    r = convert(src, tmp_path / "yolo")
+    run = train(r.data_yaml, out=tmp_path / "runs", name="t", imgsz=64, epochs=1, batch=4, workers=0,
+                init=MODEL, selection_frac=0.2)
+    meta = json.loads((run / RUN_META).read_text())
+    assert meta["device"] == "cpu" and meta["epochs"] == 1 and meta["imgsz"] == 64
+    assert meta["from_scratch"] is False and meta["init_weights"]["sha256"] == sha256_file(MODEL)
+    assert meta["selection"]["images"] == 6 and meta["selection"]["fit_images"] == 11   # one per class
+    assert "minus the selection split (11 images)" in meta["trained_on"] and meta["seconds"] > 0
+    args = (run / "args.yaml").read_text()
+    import yaml
+    data = yaml.safe_load(Path(yaml.safe_load(args)["data"]).read_text())
+    assert data["val"] == "images/select" and data["train"] == "images/fit"   # best.pt chosen on the selection
+    assert not set(p.stem for p in (Path(data["path"]) / "images" / "select").glob("*.jpg")) & \
+        set((src / "splits" / "val.txt").read_text().split())
+
+
+def test_threshold_choice_reaches_the_stated_precision():
+    from core.models.neu import pick_threshold, pr_at, score_detections
+    preds = {"a": [("patches", 0.9, [0, 0, 10, 10]), ("patches", 0.6, [20, 20, 30, 30]),
+                   ("patches", 0.3, [40, 40, 50, 50])]}
+    truth = {"a": [("patches", [0, 0, 10, 10]), ("patches", [40, 40, 50, 50])]}
+    sc = score_detections(preds, truth)
+    assert pick_threshold(sc["patches"]["hits"], 0.9, min_support=1) == 0.9
+    assert pr_at(sc, "patches", 0.3) == {"precision": round(2 / 3, 4), "recall": 1.0, "detections": 3}

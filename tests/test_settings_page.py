@@ -366,3 +366,19 @@ def test_camera_change_reopens_the_running_worker(db, paths):
         assert db.load_settings().camera.rtsp_url == "rtsp://127.0.0.1:9/cam-c"   # saved anyway
     finally:
         w.stop()
+
+
+def test_defect_analysis_settings_store_only_overrides(app):
+    """Per-class confidences start at the model's shipped table; only a changed class is stored."""
+    at = _sign_in(app)
+    assert not at.exception
+    ni = at.number_input(key="set_defconf_crazing")
+    shipped = ni.value
+    ni.set_value(0.5)
+    at.number_input(key="set_tile_mm").set_value(300.0)
+    _button(at, "Save defect analysis").click()
+    at.run()
+    assert not at.exception
+    s = _db(at).load_settings()
+    assert s.models.defect_class_confidence == {"crazing": 0.5} and shipped != 0.5
+    assert s.models.defect_tile_mm == 300.0

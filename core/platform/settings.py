@@ -39,10 +39,21 @@ class CountingSettings:
 
 @dataclass
 class ModelSettings:
-    defect_confidence: float = 0.25
-    tile_size: int = 200                # locator tile, source px: NEU-DET images are 200 px (training scale)
+    defect_confidence: float = 0.25     # for a class without a per-class threshold
+    tile_size: int = 200                # locator tile in rectified-sheet px: NEU-DET images are 200 px
     tile_overlap: float = 0.2
     prefer_onnx: bool = True
+    # per-class confidence overrides {class: conf}; a class not listed uses the active model's
+    # shipped threshold (chosen for a stated precision, weights/manifest.json), else defect_confidence
+    defect_class_confidence: dict = field(default_factory=dict)
+    # physical scale: one locator tile shows this much sheet (NEU-DET tiles read as 250 mm of
+    # strip; weights/README.md says why), so a sheet is inspected at the same scale on every camera
+    defect_tile_mm: float = 250.0
+    # without a calibration (K), the top sheet's short side is taken to be this wide
+    assumed_sheet_width_mm: float = 1000.0
+    # the locator runs only this far inside the top sheet's outline: its cut edge, the rim and the
+    # outline's last pixel of error are never analysed as surface
+    sheet_margin_mm: float = 20.0
 
 
 @dataclass
@@ -108,6 +119,17 @@ class Settings:
             errs.append("verifier must be auto, model_free or detector")
         if not 0.0 <= self.models.defect_confidence <= 1.0:
             errs.append("defect_confidence must be within 0..1")
+        m = self.models
+        if not isinstance(m.defect_class_confidence, dict) or \
+                any(not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0
+                    for v in m.defect_class_confidence.values()):
+            errs.append("defect_class_confidence must map class names to confidences within 0..1")
+        if not 10.0 <= m.defect_tile_mm <= 5000.0:
+            errs.append("defect_tile_mm must be within 10..5000 mm")
+        if not 50.0 <= m.assumed_sheet_width_mm <= 10000.0:
+            errs.append("assumed_sheet_width_mm must be within 50..10000 mm")
+        if not 0.0 <= m.sheet_margin_mm <= 500.0:
+            errs.append("sheet_margin_mm must be within 0..500 mm")
         if self.camera.fps_limit <= 0:
             errs.append("fps_limit must be > 0")
         cal = self.calibration

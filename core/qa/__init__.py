@@ -14,6 +14,8 @@ _EXPORTS = {
     "analyse_capture": ".defects",
     "load_image": ".defects",
     "BadImage": ".defects",
+    "SheetScale": ".defects",
+    "find_sheet": ".defects",
     "ModelFreeSegmenter": ".segment",
     "Sam2Segmenter": ".segment",
     "MaskResult": ".segment",

@@ -5,11 +5,17 @@ Stages (each its own function, like Frigate's pipeline):
 1. **Load** — :func:`load_image` reads a capture safely: a missing, corrupt or truncated
    file, an over-large image (e.g. 12000×12000) or an odd format (grayscale, RGBA,
    16-bit) gives one clear :class:`BadImage` message instead of a crash.
-2. **Locate** — :class:`Locator` runs the NEU-DET YOLO locator *tiled* over the sheet
-   region: overlapping tiles at the training scale (NEU images are 200 px, so a tile is
-   200 source pixels), plus one whole-region pass for defects larger than a tile. Boxes
-   from all tiles are merged (class-wise NMS, then fusion of pieces cut at tile seams), so
-   a 10-pixel scratch on a 1920×1080 capture is seen at the scale it was trained on.
+2. **Locate — only the sheet** — :func:`find_sheet` outlines the top sheet (sheet-shaped
+   candidates from edges and colour, refined to sub-pixel by :mod:`core.qa.measure`'s
+   outline code); :func:`rectify_sheet` warps it to a top view at a physical scale
+   (:class:`SheetScale`: one NEU-DET tile = ``tile_mm`` of sheet, K from the calibration
+   or an assumed sheet width); :class:`Locator` runs the NEU-DET YOLO locator over
+   overlapping 200-px tiles *inside* a margin from the sheet's edges (no whole-frame
+   pass), merges boxes across tile seams, keeps each class at its own confidence (chosen
+   for a stated precision, shipped in ``weights/manifest.json``), drops boxes that do not
+   stand out from the sheet's own texture (:func:`texture_gate`) and maps them back to
+   capture pixels. No sheet → nothing analysed, and the result says so (``NO_SHEET_MSG``).
+   A close-up of the surface (a NEU tile) is analysed whole with ``whole_image=True``.
 3. **Segment** — each box is a prompt for the segmenter (:mod:`core.qa.segment`: SAM 2 or
    the model-free one); every defect records which segmenter made its mask.
 4. **Write** — :func:`write_outputs` stores an overlay image, one crop PNG per defect
@@ -205,6 +211,301 @@ def sheet_region(image: np.ndarray, pad: int = 16) -> tuple[int, int, int, int]:
     return (max(0, 4 * x - pad), max(0, 4 * y - pad), min(w, 4 * (x + bw) + pad), min(h, 4 * (y + bh) + pad))
 
 
+# ----------------------------------------------------------------------------------------
+# 2a. Only the sheet: outline → top view → tiles at a physical scale
+# ----------------------------------------------------------------------------------------
+NO_SHEET_MSG = "No sheet found in this capture (or its edges are not clear): nothing was analysed."
+
+
+@dataclass
+class SheetScale:
+    """How a sheet is tiled (see ``weights/README.md``, "physical scale").
+
+    One locator tile (``tile_px`` rectified px, NEU-DET's 200) shows ``tile_mm`` of sheet.
+    K (``mm_per_px``, capture px at the sheet) comes from the calibration when known; else
+    the top sheet's short side is taken as ``assumed_width_mm``. The locator runs
+    ``margin_mm`` inside the outline; ``max_tiles`` bounds the time per capture (the scale
+    is coarsened, and says so, for a sheet that would need more).
+
+    >>> s = SheetScale()
+    >>> s.tile_mm, s.px_per_mm
+    (250.0, 0.8)
+    """
+    tile_mm: float = 250.0
+    tile_px: int = NEU_TILE
+    assumed_width_mm: float = 1000.0
+    margin_mm: float = 20.0
+    mm_per_px: float = 0.0
+    overlap: float = 0.2
+    max_tiles: int = 48
+
+    @property
+    def px_per_mm(self) -> float:
+        return self.tile_px / self.tile_mm
+
+
+@dataclass
+class SheetOutline:
+    """The top sheet's outline in capture px: ``corners`` 4×2, clockwise on screen, the
+    first side (corner 0 → 1) along the sheet's length."""
+    corners: np.ndarray
+    method: str                       # "subpixel": measure's refined outline
+    length_px: float
+    width_px: float
+
+    def to_json(self) -> list[list[float]]:
+        return [[round(float(x), 1), round(float(y), 1)] for x, y in self.corners]
+
+
+def _order_corners(c: np.ndarray) -> np.ndarray:
+    """Clockwise on screen (image y down), long side first."""
+    c = np.asarray(c, np.float64).reshape(4, 2)
+    m = c.mean(0)
+    c = c[np.argsort(np.arctan2(c[:, 1] - m[1], c[:, 0] - m[0]))]
+    if np.hypot(*(c[1] - c[0])) + np.hypot(*(c[3] - c[2])) < np.hypot(*(c[2] - c[1])) + np.hypot(*(c[0] - c[3])):
+        c = np.roll(c, -1, axis=0)
+    return c
+
+
+def sheet_candidates(image: np.ndarray, min_area: float = 0.04, max_area: float = 0.9,
+                     min_fill: float = 0.85, max_aspect: float = 5.0,
+                     edge_passes: tuple[tuple[float, int, int], ...] = ((1.2, 20, 50), (1.2, 40, 100), (1.2, 60, 150),
+                                                             (2.5, 12, 30), (2.5, 25, 60))) -> list[tuple[float, tuple, float]]:
+    """Sheet-shaped regions: ``(area, min-area rect, contrast)`` of every contour of an Otsu
+    split, in grey and in colour (Lab a/b, HSV saturation) and both polarities, that is a
+    filled rectangle (≥ ``min_fill`` of its rectangle), clear of the frame's edge, between
+    ``min_area`` and ``max_area`` of the frame, and stands out from the ring around it.
+    A painted sheet on a grey floor only stands out in colour; a dark mill-scale sheet on a
+    lighter pallet only in the dark polarity."""
+    img = as_bgr(image)
+    h, w = img.shape[:2]
+    lab = cv2.cvtColor(img, cv2.COLOR_BGR2Lab)
+    sat = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)[..., 1]
+    sigma = max(1.5, min(h, w) / 160)
+    k = max(3, (min(h, w) // 120) | 1)
+    ring_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 9, 2 * k + 9))
+    out: list[tuple[float, tuple, float]] = []
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    # regions enclosed by strong edges: the top sheet is the one whole rectangle of a stack
+    # (its cut edge is seen all round; the sheets beneath are partly covered by it)
+    for blur, lo, hi in edge_passes:     # weak and strong edges, fine and coarse (textured finishes)
+        edges = cv2.Canny(cv2.GaussianBlur(gray, (0, 0), blur), lo, hi, L2gradient=True)
+        free = (cv2.dilate(edges, np.ones((3, 3), np.uint8)) == 0).astype(np.uint8)
+        n, labels, st, _c = cv2.connectedComponentsWithStats(free, connectivity=4)
+        for i in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in st[i])
+            if not min_area * h * w <= area <= max_area * h * w or x <= 1 or y <= 1 or \
+                    x + bw >= w - 1 or y + bh >= h - 1:
+                continue
+            comp = (labels[y:y + bh, x:x + bw] == i).astype(np.uint8)
+            cnts, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            c = max(cnts, key=cv2.contourArea) + np.array([x, y])
+            rect = cv2.minAreaRect(c)
+            (rw, rh) = rect[1]
+            if area < min_fill * rw * rh or max(rw, rh) > max_aspect * max(min(rw, rh), 1e-6):
+                continue
+            out.append((float(area), rect, float(hi)))
+    for ch in (gray, lab[..., 1], lab[..., 2], sat):
+        u8 = cv2.GaussianBlur(ch, (0, 0), sigma)
+        if float(u8.std()) < 3:
+            continue                                   # nothing in this channel (grey scene, a or b)
+        noise = float(np.median(np.abs(ch.astype(np.float32) - u8))) * 1.4826 + 1.0
+        for pol in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
+            _t, m = cv2.threshold(u8, 0, 255, pol + cv2.THRESH_OTSU)
+            m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+            cnts, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+            for c in cnts:
+                area = cv2.contourArea(c)
+                if not min_area * h * w <= area <= max_area * h * w:
+                    continue
+                x, y, bw, bh = cv2.boundingRect(c)
+                if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
+                    continue
+                rect = cv2.minAreaRect(c)
+                (rw, rh) = rect[1]
+                if area < min_fill * rw * rh or max(rw, rh) > max_aspect * max(min(rw, rh), 1e-6):
+                    continue
+                inside = np.zeros((h, w), np.uint8)
+                cv2.drawContours(inside, [c], -1, 255, -1)
+                ring = cv2.dilate(inside, ring_k) & ~inside
+                contrast = abs(float(u8[inside > 0].mean()) - float(u8[ring > 0].mean()))
+                if contrast < max(10.0, 4 * noise):
+                    continue
+                out.append((float(area), rect, contrast))
+    return out
+
+
+def find_sheet(image: np.ndarray, max_side: int = 1280) -> Optional[SheetOutline]:
+    """The top sheet's outline (measure's sub-pixel outline code, on a copy at most
+    ``max_side`` px wide: plenty for placing tiles), or None when no sheet stands out.
+
+    >>> img = np.full((480, 640, 3), 40, np.uint8); img[100:380, 120:520] = 180
+    >>> o = find_sheet(img)
+    >>> o.method, round(o.length_px), round(o.width_px)
+    ('subpixel', 400, 280)
+    >>> find_sheet(np.full((480, 640, 3), 90, np.uint8)) is None
+    True
+    """
+    from core.qa.measure import MeasureError, _gray, find_silhouette, refine_outline
+    img = as_bgr(image)
+    h, w = img.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    small = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else img
+    gray = _gray(small)
+    # candidates on a ≤ 640-px copy; the top sheet is the smallest sheet-shaped region
+    # (a bin's floor, a pallet and the stack's union all hold it)
+    g = min(1.0, 640 / max(small.shape[:2]))
+    tiny = cv2.resize(small, (round(small.shape[1] * g), round(small.shape[0] * g)),
+                      interpolation=cv2.INTER_AREA) if g < 1 else small
+    cands = sheet_candidates(tiny)
+    if cands:
+        (cx, cy), (rw, rh), ang = min(cands, key=lambda t: t[0])[1]
+        rect = (((cx + 0.5) / g - 0.5, (cy + 0.5) / g - 0.5), (rw / g, rh / g), ang)
+    else:
+        try:
+            _cnt, rect = find_silhouette(gray)
+        except MeasureError:
+            return None
+    corners = refine_outline(gray, rect)
+    method = "subpixel"
+    if corners is None:
+        # no clear edge all round: a pallet, a bin or the stack's union, not one sheet — analysing
+        # it would report the floor (measure refuses these too)
+        return None
+    # pixel centres scale about −0.5: (x + 0.5) / f − 0.5
+    c = _order_corners((corners + 0.5) / f - 0.5)
+    length = (np.hypot(*(c[1] - c[0])) + np.hypot(*(c[2] - c[3]))) / 2
+    width = (np.hypot(*(c[2] - c[1])) + np.hypot(*(c[3] - c[0]))) / 2
+    return SheetOutline(c, method, float(length), float(width))
+
+
+@dataclass
+class RectifiedSheet:
+    """The top sheet seen from straight above at the tiling scale."""
+    image: np.ndarray
+    to_rect: np.ndarray               # 3×3 homography, capture px → rectified px
+    to_capture: np.ndarray            # its inverse
+    inner: tuple[int, int, int, int]  # the analysed rectangle (inside the margin), rectified px
+    px_per_mm: float                  # rectified px per mm of sheet
+    mm_per_px: float                  # K used (capture px at the sheet)
+    k_source: str                     # "calibration" or "assumed sheet width"
+    scale_capped: bool = False        # coarsened to stay within max_tiles
+
+    def analysed_polygon(self) -> np.ndarray:
+        """The analysed rectangle's corners in capture px (4×2)."""
+        x1, y1, x2, y2 = self.inner
+        return map_points(self.to_capture, np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64))
+
+
+def map_points(hm: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Apply a homography to N×2 points.
+
+    >>> map_points(np.diag([2.0, 3.0, 1.0]), np.array([[1.0, 1.0]])).tolist()
+    [[2.0, 3.0]]
+    """
+    p = np.asarray(pts, np.float64).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(p, np.asarray(hm, np.float64)).reshape(-1, 2)
+
+
+def rectify_sheet(image: np.ndarray, outline: SheetOutline, scale: SheetScale) -> RectifiedSheet:
+    """Warp the top sheet to a top view at ``scale.px_per_mm`` (perspective removed, the
+    sheet's long side horizontal).
+
+    >>> img = np.full((480, 640, 3), 40, np.uint8); img[100:380, 120:520] = 180
+    >>> r = rectify_sheet(img, find_sheet(img), SheetScale(mm_per_px=2.5))
+    >>> r.image.shape[:2], r.inner, r.k_source
+    ((560, 800), (16, 16, 784, 544), 'calibration')
+    """
+    if scale.mm_per_px > 0:
+        k, src = float(scale.mm_per_px), "calibration"
+    else:
+        k, src = scale.assumed_width_mm / max(outline.width_px, 1.0), "assumed sheet width"
+    length_mm, width_mm = outline.length_px * k, outline.width_px * k
+    ppm, capped = scale.px_per_mm, False
+
+    def geometry(ppm: float) -> tuple[int, int, int]:
+        wr, hr = max(2, round(length_mm * ppm)), max(2, round(width_mm * ppm))
+        m = int(round(max(scale.margin_mm * ppm, 3.0 * k * ppm)))   # ≥ 3 capture px: the outline's error
+        return wr, hr, m
+
+    wr, hr, m = geometry(ppm)
+    while len(tile_grid(m, m, max(m + 1, wr - m), max(m + 1, hr - m), scale.tile_px, scale.overlap)) > scale.max_tiles:
+        ppm *= 0.9
+        capped = True
+        wr, hr, m = geometry(ppm)
+    dst = np.array([[0, 0], [wr, 0], [wr, hr], [0, hr]], np.float64) - 0.5
+    hm = cv2.getPerspectiveTransform(outline.corners.astype(np.float32), dst.astype(np.float32))
+    rect = cv2.warpPerspective(as_bgr(image), hm, (wr, hr), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inner = (m, m, max(m + 1, wr - m), max(m + 1, hr - m))
+    return RectifiedSheet(rect, hm, np.linalg.inv(hm), inner, ppm, k, src, capped)
+
+
+def _inside(poly: np.ndarray, x: float, y: float) -> bool:
+    return cv2.pointPolygonTest(np.asarray(poly, np.float32).reshape(-1, 1, 2), (float(x), float(y)), False) >= 0
+
+
+def texture_gate(image: np.ndarray, region: Sequence[int], boxes: list[Any], n: int = 120, q: float = 99.0,
+                 max_area: float = 0.25, seed: int = 0) -> tuple[list[Any], int]:
+    """Keep only boxes whose content stands out from the sheet's own texture.
+
+    A finish (mill-scale blotches, galvanized spangles, brushing) looks like NEU-DET
+    defects at some scale; a real defect is rare on the sheet. For each box, ``n`` boxes of
+    the same size at random places of ``region`` give the sheet's own spread of two
+    statistics — |mean inside − mean of the ring around| and the spread inside — and the
+    box is kept when either exceeds that spread's ``q``-th percentile. Boxes covering over
+    ``max_area`` of the region are the finish itself. Returns ``(kept, dropped)``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> img = np.clip(rng.normal(120, 6, (400, 400)), 0, 255).astype(np.uint8)
+    >>> img[200:210, 100:300] = 40                                  # a clear scratch
+    >>> kept, dropped = texture_gate(img, (0, 0, 400, 400), [_box(90, 195, 310, 215, .5, 0, "s"),
+    ...                                                    _box(20, 20, 60, 60, .5, 0, "s")])
+    >>> [b.x1 for b in kept], dropped
+    ([90.0], 1)
+    """
+    if not boxes:
+        return [], 0
+    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    g = g.astype(np.float64)
+    s1 = cv2.integral(g)
+    s2 = cv2.integral(g * g)
+    rx1, ry1, rx2, ry2 = (int(v) for v in region)
+    area_r = max(1, (rx2 - rx1) * (ry2 - ry1))
+
+    def stats(x1: int, y1: int, x2: int, y2: int) -> tuple[float, float]:
+        a = max(1, (x2 - x1) * (y2 - y1))
+        sm = s1[y2, x2] - s1[y1, x2] - s1[y2, x1] + s1[y1, x1]
+        sq = s2[y2, x2] - s2[y1, x2] - s2[y2, x1] + s2[y1, x1]
+        mean = sm / a
+        std = float(np.sqrt(max(0.0, sq / a - mean * mean)))
+        pw, ph = max(2, (x2 - x1) // 4), max(2, (y2 - y1) // 4)
+        ox1, oy1 = max(rx1, x1 - pw), max(ry1, y1 - ph)
+        ox2, oy2 = min(rx2, x2 + pw), min(ry2, y2 + ph)
+        ao = max(1, (ox2 - ox1) * (oy2 - oy1))
+        so = s1[oy2, ox2] - s1[oy1, ox2] - s1[oy2, ox1] + s1[oy1, ox1]
+        ring = (so - sm) / max(1, ao - a)
+        return abs(mean - ring), std
+
+    kept, dropped = [], 0
+    for b in boxes:
+        x1, y1 = max(rx1, int(b.x1)), max(ry1, int(b.y1))
+        x2, y2 = min(rx2, int(np.ceil(b.x2))), min(ry2, int(np.ceil(b.y2)))
+        bw, bh = x2 - x1, y2 - y1
+        if bw < 1 or bh < 1 or bw * bh > max_area * area_r or bw >= rx2 - rx1 or bh >= ry2 - ry1:
+            dropped += 1
+            continue
+        rng = np.random.default_rng([seed, bw, bh])    # per box: a decision never depends on the others
+        xs = rng.integers(rx1, rx2 - bw + 1, n)
+        ys = rng.integers(ry1, ry2 - bh + 1, n)
+        null = np.array([stats(int(x), int(y), int(x) + bw, int(y) + bh) for x, y in zip(xs, ys)])
+        d, sd = stats(x1, y1, x2, y2)
+        if d > np.percentile(null[:, 0], q) or sd > np.percentile(null[:, 1], q):
+            kept.append(b)
+        else:
+            dropped += 1
+    return kept, dropped
+
+
 class Locator:
     """The defect locator: a YOLO detector run tiled over the sheet region.
 
@@ -219,15 +520,26 @@ class Locator:
     """
 
     def __init__(self, detector: Any, tile: int = NEU_TILE, overlap: float = 0.2, conf: float = 0.25,
-                 iou: float = 0.5, global_pass: bool = True, use_sheet_region: bool = True):
+                 iou: float = 0.5, global_pass: bool = False, use_sheet_region: bool = True,
+                 class_conf: Optional[dict[str, float]] = None, scale: Optional["SheetScale"] = None,
+                 gate: bool = True):
         self.detector = detector
         self.tile = int(tile)
         self.overlap = float(overlap)
         self.conf = float(conf)
         self.iou = float(iou)
+        # a whole-region pass lets one box cover the frame; off unless asked for (close-ups)
         self.global_pass = global_pass
         self.use_sheet_region = use_sheet_region
+        # per-class thresholds (chosen for a stated precision); others use ``conf``
+        self.class_conf = {str(k): float(v) for k, v in (class_conf or {}).items()}
+        self.scale = scale or SheetScale(tile_px=self.tile)
+        self.gate = gate          # on a sheet: drop boxes that do not stand out from its own texture
         self.last_stats: dict[str, Any] = {}
+
+    def threshold(self, name: str) -> float:
+        """The confidence a box of class ``name`` needs to be reported."""
+        return self.class_conf.get(name, self.conf)
 
     @classmethod
     def from_path(cls, path: str | Path, prefer_onnx: bool = True, **kw: Any) -> "Locator":
@@ -245,8 +557,9 @@ class Locator:
 
     def _predict(self, img: np.ndarray) -> list[Any]:
         imgsz = getattr(self.detector, "imgsz", None)
-        return self.detector.predict(img, conf=self.conf, imgsz=imgsz) if imgsz else \
-            self.detector.predict(img, conf=self.conf)
+        conf = min([self.conf, *self.class_conf.values()])
+        return self.detector.predict(img, conf=conf, imgsz=imgsz) if imgsz else \
+            self.detector.predict(img, conf=conf)
 
     def locate(self, image: np.ndarray, region: Optional[Sequence[int]] = None, tiled: bool = True) -> list[Any]:
         """Defect boxes in ``image`` pixels, best first."""
@@ -273,10 +586,54 @@ class Locator:
             for b in self._predict(img[ry1:ry2, rx1:rx2]):   # whole region: defects bigger than a tile
                 boxes.append(_box(b.x1 + rx1, b.y1 + ry1, b.x2 + rx1, b.y2 + ry1, b.conf, b.cls, b.name))
                 cut.append(False)
-        merged = merge_boxes(boxes, cut, iou=self.iou)
+        merged = [b for b in merge_boxes(boxes, cut, iou=self.iou) if b.conf >= self.threshold(b.name)]
         self.last_stats = {"tiles": len(tiles), "raw_boxes": len(boxes), "boxes": len(merged),
                            "region": [rx1, ry1, rx2, ry2], "ms": round((time.perf_counter() - t0) * 1000, 1)}
         return merged
+
+    def locate_sheet(self, image: np.ndarray, scale: Optional[SheetScale] = None,
+                     outline: Optional[SheetOutline] = None) -> tuple[list[Any], Optional[SheetOutline],
+                                                                     Optional[RectifiedSheet]]:
+        """Defects on the top sheet only: find its outline, rectify it at the physical
+        scale, tile inside the margin, map the boxes back to capture px.
+
+        Returns ``(boxes, outline, rectified)``; ``outline`` is None when no sheet was found
+        (then nothing is analysed). Every box's centre lies inside the analysed polygon.
+        """
+        img = as_bgr(image)
+        t0 = time.perf_counter()
+        outline = outline or find_sheet(img)
+        if outline is None:
+            self.last_stats = {"tiles": 0, "raw_boxes": 0, "boxes": 0, "sheet": None,
+                               "ms": round((time.perf_counter() - t0) * 1000, 1)}
+            return [], None, None
+        t1 = time.perf_counter()
+        sc = scale or self.scale
+        rect = rectify_sheet(img, outline, SheetScale(**{**sc.__dict__, "tile_px": self.tile, "overlap": self.overlap}))
+        found = self.locate(rect.image, region=rect.inner)
+        stats = dict(self.last_stats)
+        gated = 0
+        if self.gate:
+            found, gated = texture_gate(rect.image, rect.inner, found)
+        stats["texture_gated"] = gated
+        poly = rect.analysed_polygon()
+        h, w = img.shape[:2]
+        boxes = []
+        for b in found:
+            q = map_points(rect.to_capture, np.array([[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2], [b.x1, b.y2]]))
+            x1, y1 = max(0.0, float(q[:, 0].min())), max(0.0, float(q[:, 1].min()))
+            x2, y2 = min(float(w), float(q[:, 0].max())), min(float(h), float(q[:, 1].max()))
+            if x2 - x1 < 1 or y2 - y1 < 1 or not _inside(poly, (x1 + x2) / 2, (y1 + y2) / 2):
+                continue
+            boxes.append(_box(x1, y1, x2, y2, b.conf, b.cls, b.name))
+        stats.update({"sheet": outline.to_json(), "sheet_method": outline.method, "analysed": poly.round(1).tolist(),
+                      "rectified": [int(rect.image.shape[1]), int(rect.image.shape[0])],
+                      "px_per_mm": round(rect.px_per_mm, 4), "tile_mm": round(self.tile / rect.px_per_mm, 1),
+                      "mm_per_px": round(rect.mm_per_px, 4), "k_source": rect.k_source,
+                      "scale_capped": rect.scale_capped, "boxes": len(boxes),
+                      "find_ms": round((t1 - t0) * 1000, 1), "ms": round((time.perf_counter() - t0) * 1000, 1)})
+        self.last_stats = stats
+        return boxes, outline, rect
 
     def unload(self) -> None:
         fn = getattr(self.detector, "unload", None)
@@ -321,23 +678,63 @@ class Analysis:
     locate_ms: float = 0.0
     segment_ms: float = 0.0
     tiles: int = 0
+    sheet_found: bool = True               # False: no sheet in the capture, nothing analysed
+    message: str = ""                      # msgid (English) for the user when not analysed
+    sheet: Optional[dict[str, Any]] = None   # outline, analysed polygon, scale (None: whole image)
 
     def to_json(self) -> dict[str, Any]:
         return {"defects": [d.to_json() for d in self.defects], "segmenter": self.segmenter,
                 "locator": self.locator, "image": {"width": self.width, "height": self.height},
                 "timing_ms": {"locate": round(self.locate_ms, 1), "segment": round(self.segment_ms, 1)},
-                "tiles": self.tiles}
+                "tiles": self.tiles, "sheet_found": self.sheet_found, "message": self.message,
+                "sheet": self.sheet}
+
+
+def _clip_to_polygon(m: MaskResult, poly: np.ndarray) -> MaskResult:
+    """The mask without the pixels outside the analysed polygon (nothing off the sheet)."""
+    if not m.mask.size:
+        return m
+    keep = np.zeros(m.mask.shape, np.uint8)
+    pts = np.round((np.asarray(poly, np.float64) - [m.x1, m.y1]) * 16).astype(np.int32).reshape(-1, 1, 2)
+    cv2.fillPoly(keep, [pts], 1, cv2.LINE_8, shift=4)
+    return MaskResult(m.mask & keep.astype(bool), m.x1, m.y1, m.x2, m.y2, m.segmenter, m.score, m.fallback)
 
 
 def analyse_image(image: np.ndarray, locator: Locator, segmenter: Any, mm_per_px: float = 0.0,
-                  region: Optional[Sequence[int]] = None, max_defects: int = 100) -> Analysis:
-    """Locate and segment defects in one BGR image (no files written)."""
+                  region: Optional[Sequence[int]] = None, max_defects: int = 100, whole_image: bool = False,
+                  scale: Optional[SheetScale] = None) -> Analysis:
+    """Locate and segment defects on the top sheet of one BGR capture (no files written).
+
+    Only the sheet is analysed (:meth:`Locator.locate_sheet`); when none is found the
+    result says so (``sheet_found`` False, ``message``) and holds no defect. ``whole_image``
+    (or an explicit ``region``) analyses a close-up of the surface instead (e.g. a NEU-DET
+    tile), tiled at the locator's pixel size. ``mm_per_px`` is K when calibrated.
+    """
     img = as_bgr(image)
     h, w = img.shape[:2]
     t0 = time.perf_counter()
-    boxes = locator.locate(img, region=region)[:max_defects]
+    sheet_info: Optional[dict[str, Any]] = None
+    poly = None
+    if whole_image or region is not None or not locator.use_sheet_region:
+        # a close-up of the surface (a locator built with use_sheet_region=False is told so too)
+        boxes = locator.locate(img, region=region or (0, 0, w, h))[:max_defects]
+    else:
+        sc = scale or locator.scale
+        if mm_per_px and mm_per_px > 0:
+            sc = SheetScale(**{**sc.__dict__, "mm_per_px": float(mm_per_px)})
+        boxes, outline, rect = locator.locate_sheet(img, sc)
+        boxes = boxes[:max_defects]
+        if outline is None:
+            return Analysis([], [], getattr(segmenter, "name", "?"), locator.name, w, h,
+                            (time.perf_counter() - t0) * 1000, 0.0, 0, sheet_found=False, message=NO_SHEET_MSG)
+        st = locator.last_stats
+        poly = rect.analysed_polygon() if rect is not None else None
+        sheet_info = {k: st.get(k) for k in ("sheet", "sheet_method", "analysed", "mm_per_px", "k_source",
+                                             "tile_mm", "px_per_mm", "rectified", "scale_capped")}
     t1 = time.perf_counter()
     masks = segmenter.segment(img, boxes) if boxes else []
+    if poly is not None:
+        masks = [_clip_to_polygon(m, poly) for m in masks]
     t2 = time.perf_counter()
     defects = []
     for b, m in zip(boxes, masks):
@@ -347,7 +744,8 @@ def analyse_image(image: np.ndarray, locator: Locator, segmenter: Any, mm_per_px
                               area_mm2=area * mm_per_px ** 2 if mm_per_px > 0 else None,
                               mask_fallback=bool(m.fallback)))
     return Analysis(defects, list(masks), getattr(segmenter, "name", "?"), locator.name, w, h,
-                    (t1 - t0) * 1000, (t2 - t1) * 1000, int(locator.last_stats.get("tiles", 0)))
+                    (t1 - t0) * 1000, (t2 - t1) * 1000, int(locator.last_stats.get("tiles", 0)),
+                    sheet=sheet_info)
 
 
 # ----------------------------------------------------------------------------------------
@@ -365,6 +763,11 @@ def draw_overlay(image: np.ndarray, analysis: Analysis, show_masks: bool = True)
     out = as_bgr(image).copy()
     names = sorted({d.type for d in analysis.defects})
     thick = max(1, int(round(max(out.shape[:2]) / 640)))
+    sheet = analysis.sheet or {}
+    for key, col in (("sheet", (0, 200, 255)), ("analysed", (255, 200, 0))):   # outline amber, analysed cyan
+        if sheet.get(key):
+            pts = np.round(np.asarray(sheet[key], np.float64) * 16).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(out, [pts], True, col, thick, cv2.LINE_AA, shift=4)
     for d, m in zip(analysis.defects, analysis.masks):
         col = COLORS[names.index(d.type) % len(COLORS)] if d.type in names else COLORS[0]
         if show_masks and m.mask.size:
@@ -438,11 +841,12 @@ class CaptureAnalysis:
     segmenter: str = ""
     locate_ms: float = 0.0
     segment_ms: float = 0.0
+    sheet_found: bool = True        # False: no sheet in the capture (``message`` says so), nothing analysed
 
     def to_json(self) -> dict[str, Any]:
         return {"capture_id": self.capture_id, "ok": self.ok, "message": self.message,
                 "defects": [d.to_json() for d in self.defects], "overlay": self.overlay_path,
-                "segmenter": self.segmenter}
+                "segmenter": self.segmenter, "sheet_found": self.sheet_found}
 
 
 def capture_outputs_dir(paths: Paths, capture_path: str) -> Path:
@@ -482,8 +886,8 @@ def analyse_capture(db: Any, paths: Paths, capture_id: int, locator: Locator, se
                             area_px=float(d.area_px), area_mm2=d.area_mm2, segmenter=d.segmenter,
                             model_version=str(version)[:100]))
         row.analysed_at = utcnow()
-    out = CaptureAnalysis(capture_id, True, "", res.defects, str(overlay.relative_to(paths.sessions)),
-                          res.segmenter, res.locate_ms, res.segment_ms)
+    out = CaptureAnalysis(capture_id, True, res.message, res.defects, str(overlay.relative_to(paths.sessions)),
+                          res.segmenter, res.locate_ms, res.segment_ms, sheet_found=res.sheet_found)
     _update_defects_json(paths, cap_path, index, out)
     if write_log:
         refresh_session_log(db, paths, session_id)
@@ -501,6 +905,17 @@ def _update_defects_json(paths: Paths, cap_path: str, index: int, out: CaptureAn
     caps[str(index)] = {"capture": Path(cap_path).name, **out.to_json()}
     doc["updated_at"] = _now_iso()
     atomic_write_bytes(f, json.dumps(doc, indent=1, ensure_ascii=False).encode())
+
+
+def capture_status(paths: Paths, cap_path: str, index: int) -> dict[str, Any]:
+    """What the last analysis of a capture said (``sheet_found``, ``message``), from
+    ``defects/defects.json``; {} when it was never analysed or the file is unreadable."""
+    try:
+        f = capture_outputs_dir(paths, cap_path).parent / "defects.json"
+        doc = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return {}
+    return (doc.get("captures") or {}).get(str(index)) or {}
 
 
 def _now_iso() -> str:
@@ -539,7 +954,7 @@ def analyse_session(job: Any, db: Any, paths: Paths, session_id: str, get_locato
     locator, segmenter = get_locator(), get_segmenter()
     if locator is None:
         raise RuntimeError("no defect locator is available: register or train one (Models page)")
-    done, failed, n_def = 0, [], 0
+    done, failed, n_def, no_sheet = 0, [], 0, []
     for k, cid in enumerate(ids):
         if job is not None:
             job.progress(k / max(1, len(ids)), f"{k}/{len(ids)}")
@@ -551,6 +966,8 @@ def analyse_session(job: Any, db: Any, paths: Paths, session_id: str, get_locato
         if r.ok:
             done += 1
             n_def += len(r.defects)
+            if not r.sheet_found:
+                no_sheet.append(cid)
         else:
             failed.append({"capture_id": cid, "message": r.message})
             try:
@@ -559,7 +976,7 @@ def analyse_session(job: Any, db: Any, paths: Paths, session_id: str, get_locato
                 pass
     refresh_session_log(db, paths, session_id)
     result = {"session_id": session_id, "captures": len(ids), "analysed": done, "failed": failed,
-              "defects": n_def, "segmenter": getattr(segmenter, "name", "")}
+              "defects": n_def, "segmenter": getattr(segmenter, "name", ""), "no_sheet": no_sheet}
     if job is not None:
         job.progress(1.0, f"{len(ids)}/{len(ids)}", extra=result)
     return result
@@ -706,14 +1123,54 @@ def latest_job(runner: Any, session_id: str) -> Any:
     return None
 
 
+def shipped_threshold_table(model_path: Optional[str | Path], paths: Optional[Paths] = None) -> dict[str, Any]:
+    """The whole ``class_thresholds`` record of a model in ``weights/manifest.json``
+    (confidences, target precision, where chosen, precision/recall per split); {} when none."""
+    if not model_path:
+        return {}
+    paths = paths or Paths.from_env()
+    try:
+        from core.models.manager import MANIFEST
+        doc = json.loads((paths.weights / MANIFEST).read_text())
+    except (OSError, ValueError, ImportError):
+        return {}
+    name = Path(model_path).with_suffix(".pt").name
+    return ((doc.get("files", {}).get(name) or {}).get("metrics") or {}).get("class_thresholds") or {}
+
+
+def shipped_thresholds(model_path: Optional[str | Path], paths: Optional[Paths] = None) -> dict[str, float]:
+    """Per-class confidences shipped with a model (``class_thresholds`` in
+    ``weights/manifest.json``, chosen for a stated precision); {} when none."""
+    th = shipped_threshold_table(model_path, paths)
+    return {str(k): float(v) for k, v in (th.get("conf") or {}).items()}
+
+
+def scale_from_settings(settings: Any) -> SheetScale:
+    """The tiling scale the settings ask for (K from the calibration when known)."""
+    m = settings.models
+    return SheetScale(tile_mm=float(m.defect_tile_mm), tile_px=int(m.tile_size or NEU_TILE),
+                      assumed_width_mm=float(m.assumed_sheet_width_mm), margin_mm=float(m.sheet_margin_mm),
+                      mm_per_px=float(settings.calibration.mm_per_px or 0.0), overlap=float(m.tile_overlap))
+
+
+def class_thresholds(settings: Any, model_path: Optional[str | Path] = None,
+                     paths: Optional[Paths] = None) -> dict[str, float]:
+    """Effective per-class confidences: the model's shipped table, overridden per class by
+    ``settings.models.defect_class_confidence`` (Settings page, engineer PIN)."""
+    return {**shipped_thresholds(model_path, paths),
+            **{str(k): float(v) for k, v in (settings.models.defect_class_confidence or {}).items()}}
+
+
 def make_locator(detector: Any, settings: Any) -> Optional[Locator]:
-    """A :class:`Locator` around a loaded detector with the settings' tile, overlap and
-    confidence (None when there is no detector)."""
+    """A :class:`Locator` around a loaded detector with the settings' tile, overlap,
+    physical scale and (per-class) confidences (None when there is no detector)."""
     if detector is None:
         return None
     m = settings.models
     return Locator(detector, tile=int(m.tile_size or NEU_TILE), overlap=float(m.tile_overlap),
-                   conf=float(m.defect_confidence))
+                   conf=float(m.defect_confidence),
+                   class_conf=class_thresholds(settings, getattr(detector, "path", None)),
+                   scale=scale_from_settings(settings))
 
 
 # ----------------------------------------------------------------------------------------
@@ -848,6 +1305,9 @@ def _cli_defects(argv: list[str]) -> int:
     ap.add_argument("--sam2", help="SAM 2 checkpoint (default: weights/sam2.1_hiera_tiny.pt when present)")
     ap.add_argument("--sam2-random-init", action="store_true", help="random SAM 2 (plumbing check only)")
     ap.add_argument("--mm-per-px", type=float, default=None)
+    ap.add_argument("--whole-image", action="store_true",
+                    help="the image is a close-up of the surface (e.g. a NEU-DET tile): no sheet outline, "
+                         "tiled at --tile px")
     a = ap.parse_args(argv)
     _log.setup()
     paths = Paths.from_env()
@@ -862,14 +1322,17 @@ def _cli_defects(argv: list[str]) -> int:
     from core.qa.segment import find_sam2_checkpoint
     ckpt = a.sam2 or find_sam2_checkpoint(paths.weights)
     try:
+        # --conf: one threshold for every class (the per-class table otherwise)
         loc = Locator.from_path(model, prefer_onnx=settings.models.prefer_onnx,
                                 tile=a.tile or settings.models.tile_size, overlap=settings.models.tile_overlap,
-                                conf=a.conf if a.conf is not None else settings.models.defect_confidence)
+                                conf=a.conf if a.conf is not None else settings.models.defect_confidence,
+                                class_conf=None if a.conf is not None else class_thresholds(settings, model, paths),
+                                scale=scale_from_settings(settings))
     except Exception as e:
         return _fail(f"cannot load the defect model: {e}")
     seg = load_segmenter(ckpt, random_init=a.sam2_random_init)
     mm = a.mm_per_px if a.mm_per_px is not None else settings.calibration.mm_per_px
-    res = analyse_image(image, loc, seg, mm_per_px=mm)
+    res = analyse_image(image, loc, seg, mm_per_px=mm, whole_image=a.whole_image)
     out = Path(a.out) if a.out else paths.cache / "defects" / Path(a.image).stem
     overlay = write_outputs(image, res, out)
     doc = res.to_json()

@@ -402,6 +402,58 @@ def _top_edge_over_beneath(sm: np.ndarray, center: np.ndarray, n: np.ndarray, e:
         return None
     return inner
 
+RIM_PX = 4.5          # a cut edge may show as a thin dark/bright line up to this wide (px)
+
+
+def _past_rim(sm: np.ndarray, line: tuple[np.ndarray, np.ndarray], center: np.ndarray, n: np.ndarray,
+              along: float, step: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Move a side's line from the inner to the outer edge of the sheet's cut-edge rim.
+
+    A cut edge often shows as a thin line darker (or brighter) than the sheet: walking
+    outward, the first clear change is the rim's inner edge, which puts the outline a
+    rim's width inside the sheet (−2…−4 px per side on a 640×480 capture: the 1.6 % width
+    error). The side's profile is averaged along the whole line (noise-free), and the line
+    moves out to the rim's outer edge when the next edge within ``RIM_PX`` goes the other
+    way (a valley or a ridge). A sheet beneath that sticks out is a second step the same
+    way (darker still, or the floor) and stays outside.
+    """
+    p0, d = line
+    nn = np.array([-d[1], d[0]])
+    if float(nn @ n) < 0:
+        nn = -nn                                        # the side's outward normal
+    # the line's point nearest the box centre, and positions along the middle 80 %
+    base = p0 + ((center - p0) @ d) * d
+    ts = np.linspace(-0.8 * along, 0.8 * along, max(16, int(along)))
+    ds = np.arange(-4.0, RIM_PX + 3.0, step)
+    pts = base[None, None, :] + ts[:, None, None] * d + ds[None, :, None] * nn
+    prof = cv2.remap(sm, pts[..., 0].astype(np.float32), pts[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    ok = (prof >= 0).all(1)
+    if ok.sum() < 8:
+        return line
+    g = np.gradient(prof[ok].mean(0))
+    i0 = int(np.argmin(np.abs(ds)))
+    lo, hi = max(1, i0 - int(1.0 / step)), min(len(g) - 2, i0 + int(1.0 / step))
+    i1 = lo + int(np.argmax(np.abs(g[lo:hi + 1])))          # the edge the line sits on
+    if abs(g[i1]) < 1e-6:
+        return line
+    gs = g * (-1.0 if g[i1] < 0 else 1.0) * -1.0           # first edge as a minimum
+    thr = 0.3 * abs(float(g[i1]))
+    best = None
+    for k in range(i1 + 2, len(g) - 1):
+        dist = ds[k] - ds[i1]
+        if dist > RIM_PX:
+            break
+        if gs[k] > thr and gs[k] > gs[k - 1] and gs[k] >= gs[k + 1]:
+            best = k                                       # out of a rim line (valley or ridge)
+    if best is None:
+        return line
+    y0, y1, y2 = np.abs(g[best - 1]), np.abs(g[best]), np.abs(g[best + 1])
+    den = y0 - 2 * y1 + y2
+    off = 0.5 * (y0 - y2) / den if abs(den) > 1e-9 else 0.0
+    shift = ds[best] + float(np.clip(off, -1, 1)) * step
+    return p0 + shift * nn, d
+
 
 def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
     """The top sheet's four corners (4×2, sub-pixel), or None when its edges are unclear."""
@@ -418,7 +470,9 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
         line = _innermost_line(cands, n_ok, c, n, e)
         if line is None:
             return None
-        lines.append(_top_edge_over_beneath(sm, c, n, e, half, along, line) or line)
+        # the top sheet's own edge when a sheet beneath sticks out, then out past a cut-edge rim line
+        line = _top_edge_over_beneath(sm, c, n, e, half, along, line) or line
+        lines.append(_past_rim(sm, line, c, n, along))
     try:
         corners = np.array([_intersect(lines[i], lines[(i + 1) % 4]) for i in range(4)])
     except np.linalg.LinAlgError:
@@ -426,7 +480,7 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
     # sanity: the refined outline must lie within (a little beyond) the silhouette's rectangle
     box = cv2.boxPoints(rect)
     if cv2.contourArea(corners.astype(np.float32)) < 0.3 * rw * rh or \
-            min(cv2.pointPolygonTest(box.reshape(-1, 1, 2), (float(x), float(y)), True) for x, y in corners) < -5:
+            min(cv2.pointPolygonTest(box.reshape(-1, 1, 2), (float(x), float(y)), True) for x, y in corners) < -5 - RIM_PX:
         return None
     return corners
 
