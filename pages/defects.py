@@ -140,7 +140,8 @@ if "def_reviewer" not in st.session_state:
     from urllib.parse import unquote
 
     from pages.auth_gate import signed_in
-    st.session_state["def_reviewer"] = signed_in() or unquote(st.context.cookies.get(REVIEWER_COOKIE) or "")
+    kept = st.context.cookies.get(REVIEWER_COOKIE)
+    st.session_state["def_reviewer"] = signed_in() or (unquote(kept) if isinstance(kept, str) else "")
 
 
 def _store_reviewer_cookie() -> None:
