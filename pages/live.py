@@ -72,13 +72,19 @@ def _render_audio(sess_id: str) -> None:
         sid, kind = key.split(":", 1)
         if sid == sess_id and time.time() - at < ALERT_SHOW_S:
             p = alerts.sound_path(kind, c.settings, c.paths)
-            st.audio(p.read_bytes(), format=alerts.mime_type(p), autoplay=True)
+            # the sound plays; the player itself ("0:00 / 0:00") is hidden (CSS on the keyed container)
+            with st.container(key=f"live_audio_{kind}"):
+                st.audio(p.read_bytes(), format=alerts.mime_type(p), autoplay=True)
+    st.html("<style>[class*='st-key-live_audio_']{display:none !important}</style>")
 
 
 # --- the right-hand column: status, counter, controls, log -------------------------------------
 # Buttons act in on_click callbacks: they run before the (fragment) rerun, so what is drawn
 # afterwards already shows the new state; messages wait in session state for that rerun.
 def _do(action: str, *args) -> None:
+    st.session_state.pop("live_msg", None)      # a message stays until the next action
+    if action != "ask_finish":
+        st.session_state.pop("live_confirm_finish", None)
     try:
         if action == "pause":
             w.pause()
@@ -86,6 +92,10 @@ def _do(action: str, *args) -> None:
             w.resume()
         elif action == "correct":
             w.correct(args[0], st.session_state.get("live_reason", ""), user=c.user)
+        elif action == "ask_finish":             # FINISH asks once before it ends the session
+            st.session_state["live_confirm_finish"] = True
+        elif action == "cancel_finish":
+            pass
         elif action == "finish":
             done = w.finish()
             st.session_state["live_finished"] = done.id
@@ -107,7 +117,7 @@ def session_panel(had_session: bool) -> None:
     sess = s.session
     if (sess is not None) != had_session:
         st.rerun()      # started/finished here or in another tab: redraw the whole page
-    msg = st.session_state.pop("live_msg", None)
+    msg = st.session_state.get("live_msg")
     if msg:
         st.error(msg)
     if sess is None:
@@ -135,9 +145,16 @@ def session_panel(had_session: bool) -> None:
     else:
         b1.button(_("RESUME"), key="live_resume", width="stretch", on_click=_do, args=("resume",))
     b2.button(_("FINISH SESSION"), key="live_finish", type="primary", width="stretch",
-              on_click=_do, args=("finish",))
+              on_click=_do, args=("ask_finish",))
+    if st.session_state.get("live_confirm_finish"):
+        st.warning(_("Finish the session now at {n} / {t}?").format(n=c.num(sess.count), t=c.num(sess.target)))
+        f1, f2 = st.columns(2)
+        f1.button(_("Yes, finish"), key="live_finish_yes", type="primary", width="stretch",
+                  on_click=_do, args=("finish",))
+        f2.button(_("Cancel"), key="live_finish_no", width="stretch", on_click=_do, args=("cancel_finish",))
 
-    with st.expander(_("Manual correction")):
+    # keyed: the section keeps its open/closed state across the panel's reruns
+    with st.expander(_("Manual correction"), key="live_correction"):
         st.text_input(_("Reason"), key="live_reason", placeholder=_("e.g. sheet missed by the camera"))
         m1, m2 = st.columns(2)
         m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1))
@@ -169,9 +186,9 @@ def _finished_panel(session_id: str) -> None:
     msg = _("Session '{name}' finished: {n} / {t}.").format(name=done.name, n=c.num(done.count),
                                                              t=c.num(done.target))
     if kind == "finish_under":
-        st.warning(msg + " " + _("Under target (sound A)."))
+        st.warning(msg + " " + _("Under target: {n} sheets missing.").format(n=c.num(done.target - done.count)))
     elif kind == "finish_over":
-        st.error(msg + " " + _("Over target (sound B)."))
+        st.error(msg + " " + _("Over target: {n} sheets too many.").format(n=c.num(done.count - done.target)))
     else:
         st.success(msg + " " + _("Target reached."))
     _render_audio(done.id)
