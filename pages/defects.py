@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import streamlit as st
 
+from core.platform import i18n
 from core.qa import defects as D
 from core.platform.paths import safe_join
 from pages.common import ctx, friendly_error
@@ -324,7 +325,7 @@ def detail(cap_id: int) -> None:
         return
     st.markdown("**" + _("Defects: {n}").format(n=c.num(len(defects))) + "**")
     calibrated = any(d.area_mm2 is not None for d in defects)
-    table = [{_("Type"): d.type, _("Score"): c.num(d.score, 2),
+    table = [{_("Type"): i18n.defect_label(d.type, c.lang), _("Score"): c.num(d.score, 2),
               _("Box [x1, y1, x2, y2]"): "[" + ", ".join(c.num(v) for v in (d.x1, d.y1, d.x2, d.y2)) + "]",
               _("Area (px)"): c.num(d.area_px),
               _("Area (mm²)"): c.num(d.area_mm2, 1) if d.area_mm2 is not None else "–",
@@ -336,7 +337,7 @@ def detail(cap_id: int) -> None:
     if crops:
         cols = st.columns(min(6, len(crops)))
         for i, d in enumerate(crops[:24]):
-            cols[i % len(cols)].image(str(c.paths.sessions / d.crop_path), caption=d.type, width="content")
+            cols[i % len(cols)].image(str(c.paths.sessions / d.crop_path), caption=i18n.defect_label(d.type, c.lang), width="content")
 
 
 if sel is not None:
