@@ -133,10 +133,6 @@ _open_deep_link()
 REVIEWER_COOKIE = "msm_reviewer"
 
 
-def _remember_reviewer() -> None:
-    st.session_state["_def_store_reviewer"] = True
-
-
 if "def_reviewer" not in st.session_state:
     from urllib.parse import unquote
 
@@ -145,15 +141,15 @@ if "def_reviewer" not in st.session_state:
     st.session_state["def_reviewer"] = signed_in() or (unquote(kept) if isinstance(kept, str) else "")
 
 
-def _store_reviewer_cookie() -> None:
-    """Write the reviewer's name into a cookie of this browser (a zero-height component runs
-    the script); ``st.context.cookies`` reads it back on the next visit."""
-    if not st.session_state.pop("_def_store_reviewer", False):
+def _store_reviewer_cookie(name: str) -> None:
+    """Keep the reviewer's name in a cookie of this browser (``st.context.cookies`` reads it
+    back on the next visit). Drawn on every run with the same content, the zero-height
+    component stays mounted, so its script runs once per new name and is never cut short."""
+    if not name:
         return
     import json
 
     import streamlit.components.v1 as components
-    name = " ".join(str(st.session_state.get("def_reviewer") or "").split())[:60]
     components.html("<script>document.cookie = %s + '=' + encodeURIComponent(%s) + "
                     "'; path=/; max-age=31536000; SameSite=Lax';</script>"
                     % (json.dumps(REVIEWER_COOKIE), json.dumps(name)), height=0)
@@ -283,10 +279,10 @@ def detail(cap_id: int) -> None:
         _submit(row.session_id, [row.id])
         st.rerun()
     measure = b2.button(_("Measure Dimension"), disabled=img is None, key="def_measure")
-    st.text_input(_("Reviewer name"), key="def_reviewer", max_chars=60, on_change=_remember_reviewer,
+    st.text_input(_("Reviewer name"), key="def_reviewer", max_chars=60,
                   placeholder=_("Your name, recorded with approve / reject"))
-    _store_reviewer_cookie()
     reviewer = " ".join(str(st.session_state.get("def_reviewer") or "").split())[:60]
+    _store_reviewer_cookie(reviewer)
     decision = ("approved" if b3.button(_("Approve"), icon=":material/check_circle:", key="def_ok") else
                 "rejected" if b4.button(_("Reject"), icon=":material/cancel:", key="def_ng") else None)
     if decision is not None:
