@@ -10,7 +10,7 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.yolo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps run test test-fast bench clean
+.PHONY: install system-deps run test test-fast bench screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-fast: install
 
 bench: install
 	$(PY) -m core bench count
+
+# the README's pictures from the real app in headless Chromium (a throw-away data folder)
+screenshots: install
+	$(PY) tests/screenshots.py docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -204,6 +204,13 @@ def job_panel(cap_id: int | None = None, cap_index: int | None = None) -> None:
     """Progress while a job runs; when a job starts or ends, the whole page runs again, so the
     sheet in view, the gallery and the buttons show the new state without a reload. The
     banner speaks of what is on screen: the sheet in view, or the whole session."""
+    # one replaceable slot: when the job ends, nothing of the running state (a Cancel button)
+    # lingers under the banner
+    with st.empty().container():
+        _job_panel_body(cap_id, cap_index)
+
+
+def _job_panel_body(cap_id: int | None, cap_index: int | None) -> None:
     job = D.latest_job(_runner(), sid)
     if _job_key(job) != st.session_state.get("def_job_seen"):
         st.rerun()
