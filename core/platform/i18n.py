@@ -21,7 +21,7 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -99,16 +99,14 @@ def fmt_dt(dt: datetime | None, tz: str | None, with_date: bool = True, with_zon
     return f"{s} {loc.tzname()}" if with_zone else s
 
 
-def fmt_date(d: "date | str", lang: str) -> str:
+def fmt_date(d: date | str, lang: str) -> str:
     """A day as the reader writes it (Babel's medium date), for chart axes and headings.
 
     >>> fmt_date("2026-11-29", "id"), fmt_date("2026-11-29", "en")
     ('29 Nov 2026', 'Nov 29, 2026')
     """
-    from datetime import date as _date
-
     from babel.dates import format_date
-    day = _date.fromisoformat(d) if isinstance(d, str) else d
+    day = date.fromisoformat(d) if isinstance(d, str) else d
     return format_date(day, format="medium", locale=lang if lang in LANGUAGES else "en")
 
 
