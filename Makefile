@@ -53,5 +53,9 @@ test-fast: install-dev
 bench: install
 	$(PY) -m core bench count
 
+# the README's pictures from the real app in headless Chromium (a throw-away data folder)
+screenshots: install
+	$(PY) tests/screenshots.py docs/screenshots
+
 clean:
 	rm -rf $(VENV) .pytest_cache

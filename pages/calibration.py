@@ -9,6 +9,7 @@ points are picked, as it is before measuring.
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -58,6 +59,13 @@ def _decode(data: bytes) -> np.ndarray | None:
     return img if img is not None and img.size else None
 
 
+def _set_frame(img: np.ndarray) -> None:
+    """A new frame: the points picked on the previous one no longer apply."""
+    st.session_state["cal_frame"] = img
+    for k in ("cal_line_have", "cal_line_focus", "cal_pl_have", "cal_pl_focus"):
+        st.session_state.pop(k, None)
+
+
 def _pick_frame() -> None:
     st.subheader(_("Frame"))
     sources = ["live", "capture", "upload"]
@@ -74,7 +82,7 @@ def _pick_frame() -> None:
         if frame is None:
             st.info(_("No live frame now: the camera is not running. Use a capture or upload an image."))
         elif st.button(_("Take this frame"), key="cal_take_live"):
-            st.session_state["cal_frame"] = np.ascontiguousarray(frame).copy()
+            _set_frame(np.ascontiguousarray(frame).copy())
             st.rerun()
     elif src == "capture":
         with c.db.session() as s:
@@ -100,7 +108,7 @@ def _pick_frame() -> None:
             if img is None:
                 st.error(_("This capture's image cannot be read."))
             else:
-                st.session_state["cal_frame"] = img
+                _set_frame(img)
                 st.rerun()
     else:
         up = st.file_uploader(_("Image (PNG or JPEG)"), type=["png", "jpg", "jpeg", "bmp"], key="cal_upload")
@@ -109,7 +117,7 @@ def _pick_frame() -> None:
             if img is None:
                 st.error(_("This file is not an image that can be read."))
             else:
-                st.session_state["cal_frame"] = img
+                _set_frame(img)
                 st.rerun()
 
 
@@ -124,52 +132,91 @@ if raw is not None:
                (" · " + _("lens-corrected") if frame is not raw else ""))
 
 
-def _figure(img: np.ndarray):
-    from core.platform.engineering import roi_figure
-    return roi_figure(img, img.shape[1], img.shape[0])
+VIEW_W = 960          # the image sent to the browser: small enough to draw at once
+
+
+def _click_view(img: np.ndarray, key: str, focus: tuple[float, float] | None,
+                on_point: Callable[[float, float], None]) -> None:
+    """Show ``img`` as a clickable picture (``streamlit-image-coordinates``), zoomed around
+    ``focus`` at the chosen zoom; a click calls ``on_point(x, y)`` in frame pixels (pixel
+    centres are integers) from the widget's callback, before the next run draws anything."""
+    from streamlit_image_coordinates import streamlit_image_coordinates
+    h, w = img.shape[:2]
+    zoom = int(st.segmented_control(_("Zoom"), [1, 2, 4, 8], default=1, format_func=lambda z: f"{z}×",
+                                    key=f"{key}_zoom") or 1)
+    cw, ch = max(1, int(round(w / zoom))), max(1, int(round(h / zoom)))
+    fx, fy = focus if focus is not None else (w / 2, h / 2)
+    x0 = int(min(max(round(fx - cw / 2), 0), w - cw))
+    y0 = int(min(max(round(fy - ch / 2), 0), h - ch))
+    crop = img[y0:y0 + ch, x0:x0 + cw]
+    dw = min(VIEW_W, w)
+    dh = max(1, int(round(ch * dw / cw)))
+    # enlarging: nearest neighbour, so single pixels stay visible to click on
+    disp = cv2.resize(crop, (dw, dh), interpolation=cv2.INTER_NEAREST if dw >= cw else cv2.INTER_AREA)
+
+    def clicked() -> None:
+        v = st.session_state.get(f"{key}_img")
+        if not v or v.get("unix_time") == st.session_state.get(f"{key}_t"):
+            return
+        st.session_state[f"{key}_t"] = v.get("unix_time")
+        sx, sy = cw / float(v.get("width") or dw), ch / float(v.get("height") or dh)
+        on_point(x0 + (float(v["x"]) + 0.5) * sx - 0.5, y0 + (float(v["y"]) + 0.5) * sy - 0.5)
+
+    streamlit_image_coordinates(cv2.cvtColor(disp, cv2.COLOR_BGR2RGB), key=f"{key}_img", width=dw,
+                                image_format="JPEG", jpeg_quality=90, cursor="crosshair", on_click=clicked)
+
+
+def _snap(p: tuple[float, float], key: str) -> tuple[float, float]:
+    if not st.session_state.get(f"{key}_snap", True):
+        return p
+    return cal.snap_to_edge(frame, p, radius=max(4.0, 8.0 * fw / VIEW_W / max(1, st.session_state.get(f"{key}_zoom") or 1)))
+
+
+def _mark(img: np.ndarray, pts: list[tuple[float, float]], closed: bool = False) -> np.ndarray:
+    out = img.copy()
+    th = max(1, fw // 800)
+    ip = [(int(round(x)), int(round(y))) for x, y in pts]
+    if len(ip) >= 2:
+        cv2.polylines(out, [np.array(ip, np.int32).reshape(-1, 1, 2)], closed, (0, 200, 255), th, cv2.LINE_AA)
+    for i, p in enumerate(ip):
+        cv2.drawMarker(out, p, (0, 0, 255), cv2.MARKER_CROSS, 12 * th, th, cv2.LINE_AA)
+        cv2.putText(out, str(i + 1), (p[0] + 6 * th, p[1] - 6 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * th,
+                    (0, 0, 255), th, cv2.LINE_AA)
+    return out
 
 
 t_line, t_board, t_plane, t_manual, t_geo, t_hist = st.tabs([
     _("Reference line"), _("Checkerboard (lens)"), _("Plane (4 points)"), _("Enter K"), _("Camera geometry"),
-    _("History")])
+    _("History")], key="cal_tabs")
 
 # --- reference line ------------------------------------------------------------------------------
 with t_line:
     if frame is None:
         st.info(_("Take a frame first."))
     else:
-        st.caption(_("Drag a box whose diagonal runs along the reference object (or type the two ends), "
-                     "enter its real length, check the preview, then save."))
-        diag = st.radio(_("Line"), ["down", "up"], horizontal=True, key="cal_diag",
-                        format_func=lambda d: _("top-left → bottom-right") if d == "down" else _("bottom-left → top-right"))
+        st.caption(_("Click one end of the reference object, then the other (zoom in for precision; each click "
+                     "snaps to the nearest edge), enter its real length, check the preview, then save."))
+        o1, o2 = st.columns([2, 1])
+        end = o1.radio(_("The next click sets"), [1, 2], horizontal=True, key="cal_end",
+                       format_func=lambda i: _("End {n}").format(n=i))
+        o2.toggle(_("Snap to the nearest edge"), value=True, key="cal_line_snap")
         p1 = (float(st.session_state.get("cal_x1", 0.0)), float(st.session_state.get("cal_y1", 0.0)))
         p2 = (float(st.session_state.get("cal_x2", 0.0)), float(st.session_state.get("cal_y2", 0.0)))
-        preview = frame.copy()
-        th = max(2, fw // 500)
-        cv2.line(preview, (int(round(p1[0])), int(round(p1[1]))), (int(round(p2[0])), int(round(p2[1]))),
-                 (0, 200, 255), th, cv2.LINE_AA)
-        for p in (p1, p2):
-            cv2.circle(preview, (int(round(p[0])), int(round(p[1]))), 3 * th, (0, 0, 255), th, cv2.LINE_AA)
-        ev = st.plotly_chart(_figure(preview), on_select="rerun", selection_mode="box", key="cal_line_plot",
-                             config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
-        try:
-            b = ev["selection"]["box"][0]
-            xs, ys = sorted(float(v) for v in b["x"]), sorted(float(v) for v in b["y"])
-            box = (xs[0], ys[0], xs[-1], ys[-1])
-        except (KeyError, IndexError, TypeError, ValueError):
-            box = None
-        if box is not None and st.session_state.get("cal_last_box") != (box, diag):
-            st.session_state["cal_last_box"] = (box, diag)
-            x1, y1, x2, y2 = box
-            a, b2 = ((x1, y1), (x2, y2)) if diag == "down" else ((x1, y2), (x2, y1))
-            st.session_state.update(cal_x1=round(a[0], 1), cal_y1=round(a[1], 1),
-                                    cal_x2=round(b2[0], 1), cal_y2=round(b2[1], 1))
-            st.rerun()
+        have = st.session_state.get("cal_line_have", 0)
+        shown = [p1, p2][:have] if have else []
+        focus = st.session_state.get("cal_line_focus")
+        def line_point(x: float, y: float, end: int = end, have: int = have) -> None:
+            x, y = _snap((x, y), "cal_line")
+            x, y = min(max(x, 0.0), fw - 1.0), min(max(y, 0.0), fh - 1.0)
+            st.session_state.update({f"cal_x{end}": round(x, 2), f"cal_y{end}": round(y, 2),
+                                     "cal_line_have": max(have, end), "cal_line_focus": (x, y),
+                                     "cal_end": 2 if end == 1 else 1})
+
+        _click_view(_mark(frame, shown), "cal_line", focus, line_point)
         q = st.columns(4)
-        q[0].number_input("x1", 0.0, float(fw), step=1.0, key="cal_x1")
-        q[1].number_input("y1", 0.0, float(fh), step=1.0, key="cal_y1")
-        q[2].number_input("x2", 0.0, float(fw), step=1.0, key="cal_x2")
-        q[3].number_input("y2", 0.0, float(fh), step=1.0, key="cal_y2")
+        for i, k in enumerate(("x1", "y1", "x2", "y2")):
+            q[i].number_input(k, 0.0, float(fw if k[0] == "x" else fh), step=0.5, format="%.2f", key=f"cal_{k}",
+                              on_change=lambda: st.session_state.update(cal_line_have=2))
         length = st.number_input(_("Real length of the reference (mm)"), value=None, min_value=None,
                                  step=1.0, key="cal_len", placeholder=_("e.g. 1000"))
         px = float(np.hypot(p2[0] - p1[0], p2[1] - p1[1]))
@@ -242,20 +289,31 @@ with t_plane:
     else:
         st.caption(_("For a camera that is not perfectly perpendicular: the 4 corners of a known rectangle lying on "
                      "the calibration plane, in order around it."))
-        pts = []
+        o1, o2 = st.columns([2, 1])
+        nxt = o1.radio(_("The next click sets"), [0, 1, 2, 3], horizontal=True, key="cal_pl_next",
+                       format_func=lambda i: _("Point {n}").format(n=i + 1))
+        o2.toggle(_("Snap to the nearest edge"), value=False, key="cal_pl_snap")
+        have = st.session_state.get("cal_pl_have", 0)
+        pts = [(float(st.session_state.get(f"cal_pl_x{i}", 0.0)), float(st.session_state.get(f"cal_pl_y{i}", 0.0)))
+               for i in range(4)]
+        def plane_point(x: float, y: float, nxt: int = nxt, have: int = have) -> None:
+            x, y = _snap((x, y), "cal_pl")
+            x, y = min(max(x, 0.0), fw - 1.0), min(max(y, 0.0), fh - 1.0)
+            st.session_state.update({f"cal_pl_x{nxt}": round(x, 2), f"cal_pl_y{nxt}": round(y, 2),
+                                     "cal_pl_have": max(have, nxt + 1), "cal_pl_focus": (x, y),
+                                     "cal_pl_next": (nxt + 1) % 4})
+
+        _click_view(_mark(frame, pts[:have], closed=have == 4), "cal_pl", st.session_state.get("cal_pl_focus"),
+                    plane_point)
         for i in range(4):
             q = st.columns(2)
-            x = q[0].number_input(_("Point {n} x").format(n=i + 1), 0.0, float(fw), step=1.0, key=f"cal_pl_x{i}")
-            y = q[1].number_input(_("Point {n} y").format(n=i + 1), 0.0, float(fh), step=1.0, key=f"cal_pl_y{i}")
-            pts.append((x, y))
+            q[0].number_input(_("Point {n} x").format(n=i + 1), 0.0, float(fw), step=0.5, format="%.2f",
+                              key=f"cal_pl_x{i}", on_change=lambda: st.session_state.update(cal_pl_have=4))
+            q[1].number_input(_("Point {n} y").format(n=i + 1), 0.0, float(fh), step=0.5, format="%.2f",
+                              key=f"cal_pl_y{i}", on_change=lambda: st.session_state.update(cal_pl_have=4))
         r1, r2 = st.columns(2)
         wmm = r1.number_input(_("Rectangle side 1 → 2 (mm)"), value=None, step=1.0, key="cal_pl_w")
         hmm = r2.number_input(_("Rectangle side 2 → 3 (mm)"), value=None, step=1.0, key="cal_pl_h")
-        prev = frame.copy()
-        poly = np.array(pts, dtype=np.float64)
-        cv2.polylines(prev, [np.round(poly).astype(np.int32).reshape(-1, 1, 2)], True, (0, 200, 255),
-                      max(2, fw // 500), cv2.LINE_AA)
-        st.image(cv2.cvtColor(prev, cv2.COLOR_BGR2RGB), width="content")
         if st.button(_("Save plane calibration"), type="primary", key="cal_pl_save"):
             try:
                 pc = cal.plane_calibration(pts, wmm, hmm, (fw, fh))

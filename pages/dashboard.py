@@ -84,9 +84,15 @@ if sessions:
             st.caption(_("Shifts: A 06–14, B 14–22, C 22–06 (plant time); a night-shift sheet belongs to the day "
                          "its shift started."))
             a, b = st.columns([3, 2])
-            fig = px.bar(recap.per_shift, x="day", y="sheets", color="shift", barmode="stack",
+            # days as categories with the language's date ("29 Nov 2026"): a date axis of one day
+            # showed clock times ("23:59:59.9996 … 00:00:00.0004")
+            per_day = [dict(r, day=i18n.fmt_date(r["day"], c.lang)) for r in recap.per_shift]
+            days = list(dict.fromkeys(i18n.fmt_date(r["day"], c.lang) for r in sorted(recap.per_shift,
+                                                                                   key=lambda r: r["day"])))
+            fig = px.bar(per_day, x="day", y="sheets", color="shift", barmode="stack",
                          labels={"day": _("Day"), "sheets": _("Sheets"), "shift": _("Shift")},
-                         category_orders={"shift": list(reports.SHIFT_NAMES)})
+                         category_orders={"shift": list(reports.SHIFT_NAMES), "day": days})
+            fig.update_xaxes(type="category")
             fig.update_layout(title=_("Sheets per day"), height=340, margin=dict(t=40, b=10))
             a.plotly_chart(fig, width="stretch", key="chart_day")
             per_shift: dict[str, int] = {n: 0 for n in reports.SHIFT_NAMES}
@@ -107,7 +113,8 @@ if sessions:
         st.plotly_chart(fig, width="stretch", key="chart_target")
     with t_defects:
         if recap.defect_types:
-            fig = px.bar(x=list(recap.defect_types.values()), y=list(recap.defect_types), orientation="h",
+            fig = px.bar(x=list(recap.defect_types.values()),
+                         y=[i18n.defect_label(k, c.lang) for k in recap.defect_types], orientation="h",
                          labels={"x": _("Defects"), "y": _("Type")})
             fig.update_layout(height=340, margin=dict(t=20, b=10), yaxis={"categoryorder": "total ascending"})
             st.plotly_chart(fig, width="stretch", key="chart_defects")
@@ -170,6 +177,7 @@ if sessions:
             c.jobs.submit("report", reports.report_job, session_ids=ids, formats=formats, date_from=dfrom,
                           date_to=dto, lang=c.lang, tz=c.tz)
 else:
+    ids, formats = [], []
     st.caption(_("Reports need at least one session in the date range."))
 
 
@@ -213,4 +221,8 @@ if c.jobs is not None:
     if latest and latest[0].status == "running":
         _poll_report_job(latest[0].id)    # polls only while a job runs
     elif latest:
-        _job_result(latest[0])
+        p = latest[0].params or {}
+        # downloads only for what the form shows now: another selection must not be one click
+        # away from the previous job's files
+        if list(p.get("session_ids") or []) == list(ids) and sorted(p.get("formats") or []) == sorted(formats):
+            _job_result(latest[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import streamlit as st
 
+from core.platform import i18n
 from core.qa import defects as D
 from core.platform.paths import safe_join
 from pages.common import ctx, friendly_error
@@ -100,6 +101,60 @@ def _submit(session_id: str, capture_ids=None) -> None:
         friendly_error(c, e, "Defect analysis could not start")
 
 
+# --- deep link ?session=…&capture=… : a reload (a new browser session) opens the same sheet ---
+def _open_deep_link() -> None:
+    if st.session_state.get("_def_link_read"):
+        return
+    st.session_state["_def_link_read"] = True
+    want_s, want_c = st.query_params.get("session"), st.query_params.get("capture")
+    if not want_s:
+        return
+    s = next((x for x in D.gallery_sessions(c.db, "") if x.id == want_s), None)
+    if s is None:
+        return
+    st.session_state.update(def_search="", def_day=c.dt(s.started_at).split(" ")[0], def_session=s.id,
+                            def_sel_session=s.id)
+    try:
+        cap = int(want_c) if want_c else None
+    except ValueError:
+        cap = None
+    if cap is not None:
+        from core.platform.storage import CaptureRow
+        with c.db.session() as db_s:
+            row = db_s.get(CaptureRow, cap)
+            if row is not None and row.session_id == s.id:
+                st.session_state["def_sel"] = cap
+
+
+_open_deep_link()
+
+
+# --- the reviewer: the signed-in engineer, else a name this browser remembers (a cookie) -------
+REVIEWER_COOKIE = "msm_reviewer"
+
+
+if "def_reviewer" not in st.session_state:
+    from urllib.parse import unquote
+
+    from pages.auth_gate import signed_in
+    kept = st.context.cookies.get(REVIEWER_COOKIE)
+    st.session_state["def_reviewer"] = signed_in() or (unquote(kept) if isinstance(kept, str) else "")
+
+
+def _store_reviewer_cookie(name: str) -> None:
+    """Keep the reviewer's name in a cookie of this browser (``st.context.cookies`` reads it
+    back on the next visit). Drawn on every run with the same content, the zero-height
+    component stays mounted, so its script runs once per new name and is never cut short."""
+    if not name:
+        return
+    import json
+
+    import streamlit.components.v1 as components
+    components.html("<script>document.cookie = %s + '=' + encodeURIComponent(%s) + "
+                    "'; path=/; max-age=31536000; SameSite=Lax';</script>"
+                    % (json.dumps(REVIEWER_COOKIE), json.dumps(name)), height=0)
+
+
 # --- sidebar: sessions by date / name ---------------------------------------------------------
 with st.sidebar:
     st.subheader(_("Sessions"))
@@ -130,24 +185,63 @@ st.subheader("{name} — {n} / {t}".format(name=sess.name, n=c.num(sess.count), 
 
 
 # --- batch job: progress survives a reload (read back from the database) ----------------------
+def _job_key(j) -> tuple | None:
+    return None if j is None else (j.id, j.status)
+
+
+job_now = D.latest_job(_runner(), sid)
+st.session_state["def_job_seen"] = _job_key(job_now)   # what this page run has drawn
+running = job_now is not None and job_now.status == "running"
+
+
+def _covers(job, cap_id: int) -> bool:
+    ids = (job.params or {}).get("capture_ids")
+    return ids is None or cap_id in ids
+
+
 @st.fragment(run_every=POLL_S)
-def job_panel() -> None:
+def job_panel(cap_id: int | None = None, cap_index: int | None = None) -> None:
+    """Progress while a job runs; when a job starts or ends, the whole page runs again, so the
+    sheet in view, the gallery and the buttons show the new state without a reload. The
+    banner speaks of what is on screen: the sheet in view, or the whole session."""
+    # one replaceable slot: when the job ends, nothing of the running state (a Cancel button)
+    # lingers under the banner
+    with st.empty().container():
+        _job_panel_body(cap_id, cap_index)
+
+
+def _job_panel_body(cap_id: int | None, cap_index: int | None) -> None:
     job = D.latest_job(_runner(), sid)
+    if _job_key(job) != st.session_state.get("def_job_seen"):
+        st.rerun()
     if job is None:
         return
     if job.status == "running":
         st.progress(job.progress, text=_("Analysing… {p} %").format(p=c.num(job.progress * 100)))
         if st.button(_("Cancel"), key="def_cancel"):
             _runner().cancel(job.id)
-    elif job.status == "done":
-        r = job.result or {}
-        st.success(_("Analysis finished: {a} of {n} captures, {d} defects ({seg}).").format(
-            a=c.num(r.get("analysed", 0)), n=c.num(r.get("captures", 0)), d=c.num(r.get("defects", 0)),
-            seg=r.get("segmenter", "")))
-        if r.get("no_sheet"):
+        return
+    ids = (job.params or {}).get("capture_ids")
+    if cap_id is not None and not _covers(job, cap_id):
+        return                                   # the last job was about other sheets
+    r = job.result or {}
+    if job.status == "done":
+        failed = [f for f in r.get("failed", []) if cap_id is None or f.get("capture_id") == cap_id]
+        if cap_id is not None or (ids is not None and len(ids) == 1):
+            one = cap_id if cap_id is not None else ids[0]
+            if not failed:
+                n = len(D.capture_defects(c.db, one))
+                idx = cap_index if cap_id is not None else _capture_index(one)
+                st.success(_("Sheet #{n} analysed: {d} defects.").format(n=c.num(idx), d=c.num(n)))
+        else:
+            st.success(_("Analysis finished: {a} of {n} captures, {d} defects ({seg}).").format(
+                a=c.num(r.get("analysed", 0)), n=c.num(r.get("captures", 0)), d=c.num(r.get("defects", 0)),
+                seg=r.get("segmenter", "")))
+        no_sheet = [x for x in r.get("no_sheet", []) if cap_id is None or x == cap_id]
+        if no_sheet:
             st.info(_("{n} captures show no sheet (or its edges are not clear): not analysed.").format(
-                n=c.num(len(r["no_sheet"]))))
-        for f in r.get("failed", []):
+                n=c.num(len(no_sheet))))
+        for f in failed:
             st.warning(f.get("message", ""))
     elif job.status == "failed":
         st.error(_("Analysis failed: {why}").format(why=job.message))
@@ -155,11 +249,22 @@ def job_panel() -> None:
         st.info(_("Analysis was cancelled."))
 
 
-running = (j := D.latest_job(_runner(), sid)) is not None and j.status == "running"
-if st.button(_("Analyse whole session"), disabled=busy or running, type="primary", key="def_batch"):
-    _submit(sid)
-    st.rerun()
-job_panel()
+def _capture_index(cap_id: int) -> int:
+    from core.platform.storage import CaptureRow
+    with c.db.session() as s:
+        row = s.get(CaptureRow, cap_id)
+        return row.index if row is not None else 0
+
+
+sel = st.session_state.get("def_sel")
+if sel is None:
+    if st.button(_("Analyse whole session"), disabled=busy or running, type="primary", key="def_batch"):
+        _submit(sid)
+        st.rerun()
+    job_panel()
+    st.query_params.from_dict({"session": sid})
+else:
+    st.query_params.from_dict({"session": sid, "capture": str(sel)})
 
 
 # --- detail view ----------------------------------------------------------------------------
@@ -173,6 +278,7 @@ def detail(cap_id: int) -> None:
     if st.button(_("← Back to gallery"), key="def_back"):
         st.session_state.pop("def_sel", None)
         st.rerun()
+    job_panel(row.id, row.index)
     st.markdown("**" + _("Sheet #{n}").format(n=c.num(row.index)) + "** · " + c.dt(row.created_at))
     try:
         img = D.load_image(safe_join(c.paths.sessions, row.path))
@@ -184,12 +290,18 @@ def detail(cap_id: int) -> None:
         _submit(row.session_id, [row.id])
         st.rerun()
     measure = b2.button(_("Measure Dimension"), disabled=img is None, key="def_measure")
-    if b3.button(_("Approve"), key="def_ok"):
-        D.set_review(c.db, row.id, "approved", c.user)
-        st.rerun()
-    if b4.button(_("Reject"), key="def_ng"):
-        D.set_review(c.db, row.id, "rejected", c.user)
-        st.rerun()
+    st.text_input(_("Reviewer name"), key="def_reviewer", max_chars=60,
+                  placeholder=_("Your name, recorded with approve / reject"))
+    reviewer = " ".join(str(st.session_state.get("def_reviewer") or "").split())[:60]
+    _store_reviewer_cookie(reviewer)
+    decision = ("approved" if b3.button(_("Approve"), icon=":material/check_circle:", key="def_ok") else
+                "rejected" if b4.button(_("Reject"), icon=":material/cancel:", key="def_ng") else None)
+    if decision is not None:
+        if not reviewer:
+            st.error(_("Enter your name as reviewer first: it is recorded with the decision."))
+        else:
+            D.set_review(c.db, row.id, decision, reviewer)
+            st.rerun()
     if row.review != "pending":
         text = _("Approved by {who} at {when}") if row.review == "approved" else _("Rejected by {who} at {when}")
         st.caption(text.format(who=row.reviewed_by or "–", when=c.dt(row.reviewed_at)))
@@ -225,7 +337,7 @@ def detail(cap_id: int) -> None:
         return
     st.markdown("**" + _("Defects: {n}").format(n=c.num(len(defects))) + "**")
     calibrated = any(d.area_mm2 is not None for d in defects)
-    table = [{_("Type"): d.type, _("Score"): c.num(d.score, 2),
+    table = [{_("Type"): i18n.defect_label(d.type, c.lang), _("Score"): c.num(d.score, 2),
               _("Box [x1, y1, x2, y2]"): "[" + ", ".join(c.num(v) for v in (d.x1, d.y1, d.x2, d.y2)) + "]",
               _("Area (px)"): c.num(d.area_px),
               _("Area (mm²)"): c.num(d.area_mm2, 1) if d.area_mm2 is not None else "–",
@@ -237,10 +349,9 @@ def detail(cap_id: int) -> None:
     if crops:
         cols = st.columns(min(6, len(crops)))
         for i, d in enumerate(crops[:24]):
-            cols[i % len(cols)].image(str(c.paths.sessions / d.crop_path), caption=d.type, width="content")
+            cols[i % len(cols)].image(str(c.paths.sessions / d.crop_path), caption=i18n.defect_label(d.type, c.lang), width="content")
 
 
-sel = st.session_state.get("def_sel")
 if sel is not None:
     try:
         detail(int(sel))
@@ -261,7 +372,8 @@ if pages > 1:
                                                   max_value=pages, value=1, step=1, key=f"def_page_{sid}"))
 st.caption(_("{n} captures").format(n=c.num(total)))
 items = D.list_captures(c.db, sid, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-badge = {"approved": "✅", "rejected": "❌", "pending": ""}
+# Material icons (a font Streamlit ships), not emoji: a station without an emoji font showed empty boxes
+badge = {"approved": ":material/check_circle:", "rejected": ":material/cancel:", "pending": ""}
 cols = st.columns(COLS)
 for i, it in enumerate(items):
     with cols[i % COLS]:

@@ -86,7 +86,10 @@ def _render_audio(sess_id: str) -> None:
         sid, kind = key.split(":", 1)
         if sid == sess_id and time.time() - at < ALERT_SHOW_S:
             p = alerts.sound_path(kind, c.settings, c.paths)
-            st.audio(p.read_bytes(), format=alerts.mime_type(p), autoplay=True)
+            # the sound plays; the player itself ("0:00 / 0:00") is hidden (CSS on the keyed container)
+            with st.container(key=f"live_audio_{kind}"):
+                st.audio(p.read_bytes(), format=alerts.mime_type(p), autoplay=True)
+    st.html("<style>[class*='st-key-live_audio_']{display:none !important}</style>")
 
 
 # --- the right-hand column: status, counter, controls, log -------------------------------------
@@ -95,6 +98,14 @@ def _render_audio(sess_id: str) -> None:
 def _do(action: str, *args) -> None:
     """Send the command; wait a moment for the confirmation so the rerun usually shows the
     new state at once, else the panel shows "sent" until the worker acknowledges."""
+    st.session_state.pop("live_msg", None)      # a message stays until the next action
+    if action != "ask_finish":
+        st.session_state.pop("live_confirm_finish", None)
+    if action == "ask_finish":                  # FINISH asks once before it ends the session
+        st.session_state["live_confirm_finish"] = True
+        return
+    if action == "cancel_finish":
+        return
     kw = {"delta": args[0], "reason": st.session_state.get("live_reason", ""), "user": c.user} \
         if action == "correct" else {}
     try:
@@ -142,7 +153,7 @@ def session_panel(had_session: bool) -> None:
     sess = s.session
     if (sess is not None) != had_session:
         st.rerun()      # started/finished here or in another tab: redraw the whole page
-    msg = st.session_state.pop("live_msg", None)
+    msg = st.session_state.get("live_msg")
     if msg:
         st.error(msg)
     if sess is None:
@@ -173,11 +184,18 @@ def session_panel(had_session: bool) -> None:
         b1.button(_("RESUME"), key="live_resume", width="stretch", on_click=_do, args=("resume",),
                   disabled=pending)
     b2.button(_("FINISH SESSION"), key="live_finish", type="primary", width="stretch",
-              on_click=_do, args=("finish",), disabled=pending)
+              on_click=_do, args=("ask_finish",), disabled=pending)
+    if st.session_state.get("live_confirm_finish") and not pending:
+        st.warning(_("Finish the session now at {n} / {t}?").format(n=c.num(sess.count), t=c.num(sess.target)))
+        f1, f2 = st.columns(2)
+        f1.button(_("Yes, finish"), key="live_finish_yes", type="primary", width="stretch",
+                  on_click=_do, args=("finish",))
+        f2.button(_("Cancel"), key="live_finish_no", width="stretch", on_click=_do, args=("cancel_finish",))
     if pending:
         st.caption(":orange[●] " + _("Sent: waiting for the counter to confirm…"))
 
-    with st.expander(_("Manual correction")):
+    # keyed: the section keeps its open/closed state across the panel's reruns
+    with st.expander(_("Manual correction"), key="live_correction"):
         st.text_input(_("Reason"), key="live_reason", placeholder=_("e.g. sheet missed by the camera"))
         m1, m2 = st.columns(2)
         m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1), disabled=pending)
@@ -216,9 +234,9 @@ def _finished_panel(session_id: str) -> None:
     msg = _("Session '{name}' finished: {n} / {t}.").format(name=done.name, n=c.num(done.count),
                                                              t=c.num(done.target))
     if kind == "finish_under":
-        st.warning(msg + " " + _("Under target (sound A)."))
+        st.warning(msg + " " + _("Under target: {n} sheets missing.").format(n=c.num(done.target - done.count)))
     elif kind == "finish_over":
-        st.error(msg + " " + _("Over target (sound B)."))
+        st.error(msg + " " + _("Over target: {n} sheets too many.").format(n=c.num(done.count - done.target)))
     else:
         st.success(msg + " " + _("Target reached."))
     _render_audio(done.id)

@@ -72,7 +72,7 @@ else:
             _("Task"): TASK_LABELS.get(m.task, m.task),
             _("Name"): m.name,
             _("Version"): m.version,
-            _("Active"): "✅" if m.active else "",
+            _("Active"): bool(m.active),          # a check box: no emoji font needed
             _("Source"): _(m.source),
             "mAP50": c.num(_map50(m.metrics), 3) if isinstance(_map50(m.metrics), (int, float)) else "",
             _("Created"): c.dt(m.created_at),
@@ -175,6 +175,14 @@ if submitted:
 st.subheader(_("Train a detector"))
 runner = _runner()
 running = [j for j in runner.latest("train", 20) if j.status == "running"]
+
+
+def _train_key(jobs: list) -> tuple | None:
+    return (jobs[0].id, jobs[0].status) if jobs else None
+
+
+# what this page run shows; the status fragment reruns the page when the newest job starts or ends
+st.session_state["models_train_seen"] = _train_key(runner.latest("train", 1))
 with st.form("models_train"):
     col1, col2 = st.columns(2)
     t_task = col1.selectbox(_("Task"), ["sheet", "defect"], format_func=TASK_LABELS.get, key="models_train_task")
@@ -200,6 +208,8 @@ if start:
 @st.fragment(run_every=POLL_S)
 def training_status() -> None:
     jobs = runner.latest("train", 5)
+    if _train_key(jobs) != st.session_state.get("models_train_seen"):
+        st.rerun()      # a job ended: the versions table, the buttons and this panel all change
     if not jobs:
         st.caption(_("No training job yet."))
         return

@@ -43,7 +43,13 @@ def _save(new, what: str) -> None:
         st.info(_("Nothing changed."))
         return
     parts = [_("{what} saved: {n} setting(s) changed.").format(what=what, n=len(res.changed))]
-    if res.applied_live:
+    # "applied" only for what the running counter really took: a camera address it does not
+    # watch did not switch anything (it said "applied" while the demo clip kept playing)
+    camera_only = all(k.startswith("camera.") for k in res.changed)
+    if res.camera_kept:
+        parts.append(_("The running counter did not switch: it is watching {src}, not the configured camera. "
+                       "Choose the RTSP camera on the Live page to use it.").format(src=res.camera_kept))
+    if res.applied_live and not (camera_only and res.camera_kept):
         parts.append(_("Applied to the running counter."))
     elif res.live_error:
         parts.append(_("The running counter could not take it now ({err}); it applies at the next start.")

@@ -160,3 +160,23 @@ def test_corrector_without_calibration_is_identity():
     c = Corrector.from_details({})
     out, k = c.apply(img)
     assert out is img and k is None and not c.applied_possible
+
+
+def test_snap_to_edge_finds_a_sub_pixel_edge_and_moves_across_it_only():
+    """A bar whose ends lie between pixels (drawn 8× larger, then averaged down): a click a few
+    pixels off each end lands on the end to 0.1 px; a click on flat ground stays put."""
+    import cv2
+    import numpy as np
+
+    from core.qa.calibration import line_calibration, snap_to_edge
+    big = np.full((500 * 8, 800 * 8), 40, np.uint8)
+    cv2.rectangle(big, (int(100.3 * 8), 200 * 8), (int(700.6 * 8) - 1, 260 * 8 - 1), 200, -1)
+    img = cv2.resize(big, (800, 500), interpolation=cv2.INTER_AREA)
+    left, right = 100.3 - 0.5, 700.6 - 0.5             # edge positions with pixel centres at integers
+    a = snap_to_edge(img, (103.0, 230.0))
+    b = snap_to_edge(img, (697.5, 231.0))
+    assert abs(a[0] - left) < 0.1 and a[1] == 230.0
+    assert abs(b[0] - right) < 0.1 and b[1] == 231.0
+    k = line_calibration(a, b, 1000).mm_per_px
+    assert abs(k - 1000 / (right - left)) / k < 0.001
+    assert snap_to_edge(img, (400.0, 100.0)) == (400.0, 100.0)        # no edge within reach

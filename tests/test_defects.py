@@ -313,7 +313,6 @@ def test_thresholds_come_from_the_manifest_and_settings_override_them(tmp_path, 
     assert Settings.from_dict({"models": {"defect_class_confidence": {"x": 2}}}).validate()
 
 
-@needs_model
 def test_demo_session_captures_are_clean_with_the_real_model():
     """Clean demo captures (no defect drawn on them): the real locator, shipped thresholds,
     reports nothing, and the analysed outline lies on the sheet."""
@@ -512,7 +511,6 @@ def test_sheet_region_is_the_sheet_on_a_dark_bin_and_the_whole_image_otherwise()
     assert loc.last_stats["region"] == [x1, y1, x2, y2] and loc.last_stats["tiles"] < 84
 
 
-@needs_model
 def test_cli_defects_on_a_capture_without_a_sheet_says_so(tmp_path):
     img = sheet_texture(480, 640, np.random.default_rng(9))
     f = tmp_path / "floor.jpg"
@@ -524,7 +522,6 @@ def test_cli_defects_on_a_capture_without_a_sheet_says_so(tmp_path):
     assert doc["defects"] == [] and doc["sheet_found"] is False and doc["message"] == D.NO_SHEET_MSG
 
 
-@needs_model
 @pytest.mark.slow
 def test_demo_session_end_to_end_reports_nothing_off_the_sheet(db, paths):
     """The demo session's captures (demo.mp4 after each counted sheet, no defect drawn) stored

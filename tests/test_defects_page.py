@@ -96,7 +96,10 @@ def test_gallery_detail_approve_and_batch_job_survives_reload(app, db):
     at.number_input[0].set_value(1).run()
     _button(at, "#1 ").click().run()
     assert not at.exception, at.exception
-    assert "Auto-Detect Defect" in [b.label for b in at.button]
+    assert "Auto-Detect Defect" in [b.label for b in at.button], [b.label for b in at.button]
+    _button(at, "Approve").click().run()
+    assert any(e.value.startswith("Enter your name as reviewer") for e in at.error)   # who decides is named
+    [t for t in at.text_input if t.label == "Reviewer name"][0].input("operator").run()
     _button(at, "Approve").click().run()
     from core.platform.storage import CaptureRow
     with db.session() as s:

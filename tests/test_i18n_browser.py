@@ -1,7 +1,7 @@
 """The language selector in a real browser (a ``streamlit run`` subprocess + headless
 Chromium): the app opens in the settings' default (Bahasa Indonesia), the sidebar switches
-THIS browser session to English, and another browser session keeps Indonesian. Screenshots:
-``docs/screenshots/i18n_id.png`` and ``i18n_en.png``."""
+THIS browser session to English, and another browser session keeps Indonesian. Screenshots
+go to the test's tmp folder (tests never write into docs/)."""
 from __future__ import annotations
 
 import time
@@ -30,10 +30,9 @@ def server(data_dir, tmp_path):
         yield app.url
 
 
-def test_sidebar_switches_language_for_one_browser_session(server):
+def test_sidebar_switches_language_for_one_browser_session(server, tmp_path):
     from playwright.sync_api import sync_playwright
-    shots = ROOT / "docs" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = tmp_path
     with sync_playwright() as p:
         b = launch(p)
         try:

@@ -295,3 +295,25 @@ def test_end_to_end_line_calibration_on_one_frame_then_measure_on_another():
     el, ew = abs(m.length_mm - 2400) / 24, abs(m.width_mm - 1200) / 12
     print(f"chained error: length {el:.3f} %, width {ew:.3f} % (K {k:.4f} mm/px)")
     assert el < 0.5 and ew < 0.5, (m.length_mm, m.width_mm)
+
+
+def test_the_same_measurement_twice_is_stored_once(db):
+    """A second click on [Measure Dimension] for the same capture and settings used to add an
+    identical row (and log line) each time."""
+    from core.platform.storage import CaptureRow, MeasurementRow, SessionRow
+    with db.session() as s:
+        s.add(SessionRow(id="m-dup", name="dup", target=1, count=1, status="finished", folder="x/m-dup"))
+        s.flush()
+        cap = CaptureRow(session_id="m-dup", index=1, path="x/m-dup/a.jpg")
+        s.add(cap)
+        s.flush()
+        cap_id = cap.id
+    img = np.zeros((300, 400, 3), np.uint8)
+    cv2.rectangle(img, (100, 100), (300, 200), (200, 200, 200), -1)
+    m = measure_sheet(img, mm_per_px=2.0)
+    a, b = store_measurement(db, cap_id, m), store_measurement(db, cap_id, m)
+    assert a == b
+    m2 = measure_sheet(img, mm_per_px=2.5)                 # another K: a new measurement
+    assert store_measurement(db, cap_id, m2) != a
+    with db.session() as s:
+        assert s.query(MeasurementRow).filter_by(capture_id=cap_id).count() == 2

@@ -111,6 +111,7 @@ def test_eval_defects_bad_input_exit_2(tmp_path):
 
 # --- selection split, training from the shipped weights, thresholds ------------------------------
 def test_selection_split_is_deterministic_stratified_and_never_val():
+    NEU = neu_dir()
     from core.models.neu import read_split, selection_ids
     if not (NEU / "splits" / "train.txt").exists():
         pytest.fail(f"NEU-DET splits missing at {NEU} (set MSM_NEU_DIR)")
@@ -144,6 +145,7 @@ def _real_mini(tmp_path: Path, n_per_class: int = 3) -> Path:
 @pytest.mark.slow
 def test_train_continues_from_weights_picks_best_on_the_selection_split_and_records_the_run(tmp_path):
     """A real (tiny) CPU run: the manifest fields come from what the run did."""
+    NEU = neu_dir()
     from core.models.neu import RUN_META, train
     from core.models.manager import sha256_file
     if not (NEU / "images").exists():

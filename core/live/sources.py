@@ -47,6 +47,51 @@ class SourceError(Exception):
     """Bad input a user can fix; ``str(e)`` is one clear sentence."""
 
 
+class AddressError(ValueError):
+    """A stream address that cannot be used: ``msgid`` + ``args_`` (pages translate), one sentence."""
+
+    def __init__(self, msgid: str, **args: object):
+        self.msgid, self.args_ = msgid, args
+        super().__init__(msgid.format(**args))
+
+    def translated(self, _: Callable[[str], str]) -> str:
+        return _(self.msgid).format(**self.args_)
+
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+def validate_stream_url(url: object) -> str:
+    """THE check of a camera / stream address, shared by Settings and the Live page: the
+    address cleaned, or :class:`AddressError`. Empty = no camera (``""``).
+
+    >>> validate_stream_url("  rtsp://10.0.0.5:554/stream1 ")
+    'rtsp://10.0.0.5:554/stream1'
+    >>> validate_stream_url("http://example.com/x y")
+    Traceback (most recent call last):
+    ...
+    core.live.sources.AddressError: The camera address must not contain spaces or control characters.
+    """
+    from urllib.parse import urlsplit
+    u = str(url or "").strip()
+    if not u:
+        return ""
+    if len(u) > 500:
+        raise AddressError("The camera address is too long (at most 500 characters).")
+    if any(ch.isspace() for ch in u) or any(ord(ch) < 32 for ch in u):
+        raise AddressError("The camera address must not contain spaces or control characters.")
+    parts = urlsplit(u)
+    if parts.scheme.lower() not in STREAM_SCHEMES:
+        raise AddressError("The camera address must start with rtsp://, rtsps://, http:// or https://.")
+    try:
+        port = parts.port
+    except ValueError:
+        raise AddressError("The camera address has an invalid port.") from None
+    if not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise AddressError("The camera address has no host name.")
+    return u
+
+
 class FrameFlag(enum.Flag):
     NONE = 0
     BLACK = enum.auto()        # (nearly) black frame — a failing camera or stream

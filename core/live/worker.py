@@ -179,13 +179,11 @@ def check_source_uri(uri: str, paths: Paths) -> str:
             raise UploadError("The demo clip is missing: {path}", path=str(paths.demo_clip))
         return DEMO
     if "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        if scheme.lower() not in ("rtsp", "rtsps", "http", "https"):
-            raise UploadError("Unsupported stream address: use rtsp://host[:port]/path.")
-        host = rest.split("/", 1)[0].split("@", 1)[-1]
-        if not host or host.startswith(":"):
-            raise UploadError("The stream address has no host: rtsp://host[:port]/path.")
-        return uri
+        from core.live.sources import AddressError, validate_stream_url   # the same check as Settings
+        try:
+            return validate_stream_url(uri)
+        except AddressError as e:
+            raise UploadError(e.msgid, **e.args_) from None
     p = Path(uri)
     if not p.is_file():
         raise UploadError("No such video file: {path}", path=uri)

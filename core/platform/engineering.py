@@ -58,6 +58,7 @@ class ApplyResult:
     live_error: str = ""
     source_reopened: bool = False     # the worker reopened the camera with the new URL / limits
     camera_deferred: bool = False     # camera change waits until the open session is finished
+    camera_kept: str = ""             # the camera changed but the counter still watches this source
 
 
 def apply_settings(db: Any, new: Settings, who: str, worker: Any = None) -> ApplyResult:
@@ -88,10 +89,16 @@ def apply_settings(db: Any, new: Settings, who: str, worker: Any = None) -> Appl
         if old_url and current == old_url and new.camera.rtsp_url:
             try:
                 worker.set_source(new.camera.rtsp_url)
-                res.source_reopened = True
+                # "reopened" only when the running counter really watches the new address now
+                res.source_reopened = str(getattr(worker.status(), "source", "")) == new.camera.rtsp_url
             except Exception as e:  # e.g. a session is open: the camera changes after it
                 log.info("camera not reopened now: %s", e)
                 res.camera_deferred = True
+        if not res.source_reopened and not res.camera_deferred:
+            try:
+                res.camera_kept = str(getattr(worker.status(), "source_label", "") or current or "–")
+            except Exception:
+                res.camera_kept = current or "–"
     return res
 
 
@@ -125,24 +132,11 @@ def validate_camera_url(url: Any) -> str:
     ...
     core.platform.engineering.InputError: The camera address must start with rtsp://, rtsps://, http:// or https://.
     """
-    from urllib.parse import urlsplit
-    u = str(url or "").strip()
-    if not u:
-        return ""
-    if len(u) > 500:
-        raise InputError("The camera address is too long (at most 500 characters).")
-    if any(ch.isspace() for ch in u) or any(ord(ch) < 32 for ch in u):
-        raise InputError("The camera address must not contain spaces or control characters.")
-    parts = urlsplit(u)
-    if parts.scheme.lower() not in ("rtsp", "rtsps", "http", "https"):
-        raise InputError("The camera address must start with rtsp://, rtsps://, http:// or https://.")
+    from core.live.sources import AddressError, validate_stream_url   # ONE validator (Live uses it too)
     try:
-        port = parts.port
-    except ValueError:
-        raise InputError("The camera address has an invalid port.") from None
-    if not parts.hostname or (port is not None and not 0 < port < 65536):
-        raise InputError("The camera address has no host name.")
-    return u
+        return validate_stream_url(url)
+    except AddressError as err:
+        raise InputError(err.msgid, **err.args_) from None
 
 
 # --------------------------------------------------------------------------- alert sounds

@@ -21,7 +21,7 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -97,6 +97,40 @@ def fmt_dt(dt: datetime | None, tz: str | None, with_date: bool = True, with_zon
     loc = to_local(dt, tz)
     s = loc.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
     return f"{s} {loc.tzname()}" if with_zone else s
+
+
+def fmt_date(d: date | str, lang: str) -> str:
+    """A day as the reader writes it (Babel's medium date), for chart axes and headings.
+
+    >>> fmt_date("2026-11-29", "id"), fmt_date("2026-11-29", "en")
+    ('29 Nov 2026', 'Nov 29, 2026')
+    """
+    from babel.dates import format_date
+    day = date.fromisoformat(d) if isinstance(d, str) else d
+    return format_date(day, format="medium", locale=lang if lang in LANGUAGES else "en")
+
+
+# --- defect classes ----------------------------------------------------------------
+# The models name classes in English (NEU-DET); readers see them in their language.
+_MSG_DEFECT_CRAZING = "Crazing"
+_MSG_DEFECT_INCLUSION = "Inclusion"
+_MSG_DEFECT_PATCHES = "Patches"
+_MSG_DEFECT_PITTED = "Pitted surface"
+_MSG_DEFECT_ROLLED = "Rolled-in scale"
+_MSG_DEFECT_SCRATCHES = "Scratches"
+DEFECT_TYPE_MSGIDS = {"crazing": _MSG_DEFECT_CRAZING, "inclusion": _MSG_DEFECT_INCLUSION,
+                      "patches": _MSG_DEFECT_PATCHES, "pitted_surface": _MSG_DEFECT_PITTED,
+                      "rolled-in_scale": _MSG_DEFECT_ROLLED, "scratches": _MSG_DEFECT_SCRATCHES}
+
+
+def defect_label(kind: str, lang: str) -> str:
+    """A defect class as the reader names it; a class the catalogue does not know stays as is.
+
+    >>> defect_label("scratches", "id"), defect_label("rolled-in_scale", "en"), defect_label("dent", "id")
+    ('Goresan', 'Rolled-in scale', 'dent')
+    """
+    msg = DEFECT_TYPE_MSGIDS.get(str(kind))
+    return translator(lang)(msg) if msg else str(kind)
 
 
 def plant_tz(db: object | None = None) -> str:

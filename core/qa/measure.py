@@ -568,16 +568,25 @@ def draw_measurement(image: np.ndarray, m: Measurement, text: Optional[str] = No
 
 def store_measurement(db: Any, capture_id: int, m: Measurement) -> int:
     """Write a ``MeasurementRow`` and a line in the session log; returns the row id."""
+    from sqlalchemy import select
+
     from core.platform.storage import CaptureRow, MeasurementRow
     with db.session() as s:
         cap = s.get(CaptureRow, capture_id)
         if cap is None:
             raise MeasureError("Capture {id} does not exist.", id=capture_id)
+        box = json.dumps(m.corners_src_px or m.corners_px)
+        last = s.scalars(select(MeasurementRow).where(MeasurementRow.capture_id == capture_id)
+                         .order_by(MeasurementRow.id.desc()).limit(1)).first()
+        if last is not None and (last.length_px, last.width_px, last.angle_deg, last.mm_per_px or 0.0,
+                                 last.stack_height_mm, last.box_json) == (
+                m.length_px, m.width_px, m.angle_deg, m.mm_per_px or 0.0, m.stack_height_mm, box):
+            return last.id          # the same measurement again (another click): nothing new to store
         row = MeasurementRow(capture_id=capture_id, length_mm=m.length_mm, width_mm=m.width_mm,
                              length_px=m.length_px, width_px=m.width_px, angle_deg=m.angle_deg,
                              mm_per_px=m.mm_per_px or 0.0, stack_height_mm=m.stack_height_mm,
                              parallax_compensated=m.parallax_compensated,
-                             box_json=json.dumps(m.corners_src_px or m.corners_px))
+                             box_json=box)
         s.add(row)
         s.flush()
         rid, session_id, index = row.id, cap.session_id, cap.index

@@ -266,16 +266,19 @@ def render_pdf(paths: Paths, logs: list[dict[str, Any]], period: Optional[Period
         pdf.set_font(font, "B", 8)
         colour = (200, 30, 30) if c["review"] == "rejected" else (0, 0, 0)
         pdf.set_text_color(*colour)
-        cap_line = f'{lg["name"][:20]} · #{c["index"]} · {_(c["review"])}'
-        pdf.cell(cell_w, 4.5, clean(cap_line), new_x="LEFT", new_y="NEXT")
+        cap_line = f'{lg["name"]} · #{c["index"]} · {_(c["review"])}'
+        # every line is fitted to the cell's width: text never runs past the page edge
+        pdf.cell(cell_w, 4.5, _fit_lines(pdf, clean(cap_line), cell_w)[0], new_x="LEFT", new_y="NEXT")
         pdf.set_text_color(0)
         pdf.set_font(font, "", 7.5)
         num = i18n.fmt_number   # the reader's language: 1.234,5 in Bahasa Indonesia
         size = (f' · {num(c["length_mm"], lang, 1)} × {num(c["width_mm"], lang, 1)} mm'
                 if c["length_mm"] is not None and c["width_mm"] is not None else "")
-        kinds = ", ".join(f'{d["type"]} {num(d["score"], lang, 2)}' for d in defects) or _("no defects")
-        pdf.cell(cell_w, 4, clean(_short(c["captured_at"]) + size), new_x="LEFT", new_y="NEXT")
-        pdf.cell(cell_w, 4, clean(kinds[:70]))
+        kinds = ", ".join(f'{i18n.defect_label(d["type"], lang)} {num(d["score"], lang, 2)}' for d in defects) or _("no defects")
+        pdf.cell(cell_w, 4, _fit_lines(pdf, clean(_short(c["captured_at"]) + size), cell_w)[0],
+                 new_x="LEFT", new_y="NEXT")
+        for line in _fit_lines(pdf, clean(kinds), cell_w, max_lines=2):
+            pdf.cell(cell_w, 3.6, line, new_x="LEFT", new_y="NEXT")
         if i % 20 == 0:
             progress(0.5 + 0.45 * (i + 1) / max(1, len(shown)), "flagged")
     if len(flagged) > len(shown):
@@ -285,3 +288,40 @@ def render_pdf(paths: Paths, logs: list[dict[str, Any]], period: Optional[Period
                              .format(n=len(flagged) - len(shown))))
     progress(0.97, "pdf")
     return bytes(pdf.output())
+
+
+def _fit_lines(pdf: Any, text: str, width: float, max_lines: int = 1) -> list[str]:
+    """``text`` wrapped at spaces into at most ``max_lines`` lines no wider than ``width`` in
+    the current font; what does not fit ends in "…".
+
+    >>> from fpdf import FPDF
+    >>> p = FPDF(); p.add_page(); p.set_font("helvetica", "", 8)
+    >>> _fit_lines(p, "scratches 0.91, pitted 0.80, inclusion 0.75", 30, 2)
+    ['scratches 0.91, pitted', '0.80, inclusion 0.75']
+    >>> _fit_lines(p, "a very long session name that cannot fit", 20)
+    ['a very long...']
+    """
+    ell = "…" if pdf.font_family != "helvetica" else "..."
+    words, lines, cur = text.split(" "), [], ""
+    while words:
+        w = words[0]
+        cand = (cur + " " + w) if cur else w
+        if pdf.get_string_width(cand) <= width:
+            cur = cand
+            words.pop(0)
+            continue
+        if not cur:                                   # one word wider than the cell
+            cur = w
+            words.pop(0)
+        lines.append(cur)
+        cur = ""
+        if len(lines) == max_lines:
+            break
+    if cur and len(lines) < max_lines:
+        lines.append(cur)
+    if words or (lines and pdf.get_string_width(lines[-1]) > width):
+        last = lines[-1] if lines else ""
+        while last and pdf.get_string_width(last + ell) > width:
+            last = last[:-1]
+        lines[-1:] = [last.rstrip(" ,") + ell]
+    return lines

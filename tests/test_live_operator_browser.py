@@ -1,0 +1,77 @@
+"""Headless Chromium on the running app (a real ``streamlit run`` subprocess, no video source:
+only the operator's controls are under test): a manual −1 without a reason shows its error
+and the error stays (the panel refreshes every second) until the next action; the
+correction section stays open after each click; FINISH asks once; the finish message says
+"under target" in words; the alert's audio player is not shown. Nothing is mocked."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from browser import MARKS, english_station, launch, running_app
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = MARKS
+
+
+def test_operator_controls_tell_the_truth(data_dir, paths):
+    from playwright.sync_api import sync_playwright
+    english_station(data_dir)
+    with running_app(data_dir, MSM_SOURCE="none") as app, sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app.url, wait_until="domcontentloaded")
+        start = page.get_by_role("button", name="START SESSION")
+        start.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        # the Live page checks an address with the same validator as Settings
+        page.get_by_text("RTSP camera").click()
+        addr = page.get_by_label("RTSP address")
+        addr.wait_for(timeout=10_000)
+        addr.fill("http://example.com/x y")
+        addr.press("Tab")
+        page.get_by_role("button", name="Connect").click()
+        page.get_by_text("The camera address must not contain spaces or control characters.").wait_for(timeout=10_000)
+        page.get_by_label("Session name").fill("Batch-UI")
+        page.get_by_label("Max count target").fill("5")
+        start.click()
+        page.get_by_role("button", name="FINISH SESSION").wait_for(timeout=30_000)
+
+        # manual correction: no reason → one error that stays; the section stays open
+        page.get_by_text("Manual correction").click()
+        minus = page.get_by_role("button", name="−1")
+        minus.wait_for(timeout=10_000)
+        page.get_by_role("button", name="+1").click()
+        page.get_by_text("Give a reason for the correction.").wait_for(timeout=10_000)
+        page.wait_for_timeout(3500)               # three refreshes of the session panel
+        assert page.get_by_text("Give a reason for the correction.").count() == 1
+        assert minus.is_visible()                 # still open
+        reason = page.get_by_label("Reason")
+        reason.fill("sheet missed by the camera")
+        reason.press("Enter")
+        page.wait_for_timeout(800)
+        page.get_by_role("button", name="+1").click()
+        page.get_by_text(re.compile(r"Correction \+1 → 1")).wait_for(timeout=10_000)
+        assert page.get_by_text("Give a reason for the correction.").count() == 0   # the next action cleared it
+        page.wait_for_timeout(2500)
+        assert page.get_by_role("button", name="+1").is_visible()   # open after the click and the refreshes
+
+        # FINISH asks once; Cancel keeps the session
+        page.get_by_role("button", name="FINISH SESSION").click()
+        page.get_by_text(re.compile(r"Finish the session now at 1 / 5\?")).wait_for(timeout=10_000)
+        page.get_by_role("button", name="Cancel").click()
+        page.wait_for_timeout(1500)
+        assert page.get_by_role("button", name="FINISH SESSION").is_visible()
+        assert page.get_by_text(re.compile("Finish the session now")).count() == 0
+        page.get_by_role("button", name="FINISH SESSION").click()
+        page.get_by_role("button", name="Yes, finish").click()
+        page.get_by_text(re.compile(r"finished: 1 / 5\. Under target: 4 sheets missing\.")).wait_for(timeout=30_000)
+        body = page.inner_text("body")
+        assert "sound A" not in body and "suara A" not in body
+        # the under-target sound is there, its player is not
+        audio = page.locator("audio")
+        audio.first.wait_for(state="attached", timeout=10_000)
+        assert not audio.first.is_visible()
+        assert "0:00" not in body
+        browser.close()
+    assert "Traceback" not in body
