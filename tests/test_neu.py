@@ -129,6 +129,7 @@ def _real_mini(tmp_path: Path, n_per_class: int = 3) -> Path:
     """A few real NEU-DET images per class (train ids only) converted to YOLO."""
     from core.models.neu import read_split
     import shutil
+    NEU = neu_dir()
     src = tmp_path / "neu"
     for d in ("images", "annotations", "splits"):
         (src / d).mkdir(parents=True)
