@@ -13,7 +13,7 @@ import sys
 # (words, module, function, help) — the words form the command, e.g. ``bench count``.
 COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("count",), "core.live.count", "cli_count", "count sheets in a video file or rtsp:// URL (JSON on stdout)"),
-    (("synth",), "core.synthetic.clips", "cli_synth", "render synthetic stacking clips with ground truth"),
+    (("synth",), "core.synthetic.cli", "cli_synth", "render synthetic stacking clips with ground truth"),
     (("bench", "count"), "core.bench.count", "bench_count", "counting accuracy, latency and throughput vs decode"),
     (("bench", "models"), "core.bench.models", "bench_memory", "process memory in each model mode and after swaps"),
     (("bench", "defects"), "core.bench.defects", "bench_defects", "time per capture (locate / segment) and segmenter IoU"),

@@ -12,8 +12,16 @@ when the generator's spec changes) it prints, per clip and overall:
 
 When ``core.bench.peer`` exists (a YOLO + tracker counter), its count is printed side by side.
 
+Sets per renderer (``--renderer clips|stacking|all``, ``--set tune|heldout|both``): the
+project's own renderer (``core.synthetic.clips``; its tuning set is the fixed set above) and
+the independent one (``core.synthetic.stacking``), each with a TUNING set and a HELD-OUT set
+rendered with other seeds and other settings. With either option the accuracy, latency
+(p50/p95/max) and throughput against decode-only are printed per set; without them the
+output is exactly the fixed set's, as before. Never tune on a held-out set.
+
 Example:
     $ python -m core bench count --quick      # 320×240 set only, ~1 min
+    $ python -m core bench count --renderer all --set both --no-peer   # 4 sets, tune vs held-out
 """
 from __future__ import annotations
 
@@ -85,7 +93,35 @@ def quick_specs() -> dict[str, Any]:
     return {f"{n}_240p": s for n, s in presets(320, 240, 15, seed=21).items()}
 
 
+def clips_heldout_specs(quick: bool = False) -> dict[str, Any]:
+    """Held-out clips of the project's own renderer: other seeds, sizes and frame rates than
+    :func:`bench_specs` / :func:`quick_specs` (which the engine was tuned on)."""
+    from core.synthetic.clips import presets
+    if quick:
+        return {f"{n}_300p12": s for n, s in presets(400, 300, 12, seed=52).items()
+                if n in ("first_sheet", "fast_feed", "hand_only", "arm_pause", "painted", "exact_on_top")}
+    specs = {f"{n}_540p25": s for n, s in presets(960, 540, 25, seed=41).items()}
+    for n in ("fast_feed", "lighting", "exact_on_top"):
+        specs[f"{n}_720p20"] = presets(1280, 720, 20, seed=42)[n]
+    specs["hand_only_1080p12"] = presets(1920, 1080, 12, seed=43)["hand_only"]
+    return specs
+
+
+def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
+    """Specs of one set: ``renderer`` clips|stacking, ``which`` tune|heldout."""
+    if renderer == "clips":
+        if which == "tune":
+            return quick_specs() if quick else bench_specs()
+        return clips_heldout_specs(quick)
+    from core.synthetic import stacking
+    return stacking.set_specs(which, quick)
+
+
 def _cached(name: str, spec: Any, folder: Path, rebuild: bool) -> Any:
+    if getattr(spec, "renderer", None) == "stacking":     # the independent renderer caches itself
+        from core.synthetic.stacking import cached_clip
+        _log.info("stacking clip %s (%dx%d @ %g fps)", name, spec.width, spec.height, spec.fps)
+        return cached_clip(spec, folder, rebuild)
     from core.synthetic.clips import ClipTruth, render_clip
     mp4, js = folder / f"{name}.mp4", folder / f"{name}.json"
     want = json.loads(json.dumps(spec.to_dict()))
@@ -193,7 +229,7 @@ def summary(results: list[ClipResult]) -> dict[str, Any]:
         "false_counts": sum(r.false_counts for r in results), "missed": sum(r.missed for r in results),
         "accuracy": (1 - (sum(r.false_counts + r.missed for r in results)
                           / max(1, sum(r.expected for r in results)))),
-        "latency_ms": {"p50": p(50), "p90": p(90), "p99": p(99), "max": (max(lat) if lat else None),
+        "latency_ms": {"p50": p(50), "p90": p(90), "p95": p(95), "p99": p(99), "max": (max(lat) if lat else None),
                        "over_500": sum(1 for x in lat if x > 500)},
         "throughput_ratio": {"min": min(r.ratio for r in results), "median": float(np.median([r.ratio for r in results])),
                              "720p_min": (min(r720) if r720 else None),
@@ -224,8 +260,14 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--only", help="comma-separated clip names")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON only")
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
+    ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
+                    help="per-set mode: the project's renderer, the independent one, or both")
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both"],
+                    help="per-set mode: the tuning set, the held-out set, or both (printed separately)")
     a = ap.parse_args(argv)
     log.setup()
+    if a.renderer or a.which:
+        return _bench_sets(a)
     specs = quick_specs() if a.quick else bench_specs()
     if a.only:
         keep = set(a.only.split(","))
@@ -271,4 +313,68 @@ def bench_count(argv: list[str]) -> int:
               f"clips exact, |error| {P['abs_error']} on {P['sheets_expected']} sheets; engine: "
               f"{P['engine_exact_clips']}/{P['clips']} exact"
               + (f"; engine is {ratio:.1f}x faster than the peer (median per clip, same run)" if ratio else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- per-set mode
+def _print_table(results: list[ClipResult]) -> None:
+    has_peer = any(r.peer is not None for r in results)
+    hdr = f"{'clip':24s} {'size':>9s} {'fps':>4s} {'frames':>6s} {'exp':>3s} {'got':>3s} {'fp':>2s} {'miss':>4s} " \
+          f"{'lat p50/max ms':>15s} {'decode/s':>8s} {'count/s':>8s} {'cpu':>5s} {'wall':>5s}" \
+          + ("  peer" if has_peer else "")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in results:
+        lat = f"{np.median(r.latencies_ms):.0f}/{max(r.latencies_ms):.0f}" if r.latencies_ms else "-"
+        print(f"{r.name:24s} {r.size:>9s} {r.fps:4.0f} {r.frames:6d} {r.expected:3d} {r.counted:3d} {r.false_counts:2d} "
+              f"{r.missed:4d} {lat:>15s} {r.decode_fps:8.0f} {r.count_fps:8.0f} {r.ratio:5.2f} {r.wall_ratio:5.2f}"
+              + (f"  {r.peer if r.peer is not None else '-'}" if has_peer else ""))
+
+
+def _fmt(v: Optional[float], spec: str = ".0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _bench_sets(a: argparse.Namespace) -> int:
+    """``--renderer``/``--set`` mode: every chosen set counted and summarised separately."""
+    renderers = ["clips", "stacking"] if a.renderer in (None, "all") else [a.renderer]
+    whiches = ["tune", "heldout"] if a.which in (None, "both") else [a.which]
+    groups = {(r, w): set_specs(r, w, a.quick) for r in renderers for w in whiches}
+    if a.only:
+        keep = set(a.only.split(","))
+        known = {n for g in groups.values() for n in g}
+        unknown = keep - known
+        if unknown:
+            print(f"error: unknown clip(s) {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}",
+                  file=sys.stderr)
+            return 2
+        groups = {k: {n: s for n, s in g.items() if n in keep} for k, g in groups.items()}
+        groups = {k: g for k, g in groups.items() if g}
+    root = Paths.from_env().cache / "bench"
+    out: dict[str, Any] = {}
+    per: dict[str, list[ClipResult]] = {}
+    for (r, w), specs in groups.items():
+        folder = root / ("" if r == "clips" and w == "tune" else f"{r}_{w}{'_quick' if a.quick else ''}")
+        res = run(specs, folder, a.repeat, a.rebuild, with_peer=not a.no_peer)
+        per[f"{r}/{w}"] = res
+        out[f"{r}/{w}"] = summary(res)
+        if not a.json:
+            print(f"\n== {r} / {'tuning' if w == 'tune' else 'HELD-OUT'} set ({len(res)} clips) ==")
+            _print_table(res)
+    if a.json:
+        print(json.dumps({"sets": out}))
+        return 0
+    print()
+    hdr = (f"{'set':18s} {'clips':>5s} {'exact':>5s} {'sheets':>6s} {'counted':>7s} {'false':>5s} {'missed':>6s} "
+           f"{'accuracy':>8s} {'lat p50/p95/max ms':>19s} {'>500':>4s} {'cpu ratio min/med':>17s} {'720p':>5s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for k, s in out.items():
+        L, T = s["latency_ms"], s["throughput_ratio"]
+        lat = f"{_fmt(L['p50'])}/{_fmt(L['p95'])}/{_fmt(L['max'])}"
+        print(f"{k:18s} {s['clips']:5d} {s['exact_clips']:5d} {s['sheets_expected']:6d} {s['sheets_counted']:7d} "
+              f"{s['false_counts']:5d} {s['missed']:6d} {s['accuracy']:8.1%} {lat:>19s} {L['over_500']:4d} "
+              f"{T['min']:8.2f}/{T['median']:.2f}{'':3s} {_fmt(T['720p_min'], '.2f'):>5s}")
+    print("accuracy = 1 - (false + missed) / sheets; latency = decision - scene stable again (video time); "
+          "ratio = count/decode-only frames per CPU second, same run")
     return 0

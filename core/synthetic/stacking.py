@@ -1,0 +1,1112 @@
+"""A second, independent renderer of top-down sheet stacking: data the engine was NOT tuned on.
+
+Tool beside the product (runtime code never imports it). It shares no code and no look with
+``core/synthetic/clips.py``: its own floors (asphalt, epoxy, planks, concrete), bins (plastic,
+steel, painted, a flat table), finishes — smooth and low-texture (painted, galvanised with
+faint spangle cells, matte) as well as textured (brushed, diamond tread plate, hot-rolled) —
+lit by a world-fixed lamp (vignette, directional gradient, a specular lamp reflection that
+stays put when an identical sheet lands), sheets with thickness (a cast rim shadow), an
+articulated suction gripper or gloved hands of any colour, alone or as a two-person carry.
+
+Cycles (``Cycle.kind``):
+
+* ``sheet``    a sheet is carried in and released on the stack (``carrier``: gripper | hands);
+* ``touch``    a gloved hand reaches in, touches the top sheet and leaves;
+* ``nudge``    a hand straightens the top sheet: it slides/rotates a few px, no sheet added;
+* ``hover``    an arm (empty gripper or hand) stops over the stack for ``pause_s`` and leaves;
+* ``empty``    the empty gripper comes down on the stack and leaves (a missed pick).
+
+Only ``sheet`` adds to the count; the others are written as ``"hand"`` events in the truth.
+``linger_s`` keeps the arm resting over the stack after a release; ``pause_s`` hovers it.
+
+The ground truth has exactly the JSON layout of the project's benchmark truth (``path``,
+``width``, ``height``, ``fps``, ``frames``, ``expected_count``, ``events`` with ``kind``
+"sheet"|"hand", ``index``, ``enter_frame`` (first frame with the arm or its shadow in view),
+``release_frame``, ``stable_frame`` (first frame with arm and shadow gone again), ``box``,
+``pause_s``; ``spec``), so ``python -m core bench count`` scores it unchanged. The spec holds
+the cycle kinds (``spec["cycles"][i]["kind"]``).
+
+    >>> spec = StackSpec(width=160, height=120, fps=10, seed=3,
+    ...                  cycles=[Cycle("sheet"), Cycle("touch"), Cycle("sheet", gap_s=0.3)])
+    >>> frames, truth = render_frames(spec)
+    >>> truth.expected_count, [e.kind for e in truth.events]
+    (2, ['sheet', 'hand', 'sheet'])
+    >>> frames[0].shape
+    (120, 160, 3)
+
+Sets: :func:`set_specs` ("tune" or "heldout", ``quick``) and :func:`render_set` give two
+disjoint clip sets (other seeds AND other resolutions/fps, floors, bins, paints, arm colours).
+Never tune on the held-out set.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import cv2
+import numpy as np
+
+RENDER_VERSION = 2          # bump when the pictures change: cached clips are rendered again
+SMOOTH_FINISHES = ("painted", "galvanised", "matte")
+TEXTURED_FINISHES = ("brushed", "tread", "hot_rolled")
+FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
+    "asphalt": ((0.20, 0.20, 0.21), 0.05, 0.03),
+    "concrete_light": ((0.66, 0.68, 0.69), 0.03, 0.05),
+    "epoxy_green": ((0.38, 0.52, 0.33), 0.01, 0.02),
+    "epoxy_grey": ((0.55, 0.55, 0.53), 0.008, 0.025),
+    "planks": ((0.34, 0.48, 0.62), 0.02, 0.0),
+    "rubber_dark": ((0.12, 0.12, 0.12), 0.02, 0.01),
+}
+BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
+    "plastic_black": (0.10, 0.10, 0.11),
+    "painted_yellow": (0.10, 0.72, 0.86),
+    "steel_dark": (0.30, 0.31, 0.33),
+    "white": (0.86, 0.87, 0.86),
+    "plastic_blue": (0.62, 0.35, 0.12),
+    "table_light": None,
+}
+SIDES = ("left", "right", "top", "bottom")
+CARRIERS = ("gripper", "hands")
+HAND_KINDS = ("touch", "nudge", "hover", "empty")
+
+
+# --------------------------------------------------------------------------- specs
+@dataclass
+class Cycle:
+    """One arm cycle (see the module doc for ``kind``).
+
+    ``gap_s``: stillness before the arm enters; ``side``: the frame edge it enters from and
+    leaves by (None = random); ``colour``: BGR 0..255 of the arm or glove (None = from the set's palette);
+    ``offset_px``/``angle_deg``: where the new sheet lands relative to the one below
+    (None = from the stage's placement style); ``identical``: the new sheet has exactly the
+    pixels of the one below; ``speed`` > 1: a faster arm.
+    """
+    kind: str = "sheet"
+    gap_s: float = 1.0
+    carrier: Optional[str] = None
+    side: Optional[str] = None
+    colour: Optional[tuple[int, int, int]] = None
+    linger_s: float = 0.0
+    pause_s: float = 0.0
+    offset_px: Optional[tuple[float, float]] = None
+    angle_deg: Optional[float] = None
+    identical: Optional[bool] = None
+    speed: float = 1.0
+
+
+@dataclass
+class Stage:
+    floor: str = "asphalt"
+    bin: str = "painted_yellow"
+    finish: str = "painted"
+    paint: tuple[float, float, float] = (0.62, 0.42, 0.22)    # BGR 0..1 of painted sheets
+    bin_frac: float = 0.72          # bin's outer size as a fraction of the frame's short side
+    sheet_fill: float = 0.75        # sheet size as a fraction of the bin's inner size
+    aspect: float = 1.45            # sheet w / h
+    initial: int = 1                # sheets on the stack at frame 0
+    identical: bool = False         # every sheet of the clip has the same pixels
+    placement: str = "near"         # near (1–4 px off the one below) | loose (up to ~4 % of the sheet)
+    palette: list[tuple[int, int, int]] = field(default_factory=lambda: [(40, 110, 235)])
+    lamp: tuple[float, float] = (0.35, 0.3)   # lamp reflection centre (fraction of w, h)
+
+
+@dataclass
+class Camera:
+    noise: float = 2.0              # sensor noise sigma (grey levels)
+    flicker: float = 0.0            # mains flicker amplitude (gain ±)
+    mains_hz: float = 100.0         # light pulses per second (2 × mains)
+    band: float = 0.0               # rolling-shutter flicker band amplitude
+    drift: float = 0.0              # slow gain drift amplitude
+    drift_period_s: float = 30.0
+    exposure_jumps: int = 0         # sudden gain steps (auto exposure re-locking)
+    auto_exposure: float = 0.0      # gain response to a large dark/bright arm in view
+    shake_px: int = 0               # camera shake amplitude (integer px)
+    shake_bursts: bool = False      # shake comes in bursts (a forklift passing) instead of always
+    shadow_passes: int = 0          # soft shadows of people walking past, during idle stretches
+    codec: str = "mp4v"             # mp4v (OpenCV) | h264 (PyAV libx264)
+    crf: int = 26                   # h264 quality (higher = harsher compression)
+    jpeg: int = 0                   # > 0: frames pass through JPEG first (an IP camera)
+
+
+@dataclass
+class StackSpec:
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    seed: int = 0
+    cycles: list[Cycle] = field(default_factory=lambda: [Cycle()])
+    stage: Stage = field(default_factory=Stage)
+    camera: Camera = field(default_factory=Camera)
+    lead_s: float = 1.0
+    tail_s: float = 1.5
+    name: str = "stack"
+    renderer: str = "stacking"
+    version: int = RENDER_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass
+class EventTruth:
+    kind: str                       # "sheet" | "hand"
+    index: int                      # 1-based sheet number (0 for arm-only cycles)
+    enter_frame: int
+    release_frame: int
+    stable_frame: int
+    box: Optional[list[int]] = None
+    pause_s: float = 0.0
+
+
+@dataclass
+class StackTruth:
+    path: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    expected_count: int
+    events: list[EventTruth]
+    black_frames: list[int] = field(default_factory=list)
+    frozen_frames: list[int] = field(default_factory=list)
+    dropped_scene_frames: list[int] = field(default_factory=list)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sheet_events(self) -> list[EventTruth]:
+        return [e for e in self.events if e.kind == "sheet"]
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.write_text(json.dumps(asdict(self), indent=1))
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StackTruth":
+        d = json.loads(Path(path).read_text())
+        d["events"] = [EventTruth(**e) for e in d["events"]]
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------- surfaces
+def _field(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
+    """Smooth random field, unit std, with blobs of about ``cell`` px."""
+    gh, gw = max(2, int(h / max(cell, 1)) + 2), max(2, int(w / max(cell, 1)) + 2)
+    g = rng.standard_normal((gh, gw)).astype(np.float32)
+    f = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR if cell > 3 else cv2.INTER_NEAREST)
+    if cell > 3:
+        f = cv2.GaussianBlur(f, (0, 0), cell / 3.0)
+    return (f - f.mean()) / (f.std() + 1e-6)
+
+
+def _floor(rng: np.random.Generator, h: int, w: int, kind: str, unit: float) -> np.ndarray:
+    base, speck, large = FLOORS[kind]
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = base
+    lum = large * _field(rng, h, w, 60 * unit) + speck * rng.standard_normal((h, w)).astype(np.float32)
+    if kind == "asphalt":                          # bright aggregate grains
+        grains = (rng.random((h, w)) > 0.985).astype(np.float32)
+        lum += 0.12 * cv2.GaussianBlur(grains, (0, 0), 0.7 * unit)
+    if kind == "planks":                           # boards with grain and dark seams
+        pw = max(8, int(55 * unit))
+        xs = np.arange(w)
+        grain = _field(rng, h, max(2, w // 6), 3 * unit)
+        grain = cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)
+        lum += 0.04 * grain + 0.05 * rng.standard_normal(w // pw + 2)[xs // pw][None, :]
+        lum[:, (xs % pw) < max(1, int(2 * unit))] -= 0.18
+    if kind.startswith("epoxy"):                   # scuffs
+        lum -= 0.05 * np.clip(_field(rng, h, w, 25 * unit) - 1.6, 0, None)
+    return np.clip(img * (1.0 + lum)[..., None], 0, 1)
+
+
+def _voronoi(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
+    """Per-pixel spangle value (galvanised zinc crystals): random value per Voronoi cell."""
+    n = max(4, int(h * w / max(cell * cell, 1)))
+    seeds = np.full((h, w), 255, np.uint8)
+    seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = 0
+    _d, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_CCOMP)
+    vals = rng.standard_normal(int(labels.max()) + 1).astype(np.float32)
+    return vals[labels]
+
+
+def _sheet_albedo(rng: np.random.Generator, h: int, w: int, st: Stage, unit: float) -> tuple[np.ndarray, float]:
+    """(albedo BGR 0..1, gloss) of one sheet, with a bevel rim so that its outline shows."""
+    f = st.finish
+    img = np.empty((h, w, 3), np.float32)
+    gloss = 0.0
+    if f == "painted":
+        img[:] = st.paint
+        lum = 0.006 * rng.standard_normal((h, w)).astype(np.float32) + 0.01 * _field(rng, h, w, 80 * unit)
+        gloss = 0.22
+    elif f == "galvanised":
+        img[:] = (0.70, 0.71, 0.69)
+        lum = 0.025 * _voronoi(rng, h, w, 22 * unit) + 0.006 * rng.standard_normal((h, w)).astype(np.float32)
+        gloss = 0.30
+    elif f == "matte":
+        img[:] = (0.47, 0.48, 0.50)
+        lum = 0.008 * rng.standard_normal((h, w)).astype(np.float32) + 0.012 * _field(rng, h, w, 50 * unit)
+        gloss = 0.04
+    elif f == "brushed":
+        img[:] = (0.64, 0.64, 0.66)
+        streak = rng.standard_normal((h, max(2, w // 40))).astype(np.float32)
+        lum = 0.05 * cv2.resize(streak, (w, h), interpolation=cv2.INTER_LINEAR)
+        lum += 0.015 * rng.standard_normal((h, w)).astype(np.float32)
+        gloss = 0.18
+    elif f == "tread":
+        img[:] = (0.58, 0.59, 0.60)
+        p = max(6, int(16 * unit))
+        tile = np.zeros((2 * p, 2 * p), np.float32)
+        for (cx, cy, ang) in ((p // 2, p // 2, 45), (3 * p // 2, 3 * p // 2, 45), (3 * p // 2, p // 2, -45),
+                              (p // 2, 3 * p // 2, -45)):
+            cv2.ellipse(tile, (cx, cy), (max(2, p // 2 - 1), max(1, p // 8)), ang, 0, 360, 1.0, -1, cv2.LINE_AA)
+        relief = np.tile(tile, (h // (2 * p) + 1, w // (2 * p) + 1))[:h, :w]
+        shade = relief - np.roll(np.roll(relief, 1, 0), 1, 1)          # lit from the top-left
+        lum = 0.10 * shade + 0.05 * relief + 0.02 * _field(rng, h, w, 30 * unit)
+        gloss = 0.12
+    elif f == "hot_rolled":
+        img[:] = (0.33, 0.31, 0.30)
+        lum = 0.09 * _field(rng, h, w, 18 * unit) + 0.05 * _field(rng, h, w, 4 * unit)
+        lum -= 0.25 * (rng.random((h, w)) > 0.996)
+        gloss = 0.05
+    else:
+        raise ValueError(f"unknown finish {f!r}")
+    img *= (1.0 + lum)[..., None]
+    r = max(1, int(round(1.2 * unit)))             # bevel: light top/left rim, dark bottom/right rim
+    img[:r, :] *= 1.18
+    img[:, :r] *= 1.12
+    img[-r:, :] *= 0.72
+    img[:, -r:] *= 0.78
+    return np.clip(img, 0, 1), gloss
+
+
+# --------------------------------------------------------------------------- geometry
+@dataclass
+class _Sheet:
+    tex: np.ndarray          # albedo h×w×3
+    gloss: float
+    cx: float
+    cy: float
+    angle: float             # degrees
+
+    def corners(self, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+        h, w = self.tex.shape[:2]
+        return cv2.boxPoints(((self.cx + dx, self.cy + dy), (w * scale, h * scale), self.angle)).astype(np.float32)
+
+    def box(self, pad: int) -> list[int]:
+        c = self.corners()
+        return [int(math.floor(c[:, 0].min())) - pad, int(math.floor(c[:, 1].min())) - pad,
+                int(math.ceil(c[:, 0].max())) - pad, int(math.ceil(c[:, 1].max())) - pad]
+
+
+def _roi(pts: np.ndarray, shape: tuple[int, int], margin: int) -> Optional[tuple[int, int, int, int]]:
+    H, W = shape
+    x0, y0 = int(math.floor(pts[:, 0].min())) - margin, int(math.floor(pts[:, 1].min())) - margin
+    x1, y1 = int(math.ceil(pts[:, 0].max())) + margin + 1, int(math.ceil(pts[:, 1].max())) + margin + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _warp(sheet: _Sheet, roi: tuple[int, int, int, int], scale: float = 1.0, dx: float = 0.0,
+          dy: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(albedo, alpha) of ``sheet`` warped into ``roi`` (x0, y0, x1, y1) of the canvas."""
+    x0, y0, x1, y1 = roi
+    h, w = sheet.tex.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -sheet.angle, scale)
+    M[0, 2] += sheet.cx + dx - w / 2.0 - x0
+    M[1, 2] += sheet.cy + dy - h / 2.0 - y0
+    size = (x1 - x0, y1 - y0)
+    tex = cv2.warpAffine(sheet.tex, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(np.ones((h, w), np.float32), M, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    return tex, a
+
+
+class _Stage:
+    """Static scene: floor, bin, lighting and the stack, kept as a lit float canvas."""
+
+    def __init__(self, rng: np.random.Generator, W: int, H: int, st: Stage, pad: int):
+        self.rng, self.st, self.pad = rng, st, pad
+        self.CW, self.CH = W + 2 * pad, H + 2 * pad
+        self.W, self.H = W, H
+        self.unit = max(min(W, H) / 480.0, 0.35)
+        u = self.unit
+        yy, xx = np.mgrid[0:self.CH, 0:self.CW].astype(np.float32)
+        nx, ny = xx / self.CW - 0.5, yy / self.CH - 0.5
+        ang = rng.uniform(0, 2 * math.pi)
+        self.illum = (1.0 - 0.35 * (nx ** 2 + ny ** 2) * 2 + 0.12 * (nx * math.cos(ang) + ny * math.sin(ang)))
+        lx, ly = st.lamp
+        self.spec = np.exp(-(((xx / self.CW - lx) / 0.16) ** 2 + ((yy / self.CH - ly) / 0.10) ** 2)).astype(np.float32)
+        self.shadow_vec = np.array([math.cos(ang + math.pi), math.sin(ang + math.pi)], np.float32)
+        base = _floor(rng, self.CH, self.CW, st.floor, u)
+        # bin
+        side = st.bin_frac * min(W, H)
+        bw, bh = side * max(1.0, min(1.5, st.aspect * 0.95)), side
+        bw = min(bw, 0.92 * W)
+        self.cx, self.cy = self.CW / 2 + rng.uniform(-0.04, 0.04) * W, self.CH / 2 + rng.uniform(-0.04, 0.04) * H
+        wall = max(3, int(round(0.06 * side))) if BINS[st.bin] is not None else 0
+        self.inner = (self.cx - bw / 2 + wall, self.cy - bh / 2 + wall, self.cx + bw / 2 - wall, self.cy + bh / 2 - wall)
+        ox0, oy0, ox1, oy1 = (int(self.cx - bw / 2), int(self.cy - bh / 2), int(self.cx + bw / 2), int(self.cy + bh / 2))
+        col = BINS[st.bin]
+        # contact shadow of the bin on the floor
+        m = np.zeros((self.CH, self.CW), np.float32)
+        cv2.rectangle(m, (ox0, oy0), (ox1, oy1), 1.0, -1)
+        sv = (self.shadow_vec * 6 * u).astype(int)
+        m = cv2.GaussianBlur(np.roll(np.roll(m, sv[1], 0), sv[0], 1), (0, 0), 5 * u)
+        base *= (1.0 - 0.45 * m)[..., None]
+        if col is None:      # a flat light table top
+            tcol = np.array((0.78, 0.80, 0.80), np.float32)
+            base[oy0:oy1, ox0:ox1] = tcol * (1 + 0.015 * _field(rng, oy1 - oy0, ox1 - ox0, 40 * u))[..., None]
+        else:
+            c = np.array(col, np.float32)
+            base[oy0:oy1, ox0:ox1] = c * 0.80                      # bin floor (inside, shaded)
+            ix0, iy0, ix1, iy1 = (int(v) for v in self.inner)
+            # walls seen from above: four trapezoids, each lit differently
+            pts_outer = np.array([[ox0, oy0], [ox1, oy0], [ox1, oy1], [ox0, oy1]], np.int32)
+            pts_inner = np.array([[ix0, iy0], [ix1, iy0], [ix1, iy1], [ix0, iy1]], np.int32)
+            for k, lit in enumerate((1.12, 0.92, 0.78, 1.0)):
+                quad = np.array([pts_outer[k], pts_outer[(k + 1) % 4], pts_inner[(k + 1) % 4], pts_inner[k]], np.int32)
+                cv2.fillPoly(base, [quad], tuple(float(v) for v in np.clip(c * lit, 0, 1)), cv2.LINE_AA)
+            cv2.rectangle(base, (ox0, oy0), (ox1, oy1), tuple(float(v) for v in c * 1.2), max(1, int(u)), cv2.LINE_AA)
+            base[oy0:oy1, ox0:ox1] *= (1 + 0.02 * _field(rng, oy1 - oy0, ox1 - ox0, 20 * u))[..., None]
+        self.lit = np.clip(base * self.illum[..., None], 0, 1) * 255.0       # float 0..255
+        # sheet size
+        iw, ih = self.inner[2] - self.inner[0], self.inner[3] - self.inner[1]
+        sw = st.sheet_fill * iw
+        sh = sw / st.aspect
+        if sh > st.sheet_fill * ih:
+            sh = st.sheet_fill * ih
+            sw = sh * st.aspect
+        self.sw, self.sh = max(8, int(round(sw))), max(6, int(round(sh)))
+        self.stack: list[_Sheet] = []
+        self.below = self.lit.copy()                   # canvas without the top sheet
+        self.canvas8 = np.clip(self.lit, 0, 255).astype(np.uint8)
+        self.thick = max(1.0, 1.5 * u)
+
+    # -- sheets
+    def new_sheet(self, cyc: Cycle, identical: bool) -> _Sheet:
+        rng, st = self.rng, self.st
+        if identical and self.stack:
+            tex, gloss = self.stack[-1].tex, self.stack[-1].gloss
+        else:
+            tex, gloss = _sheet_albedo(rng, self.sh, self.sw, st, self.unit)
+        if self.stack:
+            top = self.stack[-1]
+            if cyc.offset_px is not None:
+                dx, dy = cyc.offset_px
+            elif st.placement == "near":
+                r, a = rng.uniform(1.0, 4.0), rng.uniform(0, 2 * math.pi)
+                dx, dy = r * math.cos(a), r * math.sin(a)
+            else:
+                dx, dy = rng.normal(0, 0.025 * self.sw), rng.normal(0, 0.025 * self.sh)
+            ang = cyc.angle_deg if cyc.angle_deg is not None else (
+                rng.uniform(-0.25, 0.25) if st.placement == "near" else rng.uniform(-1.8, 1.8))
+            cx, cy = top.cx + dx, top.cy + dy
+            angle = top.angle + ang if st.placement == "near" else ang
+        else:
+            cx = self.cx + rng.uniform(-0.05, 0.05) * (self.inner[2] - self.inner[0] - self.sw)
+            cy = self.cy + rng.uniform(-0.05, 0.05) * (self.inner[3] - self.inner[1] - self.sh)
+            angle = rng.uniform(-1.0, 1.0)
+        s = _Sheet(tex, gloss, cx, cy, angle)
+        return self._clamp(s)
+
+    def _clamp(self, s: _Sheet) -> _Sheet:
+        """Keep the sheet inside the bin (a sheet filling it cannot wander)."""
+        c = s.corners()
+        x0, y0, x1, y1 = self.inner
+        dx = max(0.0, x0 + 1 - c[:, 0].min()) - max(0.0, c[:, 0].max() - (x1 - 1))
+        dy = max(0.0, y0 + 1 - c[:, 1].min()) - max(0.0, c[:, 1].max() - (y1 - 1))
+        s.cx += dx
+        s.cy += dy
+        c = s.corners()
+        if c[:, 0].min() < x0 or c[:, 0].max() > x1 or c[:, 1].min() < y0 or c[:, 1].max() > y1:
+            s.angle *= 0.3                              # too tight to rotate: lie straight
+        return s
+
+    def lit_sheet(self, s: _Sheet, roi: tuple[int, int, int, int], scale: float = 1.0, dx: float = 0.0,
+                  dy: float = 0.0, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(lit sheet 0..255, alpha) inside roi; a lifted sheet is nearer the lamp."""
+        x0, y0, x1, y1 = roi
+        tex, a = _warp(s, roi, scale, dx, dy)
+        illum = self.illum[y0:y1, x0:x1, None] * (1.0 + 0.08 * lift)
+        spec = self.spec[y0:y1, x0:x1, None]
+        return np.clip(tex * illum + s.gloss * spec, 0, 1) * 255.0, a
+
+    def _composite(self, base: np.ndarray, s: _Sheet) -> np.ndarray:
+        out = base.copy()
+        c = s.corners()
+        sv = self.shadow_vec * self.thick
+        roi = _roi(c, (self.CH, self.CW), int(4 * self.thick) + 3)
+        if roi is None:
+            return out
+        x0, y0, x1, y1 = roi
+        # thin cast shadow of the sheet's edge on what lies below
+        m = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillPoly(m, [np.round((c + sv - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        m = cv2.GaussianBlur(m, (0, 0), 0.8 * self.thick)
+        out[y0:y1, x0:x1] *= (1.0 - 0.45 * m)[..., None]
+        lit, a = self.lit_sheet(s, roi)
+        out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - a[..., None]) + lit * a[..., None]
+        return out
+
+    def place(self, s: _Sheet) -> None:
+        self.below = self.lit if not self.stack else self._top_canvas
+        self.stack.append(s)
+        self._top_canvas = self._composite(self.below, s)
+        self.canvas8 = np.clip(self._top_canvas, 0, 255).astype(np.uint8)
+
+    def move_top(self, dx: float, dy: float, dang: float) -> None:
+        s = self.stack[-1]
+        s.cx, s.cy, s.angle = s.cx + dx, s.cy + dy, s.angle + dang
+        self._clamp(s)
+        self._top_canvas = self._composite(self.below, s)
+        self.canvas8 = np.clip(self._top_canvas, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- arms
+def _capsule(img: np.ndarray, p: np.ndarray, q: np.ndarray, r: float, col: Any) -> None:
+    """A rounded limb from p to q with radius r (sub-pixel, anti-aliased)."""
+    d = q - p
+    n = float(np.hypot(*d))
+    if n < 1e-3:
+        cv2.circle(img, tuple(np.round(p * 16).astype(int)), int(r * 16), col, -1, cv2.LINE_AA, 4)
+        return
+    nv = np.array([-d[1], d[0]]) / n * r
+    poly = np.array([p + nv, q + nv, q - nv, p - nv])
+    cv2.fillPoly(img, [np.round(poly * 16).astype(np.int32)], col, cv2.LINE_AA, shift=4)
+    for c in (p, q):
+        cv2.circle(img, tuple(np.round(c * 16).astype(int)), int(r * 16), col, -1, cv2.LINE_AA, 4)
+
+
+_DIRS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "top": (0.0, -1.0), "bottom": (0.0, 1.0)}
+
+
+class _Arm:
+    """Draws one carrier at a head position. Styles: "gripper" (articulated arm, suction
+    spider) or "hand" (sleeve, forearm, gloved hand). Draws colour into ``img`` and 1 into
+    ``mask`` (for the shadow and the truth)."""
+
+    def __init__(self, style: str, side: str, colour: tuple[int, int, int], unit: float, reach: float,
+                 rng: np.random.Generator, out_dir: Optional[np.ndarray] = None):
+        self.style, self.side, self.unit, self.reach = style, side, unit, reach
+        self.col = np.array(colour, np.float32)
+        self.out = np.array(out_dir if out_dir is not None else _DIRS[side], np.float32)
+        self.out /= np.linalg.norm(self.out)
+        self.bend = float(rng.choice([-1.0, 1.0])) * rng.uniform(0.25, 0.45)
+        self.sleeve = np.array(rng.choice([(60, 60, 60), (120, 80, 40), (40, 90, 140), (30, 30, 110)]), np.float32)
+
+    def _c(self, col: np.ndarray, k: float) -> tuple[float, ...]:
+        return tuple(float(v) for v in np.clip(col * k, 0, 255))
+
+    def draw(self, img: np.ndarray, mask: np.ndarray, head: np.ndarray, lift: float, o: np.ndarray) -> None:
+        """``o``: canvas offset of img/mask (the ROI origin)."""
+        u = self.unit * (1.0 + 0.25 * lift) * (1.0 if self.style == "gripper" else 1.6)
+        h = head - o
+        perp = np.array([-self.out[1], self.out[0]])
+        if self.style == "gripper":
+            elbow = h + self.out * 0.45 * self.reach + perp * self.bend * 0.45 * self.reach
+            shoulder = h + self.out * 1.1 * self.reach
+            parts = [(shoulder, elbow, 26 * u, 0.85), (elbow, h, 18 * u, 1.0)]
+            for target in (img, mask):
+                single = target is mask
+                for p, q, r, k in parts:
+                    _capsule(target, p, q, r, 1.0 if single else self._c(self.col, k))
+                    if not single:   # a highlight stripe along the link: it is round
+                        _capsule(target, p + perp * r * 0.35, q + perp * r * 0.35, r * 0.25, self._c(self.col, k * 1.35))
+                # joint caps and the suction spider
+                jc = 1.0 if single else self._c(self.col * 0.5 + 40, 1.0)
+                for c, r in ((elbow, 20 * u), (h, 14 * u)):
+                    cv2.circle(target, tuple(np.round(c * 16).astype(int)), int(r * 16), jc, -1, cv2.LINE_AA, 4)
+                arm_len = 55 * u
+                for sgn in (-1, 1):
+                    for vec in (self.out, perp):
+                        q = h + vec * sgn * arm_len
+                        _capsule(target, h, q, 4 * u, 1.0 if single else (90, 90, 95))
+                        cv2.circle(target, tuple(np.round(q * 16).astype(int)), int(9 * u * 16),
+                                   1.0 if single else (25, 25, 28), -1, cv2.LINE_AA, 4)
+        else:
+            wrist = h + self.out * 20 * u
+            elbow = wrist + self.out * 0.55 * self.reach + perp * self.bend * 0.2 * self.reach
+            far = elbow + self.out * 0.9 * self.reach
+            for target in (img, mask):
+                single = target is mask
+                _capsule(target, elbow, far, 24 * u, 1.0 if single else self._c(self.sleeve, 1.0))
+                _capsule(target, wrist, elbow, 16 * u, 1.0 if single else self._c(self.sleeve, 1.15))
+                _capsule(target, wrist + self.out * 4 * u, wrist - self.out * 6 * u, 15 * u,
+                         1.0 if single else self._c(self.col, 0.8))          # glove cuff
+                cv2.ellipse(target, tuple(np.round(h * 16).astype(int)), (int(17 * u * 16), int(14 * u * 16)),
+                            math.degrees(math.atan2(self.out[1], self.out[0])), 0, 360,
+                            1.0 if single else self._c(self.col, 1.0), -1, cv2.LINE_AA, 4)
+                for k in range(4):                                             # fingers
+                    base = h - self.out * 10 * u + perp * (k - 1.5) * 7 * u
+                    tip = base - self.out * (16 + 3 * (k in (1, 2))) * u
+                    _capsule(target, base, tip, 3.6 * u, 1.0 if single else self._c(self.col, 0.95 + 0.04 * k))
+                tb = h + perp * 12 * u * np.sign(self.bend)
+                _capsule(target, tb, tb - self.out * 10 * u + perp * 6 * u * np.sign(self.bend), 4.2 * u,
+                         1.0 if single else self._c(self.col, 0.9))
+
+
+# --------------------------------------------------------------------------- timeline
+def _ease(a: float, how: str = "inout") -> float:
+    """Motion profile of a segment: "inout" starts and stops gently; "out" arrives at speed
+    and slows down (entering the view); "in" speeds up and leaves at speed."""
+    a = min(1.0, max(0.0, a))
+    if how == "out":
+        return 1.0 - (1.0 - a) ** 2
+    if how == "in":
+        return a * a
+    return a * a * (3 - 2 * a)
+
+
+@dataclass
+class _Key:
+    t: float
+    x: float
+    y: float
+    lift: float
+    ease: str = "inout"      # profile of the segment that ENDS at this key
+
+
+def _at(keys: list[_Key], t: float) -> tuple[float, float, float]:
+    if t <= keys[0].t:
+        k = keys[0]
+        return k.x, k.y, k.lift
+    for a, b in zip(keys, keys[1:]):
+        if t <= b.t:
+            e = _ease((t - a.t) / max(b.t - a.t, 1e-6), b.ease)
+            return a.x + (b.x - a.x) * e, a.y + (b.y - a.y) * e, a.lift + (b.lift - a.lift) * e
+    k = keys[-1]
+    return k.x, k.y, k.lift
+
+
+@dataclass
+class _Plan:
+    cyc: Cycle
+    kind: str
+    arms: list[tuple[_Arm, np.ndarray]]       # (arm, head offset from the group point)
+    keys: list[_Key]
+    exit_keys: list[list[_Key]]               # per arm after release (two-hand carry splits)
+    t_release: float
+    t_end: float
+    sheet: Optional[_Sheet] = None
+    nudge: Optional[tuple[float, float, float]] = None
+    nudge_t: tuple[float, float] = (0.0, 0.0)
+    enter_f: Optional[int] = None
+    last_f: Optional[int] = None
+    release_f: int = 0
+
+
+# --------------------------------------------------------------------------- renderer
+class _Writer:
+    def __init__(self, path: Path, W: int, H: int, fps: float, cam: Camera):
+        self.codec = cam.codec
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if cam.codec == "h264":
+            import av
+            self.av = av
+            self.c = av.open(str(path), mode="w")
+            self.s = self.c.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            self.s.width, self.s.height, self.s.pix_fmt = W, H, "yuv420p"
+            self.s.options = {"crf": str(cam.crf), "preset": "faster", "g": str(max(1, int(fps * 3)))}
+        else:
+            self.w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
+            if not self.w.isOpened():
+                raise RuntimeError(f"OpenCV cannot write {path}")
+
+    def write(self, img: np.ndarray) -> None:
+        if self.codec == "h264":
+            for p in self.s.encode(self.av.VideoFrame.from_ndarray(img, format="bgr24")):
+                self.c.mux(p)
+        else:
+            self.w.write(img)
+
+    def close(self) -> None:
+        if self.codec == "h264":
+            for p in self.s.encode():
+                self.c.mux(p)
+            self.c.close()
+        else:
+            self.w.release()
+
+
+def _default_colour(rng: np.random.Generator, st: Stage) -> tuple[int, int, int]:
+    c = st.palette[int(rng.integers(len(st.palette)))]
+    return tuple(int(v) for v in c)  # type: ignore[return-value]
+
+
+def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Plan]:
+    W, H, pad = stage.W, stage.H, stage.pad
+    fps = spec.fps
+    diag = math.hypot(W, H)
+    reach = 0.9 * max(W, H)
+    frame = np.array([pad, pad, pad + W, pad + H], np.float32)
+    plans: list[_Plan] = []
+    t = spec.lead_s
+    identical_default = stage.st.identical
+    for i, cyc in enumerate(spec.cycles):
+        if i:
+            t += max(0.0, cyc.gap_s)
+        side = cyc.side or str(rng.choice(SIDES))
+        colour = cyc.colour or _default_colour(rng, stage.st)
+        kind = cyc.kind
+        carrier = cyc.carrier or ("gripper" if kind in ("sheet", "empty", "hover") and rng.random() < 0.6 else "hands")
+        if kind == "empty":
+            carrier = "gripper"
+        if kind in ("touch", "nudge"):
+            carrier = "hands"
+        speed = max(0.2, cyc.speed)
+        v = 0.9 * diag * speed                       # px/s travel speed
+        sheet = None
+        if kind == "sheet":
+            ident = identical_default if cyc.identical is None else cyc.identical
+            sheet = stage.new_sheet(cyc, ident)
+            target = np.array([sheet.cx, sheet.cy], np.float32)
+        elif kind in ("touch", "nudge"):
+            top = stage.stack[-1] if stage.stack else None
+            c = top.corners() if top is not None else np.array([[stage.cx, stage.cy]] * 4, np.float32)
+            k = int(rng.integers(4))                  # at an edge's middle
+            target = (c[k] + c[(k + 1) % 4]) / 2.0 + rng.normal(0, 3 * stage.unit, 2).astype(np.float32)
+        else:
+            target = np.array([stage.cx, stage.cy], np.float32) + rng.normal(0, 0.04 * min(W, H), 2).astype(np.float32)
+        d_in = np.array(_DIRS[side], np.float32)
+        d_out = d_in
+        # how far beyond the edge the head must be for nothing to show: the carried sheet
+        # (lifted, so a little larger), the glove or spider, and the shadow (offset + blur)
+        u = stage.unit
+        sv = stage.shadow_vec
+
+        def ext_along(d: np.ndarray) -> float:
+            shadow = max(0.0, float(sv @ d)) * 66 * u + 40 * u
+            e = 70 * u + shadow                       # spider or glove
+            if sheet is not None:
+                c = sheet.corners() - (sheet.cx, sheet.cy)
+                e = max(e, 1.12 * float((c @ d).max()) + shadow + 4 * u)
+            return e
+
+        def off_point(d: np.ndarray) -> np.ndarray:
+            # far enough along d that nothing (arm, sheet, shadow) is in view
+            if d[0]:
+                dist = (frame[2] - target[0]) if d[0] > 0 else (target[0] - frame[0])
+            else:
+                dist = (frame[3] - target[1]) if d[1] > 0 else (target[1] - frame[1])
+            return target + d * (dist + ext_along(d))
+
+        start, stop = off_point(d_in), off_point(d_out)
+        arms: list[tuple[_Arm, np.ndarray]] = []
+        if carrier == "hands" and kind == "sheet":
+            # two people carry the sheet by opposite edges, entering from ``side``
+            perp = np.array([-d_in[1], d_in[0]], np.float32)
+            along = stage.sw / 2 if abs(perp[0]) > 0.5 else stage.sh / 2
+            col2 = cyc.colour or _default_colour(rng, stage.st)
+            for sgn, col in ((1.0, colour), (-1.0, col2)):
+                od = perp * sgn * 0.8 + d_in * 0.6
+                arms.append((_Arm("hand", side, col, stage.unit, reach, rng, od), perp * sgn * (along + 4 * stage.unit)))
+        else:
+            arms.append((_Arm("gripper" if carrier == "gripper" else "hand", side, colour, stage.unit, reach, rng),
+                         np.zeros(2, np.float32)))
+        t_in = float(np.linalg.norm(target - start)) / v
+        t_down = 0.3 / speed
+        low = 0.5 if kind == "hover" else 0.0        # hovering never touches the stack
+        keys = [_Key(t, *start, 1.0), _Key(t + t_in, *target, 0.9, "out"), _Key(t + t_in + t_down, *target, low)]
+        t_rel = keys[-1].t
+        nudge = None
+        nudge_t = (t_rel, t_rel)
+        if kind == "nudge":
+            dx, dy = rng.uniform(2.0, 6.0) * stage.unit * rng.choice([-1, 1]), rng.uniform(0, 2.0) * rng.choice([-1, 1])
+            if rng.random() < 0.5:
+                dx, dy = dy, dx
+            nudge = (float(dx), float(dy), float(rng.uniform(-1.2, 1.2)))
+            nudge_t = (t_rel + 0.1, t_rel + 0.5 / speed)
+            keys.append(_Key(nudge_t[0], *target, 0.0))
+            keys.append(_Key(nudge_t[1], target[0] + nudge[0], target[1] + nudge[1], 0.0))
+            t_rel = nudge_t[1]
+        hold = {"touch": 0.3, "empty": 0.4}.get(kind, 0.05) / speed
+        last = keys[-1]
+        keys.append(_Key(last.t + hold, last.x, last.y, low))
+        if cyc.linger_s > 0:                          # rest on/just above the stack after release
+            keys.append(_Key(keys[-1].t + 0.15, last.x, last.y, 0.1))
+            keys.append(_Key(keys[-1].t + cyc.linger_s, last.x + rng.normal(0, 3), last.y + rng.normal(0, 3), 0.12))
+        if cyc.pause_s > 0 or kind == "hover":        # rise and stop over the stack
+            p = max(cyc.pause_s, 0.8)
+            keys.append(_Key(keys[-1].t + 0.3, last.x, last.y, 0.6))
+            keys.append(_Key(keys[-1].t + p, last.x + rng.normal(0, 2), last.y + rng.normal(0, 2), 0.62))
+        t_up = keys[-1].t + 0.2 / speed
+        keys.append(_Key(t_up, keys[-1].x, keys[-1].y, 0.8))
+        exits = []
+        here = np.array([keys[-1].x, keys[-1].y], np.float32)
+        for arm, off in arms:
+            if len(arms) > 1:                          # each carrier withdraws along its own arm
+                dest = here + off + arm.out * (float(np.linalg.norm(stop - here)) + ext_along(d_out) + reach * 0.2)
+                dest -= off
+            else:
+                dest = stop + (here - target)
+            t_out = float(np.linalg.norm(dest - here)) / v
+            exits.append([_Key(t_up, *here, 0.8), _Key(t_up + t_out, *dest, 1.0, "in")])
+        t_end = max(e[-1].t for e in exits)
+        plans.append(_Plan(cyc, kind, arms, keys, exits, t_release=t_rel if kind != "hover" else keys[2].t,
+                           t_end=t_end, sheet=sheet, nudge=nudge, nudge_t=nudge_t))
+        if sheet is not None:
+            stage.stack.append(sheet)                 # planned placement: the next sheet lands on it
+        t = t_end
+    # planning advanced the stack for placements; the renderer places them again
+    return plans
+
+
+def _pose(p: _Plan, k: int, t: float) -> tuple[np.ndarray, float]:
+    if t <= p.exit_keys[k][0].t:
+        x, y, lift = _at(p.keys, t)
+    else:
+        x, y, lift = _at(p.exit_keys[k], t)
+    return np.array([x, y], np.float32) + p.arms[k][1], lift
+
+
+def render_frames(spec: StackSpec, path: Optional[str | Path] = None) -> tuple[list[np.ndarray], StackTruth]:
+    """Render ``spec``; with ``path`` the frames are written there (and not kept), without it
+    they are returned (tests, tiny clips). Returns (frames, truth)."""
+    frames: list[np.ndarray] = []
+    truth = None
+    for item in _render(spec, path):
+        if isinstance(item, StackTruth):
+            truth = item
+        elif path is None:
+            frames.append(item)
+    assert truth is not None
+    return frames, truth
+
+
+def render_clip(spec: StackSpec, path: str | Path) -> StackTruth:
+    """Render ``spec`` into the video at ``path``; returns its ground truth (``truth.path``)."""
+    return render_frames(spec, path)[1]
+
+
+def _render(spec: StackSpec, path: Optional[str | Path]) -> Iterator[Any]:
+    W, H, fps = int(spec.width) // 2 * 2, int(spec.height) // 2 * 2, float(spec.fps)
+    rng = np.random.default_rng(spec.seed)
+    cam = spec.camera
+    pad = max(0, int(cam.shake_px))
+    stage = _Stage(rng, W, H, spec.stage, pad)
+    for _ in range(max(0, spec.stage.initial)):
+        stage.place(stage.new_sheet(Cycle(), spec.stage.identical))
+    n_initial = len(stage.stack)
+    plans = _plan(spec, stage, rng)
+    stage.stack = stage.stack[:n_initial]
+    t_end = (plans[-1].t_end if plans else spec.lead_s) + spec.tail_s
+    n = int(math.ceil(t_end * fps))
+    for p in plans:
+        p.release_f = int(math.ceil(p.t_release * fps - 1e-9))
+
+    # camera nuisances planned up front (deterministic)
+    jumps = sorted(float(x) for x in rng.uniform(0.5, max(1.0, t_end - 0.5), cam.exposure_jumps))
+    jump_gain = [float(rng.choice([-1, 1]) * rng.uniform(0.08, 0.16)) for _ in jumps]
+    busy = [(p.keys[0].t - 0.5, p.t_end + 0.8) for p in plans]
+    passes = []
+    for _ in range(cam.shadow_passes):
+        for _try in range(30):
+            t0 = float(rng.uniform(0.3, max(0.4, t_end - 3.0)))
+            if all(t0 + 2.5 < a or t0 > b for a, b in busy):
+                passes.append((t0, float(rng.uniform(1.5, 2.5)), float(rng.uniform(0, 2 * math.pi))))
+                busy.append((t0, t0 + 2.5))
+                break
+    bursts = [(float(x), float(x) + float(rng.uniform(0.6, 1.5))) for x in rng.uniform(0, t_end, 3)] \
+        if cam.shake_bursts else []
+    noise_bank = [rng.normal(0, cam.noise, (H, W, 3)).astype(np.int16) for _ in range(5)] if cam.noise > 0 else []
+    band_y = np.arange(H, dtype=np.float32)[:, None, None] / H
+    phase = rng.uniform(0, 2 * math.pi, 4)
+    writer = _Writer(Path(path), W, H, fps, cam) if path is not None else None
+    ae = 1.0
+    shake = np.zeros(2, int)
+    released: set[int] = set()
+    try:
+        for f in range(n):
+            t = f / fps
+            for i, p in enumerate(plans):
+                if p.sheet is not None and i not in released and f >= p.release_f:
+                    stage.place(p.sheet)
+                    released.add(i)
+                if p.nudge is not None and p.nudge_t[0] <= t and i not in released:
+                    a = min(1.0, (t - p.nudge_t[0]) / max(1e-6, p.nudge_t[1] - p.nudge_t[0]))
+                    done = getattr(p, "_done", 0.0)
+                    if a > done:
+                        k = a - done
+                        stage.move_top(p.nudge[0] * k, p.nudge[1] * k, p.nudge[2] * k)
+                        p._done = a  # type: ignore[attr-defined]
+                    if a >= 1.0:
+                        released.add(i)
+            live = [(i, p) for i, p in enumerate(plans) if p.keys[0].t - 0.05 <= t <= p.t_end + 0.05]
+            img = stage.canvas8
+            cover, dark = 0.0, 0.0
+            ox, oy = pad + shake[0], pad + shake[1]
+            if pad:
+                bursting = any(a <= t <= b for a, b in bursts) if cam.shake_bursts else True
+                if bursting and rng.random() < 0.6:
+                    shake = rng.integers(-pad, pad + 1, 2)
+                elif not bursting:
+                    shake = np.zeros(2, int)
+                ox, oy = pad + shake[0], pad + shake[1]
+            if live:
+                canvas = stage._top_canvas.copy() if stage.stack else stage.lit.copy()
+                for i, p in live:
+                    vis = _draw_plan(canvas, stage, p, t, f, (ox, oy), cam)
+                    if vis:
+                        cover += vis[0]
+                        dark += vis[1]
+                        if p.enter_f is None:
+                            p.enter_f = f
+                        p.last_f = f
+                img = np.clip(canvas, 0, 255).astype(np.uint8)
+            # a person's shadow walking past (no arm, no event)
+            for t0, dur, ang in passes:
+                if t0 <= t <= t0 + dur:
+                    img = _shadow_pass(img, (t - t0) / dur, ang, stage)
+            frame = img[oy:oy + H, ox:ox + W]
+            # light: drift x flicker x exposure steps x auto-exposure
+            g = 1.0 + cam.drift * math.sin(2 * math.pi * t / max(cam.drift_period_s, 1e-3) + phase[0])
+            if cam.flicker:
+                g *= 1.0 + cam.flicker * math.sin(2 * math.pi * cam.mains_hz * t + phase[1])
+            for tj, gj in zip(jumps, jump_gain):      # a sudden step, re-locking over ~1 s
+                if t >= tj:
+                    g *= 1.0 + gj * math.exp(-(t - tj) / 1.0)
+            if cam.auto_exposure:
+                target = 1.0 + cam.auto_exposure * min(1.0, cover / 0.08) * (1.0 if dark > cover / 2 else -0.6)
+                ae += (target - ae) * min(1.0, 1.0 / fps / 0.25)
+                g *= ae
+            if cam.band:
+                gains = g * (1.0 + cam.band * np.sin(2 * math.pi * (band_y * 1.7 - cam.mains_hz * t / 7.0) + phase[2]))
+                frame = np.clip(frame.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+            elif abs(g - 1.0) > 1e-4:
+                frame = cv2.convertScaleAbs(frame, alpha=g)
+            if noise_bank:
+                nb = noise_bank[int(rng.integers(len(noise_bank)))]
+                frame = np.clip(frame.astype(np.int16) + nb, 0, 255).astype(np.uint8)
+            if cam.jpeg > 0:
+                ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(cam.jpeg)])
+                frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            frame = np.ascontiguousarray(frame)
+            if writer is not None:
+                writer.write(frame)
+            else:
+                yield frame
+    finally:
+        if writer is not None:
+            writer.close()
+
+    events: list[EventTruth] = []
+    count = 0
+    for p in plans:
+        enter = p.enter_f if p.enter_f is not None else p.release_f
+        stable = (p.last_f + 1) if p.last_f is not None else p.release_f
+        if p.sheet is not None:
+            count += 1
+            events.append(EventTruth("sheet", count, enter, p.release_f, min(stable, n - 1), p.sheet.box(pad),
+                                     float(p.cyc.pause_s + p.cyc.linger_s)))
+        else:
+            events.append(EventTruth("hand", 0, enter, p.release_f, min(stable, n - 1), None, float(p.cyc.pause_s)))
+    yield StackTruth(path=str(path) if path is not None else "", width=W, height=H, fps=fps, frames=n,
+                     expected_count=count, events=events, spec=spec.to_dict())
+
+
+def _shadow_pass(img: np.ndarray, a: float, ang: float, stage: _Stage) -> np.ndarray:
+    """A large soft shadow crossing the scene (someone walking between lamp and bin)."""
+    h, w = img.shape[:2]
+    small = np.zeros((max(2, h // 8), max(2, w // 8)), np.float32)
+    sh, sw = small.shape
+    d = np.array([math.cos(ang), math.sin(ang)])
+    c = np.array([sw / 2, sh / 2]) + d * (a - 0.5) * 1.6 * max(sw, sh)
+    cv2.ellipse(small, (int(c[0]), int(c[1])), (max(1, int(0.18 * sw)), max(1, int(0.45 * sh))),
+                math.degrees(ang), 0, 360, 1.0, -1)
+    small = cv2.GaussianBlur(small, (0, 0), 0.06 * max(sw, sh))
+    m = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return (img.astype(np.float32) * (1.0 - 0.22 * m)[..., None]).astype(np.uint8)
+
+
+def _draw_plan(canvas: np.ndarray, stage: _Stage, p: _Plan, t: float, f: int, origin: tuple[int, int],
+               cam: Camera) -> Optional[tuple[float, float]]:
+    """Draw the carriers (and a carried sheet) of ``p`` at time t onto the float canvas; returns
+    (fraction of the view covered, fraction covered by dark parts) when anything of it, arm or
+    shadow, is inside the output view, else None."""
+    CH, CW = canvas.shape[:2]
+    ox, oy = origin
+    view = (ox, oy, ox + stage.W, oy + stage.H)
+    poses = [_pose(p, k, t) for k in range(len(p.arms))]
+    carry = p.sheet is not None and f < p.release_f
+    lift = max(l for _, l in poses)
+    # ROI: around the heads, the carried sheet and the arms (which reach far out of view:
+    # clip to the canvas)
+    pts = [h for h, _ in poses]
+    margin = int(stage.unit * 140 + 1)
+    grp = None
+    if carry:
+        grp = np.array(_at(p.keys, t)[:2], np.float32)
+        sc = 1.0 + 0.10 * lift
+        c = p.sheet.corners(sc, grp[0] - p.sheet.cx, grp[1] - p.sheet.cy)
+        pts.extend(list(c))
+    reach_pts = []
+    for (arm, _o), (h, _l) in zip(p.arms, poses):
+        reach_pts.append(h + arm.out * 2.2 * arm.reach)
+    allp = np.array(pts + reach_pts, np.float32)
+    roi = _roi(allp, (CH, CW), margin)
+    if roi is None:
+        return None
+    x0, y0, x1, y1 = roi
+    rh, rw = y1 - y0, x1 - x0
+    sv = stage.shadow_vec * (6 + 60 * lift) * stage.unit
+    mask = np.zeros((rh, rw), np.float32)
+    paint = np.zeros((rh, rw, 3), np.float32)
+    for (arm, _o), (h, l) in zip(p.arms, poses):
+        arm.draw(paint, mask, h, l, np.array([x0, y0], np.float32))
+    smask = np.zeros((rh, rw), np.float32)
+    if carry:
+        c = p.sheet.corners(sc, grp[0] - p.sheet.cx, grp[1] - p.sheet.cy)
+        cv2.fillPoly(smask, [np.round((c - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    shadow_src = np.maximum(mask, smask)
+    M = np.float32([[1, 0, sv[0]], [0, 1, sv[1]]])
+    sh = cv2.warpAffine(shadow_src, M, (rw, rh))
+    blur = 2.0 + 10.0 * lift * stage.unit
+    sh = cv2.GaussianBlur(sh, (0, 0), blur)
+    strength = 0.5 - 0.25 * lift
+    roi_c = canvas[y0:y1, x0:x1]
+    roi_c *= (1.0 - strength * sh)[..., None]
+    if carry:
+        lit, a = stage.lit_sheet(p.sheet, roi, sc, grp[0] - p.sheet.cx, grp[1] - p.sheet.cy, lift)
+        roi_c[:] = roi_c * (1 - a[..., None]) + lit * a[..., None]
+    am = mask[..., None]
+    illum = stage.illum[y0:y1, x0:x1, None] * (1.0 + 0.1 * lift)
+    roi_c[:] = roi_c * (1 - am) + np.clip(paint * illum, 0, 255) * am
+    if carry:
+        mask = np.maximum(mask, a)
+    # visibility in the output view: any arm/sheet pixel or a shadow darker than ~1 %
+    vx0, vy0, vx1, vy1 = max(view[0], x0) - x0, max(view[1], y0) - y0, min(view[2], x1) - x0, min(view[3], y1) - y0
+    if vx1 <= vx0 or vy1 <= vy0:
+        return None
+    vm = mask[vy0:vy1, vx0:vx1]
+    vs = sh[vy0:vy1, vx0:vx1] * strength
+    if not (vm > 0.02).any() and not (vs > 0.01).any():
+        return None
+    cover = float((vm > 0.5).sum()) / (stage.W * stage.H)
+    darkness = float(np.mean([np.mean(arm.col) for arm, _ in p.arms])) < 90
+    return cover, (cover if darkness else 0.0)
+
+
+# --------------------------------------------------------------------------- sets
+_TUNE = dict(
+    sizes=[(640, 480, 30), (960, 540, 25), (640, 480, 15), (1280, 720, 15), (1920, 1080, 10), (960, 540, 20)],
+    floors=["asphalt", "concrete_light", "planks"],
+    bins=["painted_yellow", "plastic_black", "table_light"],
+    paints=[(0.62, 0.42, 0.22), (0.30, 0.55, 0.25), (0.22, 0.25, 0.62)],       # blue, green, red (BGR)
+    palette=[(40, 110, 235), (200, 120, 40), (235, 235, 235), (120, 120, 120), (30, 30, 30)],
+    seed0=7100,
+)
+_HELD = dict(
+    sizes=[(640, 480, 20), (960, 540, 12), (640, 480, 24), (1280, 720, 24), (1920, 1080, 15), (960, 540, 30)],
+    floors=["epoxy_green", "rubber_dark", "epoxy_grey"],
+    bins=["steel_dark", "white", "plastic_blue"],
+    paints=[(0.80, 0.88, 0.90), (0.50, 0.50, 0.48), (0.20, 0.45, 0.85)],       # cream, grey, orange
+    palette=[(60, 170, 60), (40, 40, 200), (20, 200, 230), (150, 60, 140), (70, 60, 50)],
+    seed0=9300,
+)
+
+
+def _mix(which: str) -> dict[str, Any]:
+    if which == "tune":
+        return _TUNE
+    if which == "heldout":
+        return _HELD
+    raise ValueError(f"unknown set {which!r}; choose tune or heldout")
+
+
+def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
+    """The clip set ``which`` ("tune" | "heldout"). Both sets cover the same situations; the
+    held-out set differs in every setting (sizes/fps, floors, bins, paints, arm and glove
+    colours) and in seeds.
+
+    >>> t, h = set_specs("tune"), set_specs("heldout")
+    >>> len(t) >= 10 and len(h) >= 10 and not {s.seed for s in t.values()} & {s.seed for s in h.values()}
+    True
+    """
+    m = _mix(which)
+    sz, fl, bn, pt, pal = m["sizes"], m["floors"], m["bins"], m["paints"], m["palette"]
+    seed = m["seed0"]
+    tag = "t" if which == "tune" else "h"
+    specs: dict[str, StackSpec] = {}
+
+    def add(name: str, size: tuple[int, int, int], stage: Stage, cycles: list[Cycle], camera: Camera,
+            lead: float = 1.0, tail: float = 1.5) -> None:
+        w, h, fps = size
+        stage.palette = list(pal)
+        specs[f"{tag}_{name}"] = StackSpec(width=w, height=h, fps=fps, seed=seed + len(specs) * 17, cycles=cycles,
+                                           stage=stage, camera=camera, lead_s=lead, tail_s=tail,
+                                           name=f"{tag}_{name}")
+
+    S = lambda k, **kw: Cycle("sheet", **kw)  # noqa: E731
+    if quick:
+        add("painted_fill", sz[0], Stage(fl[0], bn[0], "painted", pt[0], sheet_fill=0.96, initial=1),
+            [S(0), S(0, gap_s=0.8), Cycle("touch", gap_s=0.8), S(0, gap_s=0.6)], Camera(noise=2))
+        add("galv_hands", sz[1], Stage(fl[1], bn[1], "galvanised", sheet_fill=0.7, initial=1),
+            [S(0, carrier="hands"), Cycle("nudge", gap_s=0.8), S(0, carrier="hands", linger_s=1.0)],
+            Camera(noise=3, flicker=0.03))
+        add("matte_fast", sz[2], Stage(fl[2], bn[2], "matte", identical=True, initial=2),
+            [S(0, carrier="gripper", speed=1.6, gap_s=0.3) for _ in range(4)], Camera(noise=2, shake_px=1))
+        return specs
+    # the full set: ~10–11 clips, ~70–80 sheets
+    add("painted_fill", sz[0], Stage(fl[0], bn[0], "painted", pt[0], sheet_fill=0.96, initial=1),
+        [S(0, carrier="gripper"), S(0, gap_s=0.8), Cycle("touch", gap_s=0.8), S(0), S(0, gap_s=0.6),
+         S(0, linger_s=1.2), Cycle("hover", pause_s=1.5), S(0)], Camera(noise=2, flicker=0.02))
+    add("galv_small_hands", sz[1], Stage(fl[1], bn[1], "galvanised", sheet_fill=0.62, placement="loose", initial=1),
+        [S(0, carrier="hands"), S(0, carrier="hands", linger_s=1.5), Cycle("nudge"), S(0, carrier="hands"),
+         Cycle("touch"), S(0, carrier="gripper"), S(0, carrier="hands")], Camera(noise=2.5, drift=0.05))
+    add("matte_identical", sz[2], Stage(fl[2], bn[1], "matte", identical=True, sheet_fill=0.85, initial=2),
+        [S(0, gap_s=0.7) for _ in range(6)] + [Cycle("empty"), S(0)], Camera(noise=2, exposure_jumps=2))
+    add("brushed_fast", sz[0], Stage(fl[1], bn[2], "brushed", sheet_fill=0.8, initial=1),
+        [S(0, gap_s=0.25, speed=1.8, carrier="gripper") for _ in range(10)], Camera(noise=2))
+    add("tread_harsh", sz[5], Stage(fl[0], bn[0], "tread", sheet_fill=0.75, placement="loose", initial=1),
+        [S(0), Cycle("touch"), S(0), S(0, gap_s=0.5), Cycle("nudge"), S(0), S(0)],
+        Camera(noise=6, flicker=0.06, band=0.04, exposure_jumps=2, auto_exposure=0.2, shake_px=2, codec="h264",
+               crf=34, shadow_passes=1))
+    add("idle_long", sz[2], Stage(fl[1], bn[0], "painted", pt[1], sheet_fill=0.8, initial=3),
+        [S(0), Cycle("hover", pause_s=2.0, gap_s=25.0), S(0, gap_s=20.0)],
+        Camera(noise=3, drift=0.12, drift_period_s=25, flicker=0.03, shadow_passes=2, exposure_jumps=2), lead=35.0)
+    add("hands_all_sides", sz[0], Stage(fl[2], bn[2], "hot_rolled", sheet_fill=0.7, initial=1),
+        [Cycle("touch", side="left"), S(0, side="right", carrier="hands"), Cycle("nudge", side="top"),
+         S(0, side="bottom"), Cycle("touch", side="bottom"), S(0, side="top", carrier="hands"),
+         Cycle("hover", side="right", carrier="hands", pause_s=1.2), S(0, side="left")], Camera(noise=2, shadow_passes=1))
+    add("near_aligned", sz[0], Stage(fl[0], bn[1], "painted", pt[2], identical=True, sheet_fill=0.78, initial=1),
+        [S(0, offset_px=(float(dx), float(dy)), angle_deg=0.0) for dx, dy in
+         [(2, 0), (0, 3), (-2, 1), (1, -2), (3, 3), (-1, -3), (2, -1), (0, 2), (-3, 0), (1, 1)]], Camera(noise=2.5))
+    add("linger_720p", sz[3], Stage(fl[1], bn[0], "galvanised", sheet_fill=0.95, initial=1),
+        [S(0, linger_s=2.0, carrier="gripper"), S(0, linger_s=1.2), Cycle("hover", pause_s=1.5), S(0, linger_s=2.5),
+         S(0)], Camera(noise=2, flicker=0.02, codec="h264", crf=28))
+    add("mixed_1080p", sz[4], Stage(fl[2], bn[1], "brushed", sheet_fill=0.72, placement="loose", initial=1),
+        [S(0), Cycle("touch"), S(0, carrier="hands"), S(0, gap_s=0.5)], Camera(noise=3, shake_px=1, shake_bursts=True))
+    add("fast_hands_540p", sz[1], Stage(fl[0], bn[2], "painted", pt[1], sheet_fill=0.9, initial=1, identical=True),
+        [S(0, gap_s=0.4, speed=1.6, carrier="hands") for _ in range(6)] + [Cycle("touch", gap_s=0.4, speed=1.6)],
+        Camera(noise=2, flicker=0.04, mains_hz=120.0))
+    return specs
+
+
+def render_set(which: str, out_dir: str | Path, quick: bool = False, rebuild: bool = False) -> list[StackTruth]:
+    """Render set ``which`` into ``out_dir`` (``NAME.mp4`` + ``NAME.json``); clips whose spec is
+    unchanged are reused."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = []
+    for name, spec in set_specs(which, quick).items():
+        res.append(cached_clip(spec, out, rebuild))
+    return res
+
+
+def cached_clip(spec: StackSpec, folder: Path, rebuild: bool = False) -> StackTruth:
+    mp4, js = folder / f"{spec.name}.mp4", folder / f"{spec.name}.json"
+    want = spec.to_dict()
+    if not rebuild and mp4.exists() and js.exists():
+        try:
+            t = StackTruth.load(js)
+            if t.spec == want:
+                t.path = str(mp4)
+                return t
+        except Exception:  # a damaged cache entry is rendered again
+            pass
+    t = render_clip(spec, mp4)
+    t.save(js)
+    return t

@@ -1,0 +1,229 @@
+"""The independent stacking renderer (core/synthetic/stacking.py): its ground truth agrees with
+its frames, it is deterministic, its tuning and held-out sets share no seed or setting, every
+resolution/frame rate of the sets writes a readable video, and ``bench count`` scores it."""
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from core.synthetic import stacking as st
+from core.synthetic.stacking import Camera, Cycle, Stage, StackSpec, render_clip, render_frames
+
+CLEAN = Camera(noise=0.0)          # no noise or lighting changes: frames compare exactly
+
+
+def _spec(cycles, stage=None, camera=CLEAN, **kw) -> StackSpec:
+    base = dict(width=320, height=240, fps=10, seed=5, lead_s=0.5, tail_s=0.8)
+    base.update(kw)
+    return StackSpec(cycles=cycles, stage=stage or Stage(initial=1), camera=camera, **base)
+
+
+def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return cv2.absdiff(a, b).max(axis=2)
+
+
+def _poly_mask(shape, box_or_corners, erode: int = 0) -> np.ndarray:
+    m = np.zeros(shape[:2], np.uint8)
+    x0, y0, x1, y1 = box_or_corners
+    cv2.rectangle(m, (x0, y0), (x1, y1), 255, -1)
+    if erode:
+        m = cv2.erode(m, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
+    return m > 0
+
+
+@pytest.mark.parametrize("finish,identical,carrier", [("painted", True, "gripper"), ("galvanised", False, "hands"),
+                                                      ("brushed", True, "hands"), ("matte", True, "gripper")])
+def test_truth_agrees_with_frames(finish, identical, carrier):
+    """Before enter and from the stable frame on, the scene is still; in between the arm (or its
+    shadow) is in view on every frame; each placement changes the top-sheet region — also for an
+    identical sheet landing 2 px off (only its outline changes) — and a touch changes nothing."""
+    cycles = [Cycle("sheet", carrier=carrier, offset_px=(2.0, 0.0), angle_deg=0.0), Cycle("touch", gap_s=0.5),
+              Cycle("sheet", carrier=carrier, gap_s=0.5, linger_s=0.6), Cycle("hover", gap_s=0.4, pause_s=0.5)]
+    frames, truth = render_frames(_spec(cycles, Stage(finish=finish, identical=identical, initial=1)))
+    assert truth.frames == len(frames) and truth.expected_count == 2
+    assert [e.kind for e in truth.events] == ["sheet", "hand", "sheet", "hand"]
+    prev_stable = 0
+    for e in truth.events:
+        assert prev_stable <= e.enter_frame < e.release_frame < e.stable_frame <= truth.frames - 1
+        before, after = frames[e.enter_frame - 1], frames[e.stable_frame]
+        # still before the arm enters and from the stable frame until the next one enters
+        for f in range(prev_stable, e.enter_frame):
+            assert _diff(frames[f], before).max() == 0, (e, f)
+        # the arm or its shadow is in view on every frame of the cycle
+        for f in range(e.enter_frame, e.stable_frame):
+            assert _diff(frames[f], after).max() > 2 or _diff(frames[f], before).max() > 2, (e, f)
+        # ... and the frame before the stable one still shows some of it
+        assert _diff(frames[e.stable_frame - 1], after).max() > 1
+        d = _diff(before, after)
+        if e.kind == "sheet":
+            region = _poly_mask(d.shape, e.box)
+            changed = (d > 12) & region
+            assert changed.sum() > 40, (finish, e, int(changed.sum()))     # at least an outline's worth
+            if identical and finish in st.SMOOTH_FINISHES and e.index > 1:
+                # the hard case: the same smooth sheet 2 px off — only its outline changes
+                inner = _poly_mask(d.shape, e.box, erode=8)
+                assert d[inner].mean() < 2.0 and (changed & ~inner).sum() > 0.9 * changed.sum()
+        else:
+            assert d.max() <= 1, (e, int(d.max()))     # touch / hover: nothing on the stack changed
+        prev_stable = e.stable_frame
+
+
+def test_nudge_moves_the_top_sheet_but_adds_none():
+    """A nudge slides the top sheet a few px: its outline changes, its smooth interior does not
+    (a painted sheet), and the truth says "hand"."""
+    cycles = [Cycle("nudge")]
+    frames, truth = render_frames(_spec(cycles, Stage(finish="painted", initial=2, sheet_fill=0.7)))
+    (e,) = truth.events
+    assert e.kind == "hand" and truth.expected_count == 0
+    d = _diff(frames[e.enter_frame - 1], frames[e.stable_frame])
+    assert (d > 12).sum() > 20                                   # the outline moved
+    spec = truth.spec
+    assert spec["cycles"][0]["kind"] == "nudge"
+    # interior of the sheet: unchanged apart from its faint paint grain (no new sheet texture)
+    H, W = d.shape
+    inner = np.zeros_like(d, bool)
+    inner[H // 2 - H // 8:H // 2 + H // 8, W // 2 - W // 8:W // 2 + W // 8] = True
+    assert d[inner].mean() < 2.0
+
+
+def test_arm_visible_during_cycle_and_leaves_view():
+    """The arm is really drawn: during the cycle many pixels differ from the still scene, the
+    sheet-carrying frames show the sheet off its final place, and after stable nothing remains."""
+    frames, truth = render_frames(_spec([Cycle("sheet", carrier="gripper", side="left", colour=(0, 0, 255))]))
+    (e,) = truth.events
+    mid = frames[(e.enter_frame + e.release_frame) // 2]
+    red = (mid[..., 2] > 120) & (mid[..., 1] < 80) & (mid[..., 0] < 80)
+    assert red.sum() > 100                                       # the red arm is in view
+    assert not ((frames[e.stable_frame][..., 2] > 120) & (frames[e.stable_frame][..., 1] < 80)
+                & (frames[e.stable_frame][..., 0] < 80)).any()
+
+
+def test_fast_feeding_and_lingering():
+    cycles = [Cycle("sheet", gap_s=0.1, speed=1.8, carrier="gripper") for _ in range(4)]
+    cycles[1].linger_s = 1.0
+    frames, truth = render_frames(_spec(cycles, fps=15))
+    ev = truth.events
+    idle = [(b.enter_frame - a.stable_frame) / truth.fps for a, b in zip(ev, ev[1:])]
+    assert max(idle) < 1.0, idle                                  # < 1 s between one sheet and the next arm
+    # the lingering arm keeps the scene unstable for its linger time after release
+    assert (ev[1].stable_frame - ev[1].release_frame) / truth.fps >= 1.0
+    assert truth.expected_count == 4
+
+
+def test_deterministic():
+    spec = _spec([Cycle("sheet"), Cycle("nudge")], camera=Camera(noise=3, flicker=0.05, shake_px=1, exposure_jumps=1))
+    a, ta = render_frames(spec)
+    b, tb = render_frames(spec)
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert ta.events == tb.events
+    spec.seed += 1
+    c, _ = render_frames(spec)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_sets_are_disjoint_and_cover_the_cases():
+    for quick in (False, True):
+        tune, held = st.set_specs("tune", quick), st.set_specs("heldout", quick)
+        assert not set(tune) & set(held)
+        assert not {s.seed for s in tune.values()} & {s.seed for s in held.values()}
+        size = lambda s: (s.width, s.height, s.fps)  # noqa: E731
+        assert not {size(s) for s in tune.values()} & {size(s) for s in held.values()}
+        for key in ("floor", "bin"):
+            assert not {getattr(s.stage, key) for s in tune.values()} & {getattr(s.stage, key) for s in held.values()}
+        assert not {tuple(c) for s in tune.values() for c in s.stage.palette} \
+            & {tuple(c) for s in held.values() for c in s.stage.palette}
+        paints = lambda ss: {s.stage.paint for s in ss.values() if s.stage.finish == "painted"}  # noqa: E731
+        assert not paints(tune) & paints(held)
+    full = st.set_specs("heldout")
+    kinds = {c.kind for s in full.values() for c in s.cycles}
+    assert kinds == {"sheet", "touch", "nudge", "hover", "empty"}
+    finishes = {s.stage.finish for s in full.values()}
+    assert finishes & set(st.SMOOTH_FINISHES) and finishes & set(st.TEXTURED_FINISHES)
+    assert {s.width for s in full.values()} >= {640, 960, 1280, 1920}
+    assert min(s.fps for s in full.values()) >= 10 and max(s.fps for s in full.values()) <= 30
+    sheets = sum(sum(c.kind == "sheet" for c in s.cycles) for s in full.values())
+    assert 60 <= sheets <= 120 and 10 <= len(full) <= 12
+    assert any(c.linger_s > 0 for s in full.values() for c in s.cycles)
+    assert any(s.stage.identical for s in full.values()) and any(s.stage.sheet_fill > 0.9 for s in full.values())
+    assert any(s.camera.codec == "h264" for s in full.values()) and any(s.camera.shake_px for s in full.values())
+    with pytest.raises(ValueError):
+        st.set_specs("test")
+
+
+def _sizes():
+    out = set()
+    for which in ("tune", "heldout"):
+        for s in st.set_specs(which).values():
+            out.add((s.width, s.height, s.fps, s.camera.codec))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("w,h,fps,codec", _sizes())
+def test_every_size_and_rate_writes_a_readable_video(tmp_path, w, h, fps, codec):
+    spec = StackSpec(width=w, height=h, fps=fps, seed=1, cycles=[], lead_s=0.25, tail_s=0.25,
+                     camera=Camera(noise=2, codec=codec))
+    truth = render_clip(spec, tmp_path / "c.mp4")
+    cap = cv2.VideoCapture(str(tmp_path / "c.mp4"))
+    n = 0
+    while True:
+        ok, fr = cap.read()
+        if not ok:
+            break
+        assert fr.shape == (h, w, 3)
+        n += 1
+    got_fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    assert n == truth.frames == math.ceil(0.5 * fps - 1e-9)
+    assert abs(got_fps - fps) < 0.01
+
+
+def test_truth_is_the_benchmark_format_and_scores(tmp_path):
+    """The truth JSON loads as the project's ClipTruth and ``bench count``'s scorer accepts it:
+    a count at every stable frame of a sheet event is exact; one during a touch is false."""
+    from core.bench.count import score
+    from core.synthetic.clips import ClipTruth
+    spec = _spec([Cycle("sheet"), Cycle("touch", gap_s=0.4), Cycle("sheet", gap_s=0.4)])
+    truth = render_clip(spec, tmp_path / "a.mp4")
+    truth.save(tmp_path / "a.json")
+    ct = ClipTruth.load(tmp_path / "a.json")
+    assert ct.expected_count == 2 and [e.kind for e in ct.events] == ["sheet", "hand", "sheet"]
+    assert set(json.loads((tmp_path / "a.json").read_text())) == set(ClipTruth.__dataclass_fields__)
+
+    class C:
+        def __init__(self, frame):
+            self.frame = frame
+
+    good = [C(e.stable_frame + 2) for e in ct.sheet_events]
+    assert score(ct, good)[:2] == (0, 0)
+    bad = good[:1] + [C(ct.events[1].stable_frame + 1)]
+    fp, missed, _ = score(ct, bad)
+    assert (fp, missed) == (1, 1)
+
+
+def test_cli_synth_and_bench_sets(tmp_path, data_dir, capsys):
+    """``synth --renderer stacking`` writes a set with truth; ``bench count --renderer stacking
+    --set both`` prints the two sets separately (a single tiny clip each via --only)."""
+    from core.__main__ import main
+    assert main(["synth", "--renderer", "stacking", "--set", "heldout", "--quick", "--only", "h_matte_fast",
+                 "--out", str(tmp_path / "o")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["name"] == "h_matte_fast" and out[0]["expected_count"] == 4
+    assert (tmp_path / "o" / "h_matte_fast.json").exists()
+    assert main(["synth", "--renderer", "nope", "--out", str(tmp_path)]) == 2
+    capsys.readouterr()
+    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "both", "--repeat", "1", "--no-peer",
+               "--only", "t_matte_fast,h_matte_fast", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)["sets"]
+    assert set(s) == {"stacking/tune", "stacking/heldout"}
+    for v in s.values():
+        assert v["clips"] == 1 and v["sheets_expected"] == 4 and "p95" in v["latency_ms"]
+        assert v["throughput_ratio"]["min"] > 0
+    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "heldout", "--repeat", "1",
+               "--no-peer", "--only", "h_matte_fast"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "HELD-OUT" in text and "stacking/heldout" in text and "p50/p95/max" in text
