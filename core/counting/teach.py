@@ -67,7 +67,7 @@ def evaluate(model: CueModel, examples: Sequence[dict[str, Any]], labels: Sequen
 
 
 def fit(examples: Sequence[dict[str, Any]], labels: Sequence[int], prior: Optional[CueModel] = None,
-        l2: float = 1.0, iters: int = 50, source: str = "station") -> FitResult:
+        l2: float = 1.0, iters: int = 100, source: str = "station") -> FitResult:
     """Fit the cue model to labelled cycles. ``l2`` pulls the weights towards ``prior``
     (the current model): with few examples the fit stays close to it."""
     if len(examples) != len(labels) or not examples:
@@ -80,14 +80,29 @@ def fit(examples: Sequence[dict[str, Any]], labels: Sequence[int], prior: Option
     w = w0.copy()
     R = np.eye(Xb.shape[1]) * l2
     R[0, 0] = l2 * 0.1            # the bias may move more freely
+    def loss(v: np.ndarray) -> float:
+        z = Xb @ v
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * (v - w0) @ R @ (v - w0))
+
+    cur = loss(w)
     for _ in range(iters):
         z = np.clip(Xb @ w, -50, 50)
         p = 1.0 / (1.0 + np.exp(-z))
         g = Xb.T @ (p - y) + R @ (w - w0)
         Hm = (Xb * (p * (1 - p))[:, None]).T @ Xb + R
         step = np.linalg.solve(Hm, g)
-        w -= step
-        if float(np.abs(step).max()) < 1e-6:
+        a = 1.0
+        while a > 1e-4:               # damped Newton: never accept a step that makes it worse
+            cand = w - a * step
+            new = loss(cand)
+            if new <= cur:
+                break
+            a *= 0.5
+        else:
+            break
+        w, done = cand, cur - new < 1e-9
+        cur = new
+        if done:
             break
     model = CueModel(weights=[float(v) for v in w[1:]], bias=float(w[0]), threshold=0.5, source=source)
     # threshold: best F1 on the examples, ties → closest to 0.5

@@ -203,6 +203,7 @@ class CountingWorker:
         self._status = WorkerStatus()
         self._source_uri = source or ""
         self._engine: Any = None
+        self._logged_decision: Any = None   # the engine decision last written to the log
         self._want_reset = False
         self._settings_dirty = False
         self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
@@ -608,6 +609,13 @@ class CountingWorker:
         t = raw_t + self._t_off
         self._t_last = t
         event = self._engine.update(img, pos, t)
+        dec = getattr(self._engine, "last_decision", None)
+        if dec is not None and dec is not self._logged_decision:
+            self._logged_decision = dec
+            # one line per decision, count or not, with the cues that decided (issue 12)
+            log.info("decision frame %d: %s p=%.2f by %s; cues %s", dec.frame, "COUNT" if dec.accept else "no count",
+                     dec.confidence if dec.accept else 1 - dec.confidence, ",".join(dec.decided_by),
+                     " ".join(f"{k}={v:.3f}" for k, v in (dec.cues or {}).items()))
         with self._lock:
             sess = self._status.session
         result = None

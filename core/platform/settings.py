@@ -29,7 +29,7 @@ class CameraSettings:
 
 @dataclass
 class CountingSettings:
-    verifier: str = "auto"              # auto | model_free | detector
+    verifier: str = "model_free"        # model_free | auto | detector (opt-in: the sheet detector)
     motion_sensitivity: float = 0.5     # 0 (dull) … 1 (twitchy)
     sheet_confidence: float = 0.5       # detector confidence for a `metal_sheet`
     settle_s: float = 0.2               # stillness needed before a decision
