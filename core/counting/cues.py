@@ -211,22 +211,57 @@ def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = Non
     return out + (box,)
 
 
-def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 12.0) -> float:
-    """Long thin lines of changed pixels between two registered grey images, per side
-    length: the frame an identical sheet leaves when it lands a little off the last one.
+def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0) -> float:
+    """Long thin lines of change between two registered grey images, per side length: the
+    frame an identical sheet leaves when it lands a little off the last one. The difference
+    is band-passed first, so a soft shadow or a light change leaves no line.
 
     >>> a = np.full((120, 160), 90, np.float32); a[30:90, 40:120] = 150
     >>> b = np.full((120, 160), 90, np.float32); b[32:92, 42:122] = 150
     >>> thin_outline(a, b) > 0.3, thin_outline(a, a.copy())
     (True, 0.0)
     """
-    m = (np.abs(b - a) > thr).astype(np.uint8)
+    d = b - a
+    dog = cv2.GaussianBlur(d, (0, 0), 1.0) - cv2.GaussianBlur(d, (0, 0), 4.0)
+    m = (np.abs(dog) > thr).astype(np.uint8)
     if not m.any():
         return 0.0
     thick = cv2.dilate(cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)), np.ones((5, 5), np.uint8))
     thin = (m > 0) & (thick == 0)
     h, w = a.shape
     return float(np.count_nonzero(_long(thin, max(8, int(0.05 * max(h, w)))))) / float(h + w)
+
+
+def edge_sharpness(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
+    """How sharp the border of a changed region is: strongest gradient of the difference
+    along the border / the typical difference inside (px, 0..~0.5). A sheet has a cut edge
+    (~0.2–0.5); a soft shadow or a light change fades over tens of px (< 0.05).
+
+    >>> a = np.full((100, 100), 100, np.float32)
+    >>> b = a.copy(); b[20:80, 20:80] = 130
+    >>> r = np.zeros((100, 100), bool); r[20:80, 20:80] = True
+    >>> edge_sharpness(a, b, r) > 0.12
+    True
+    >>> yy, xx = np.mgrid[0:100, 0:100]
+    >>> soft = a - 30 * np.exp(-((xx - 50.0) ** 2 + (yy - 50.0) ** 2) / (2 * 25.0 ** 2))
+    >>> edge_sharpness(a, soft.astype(np.float32), r) < 0.05
+    True
+    """
+    if not region.any():
+        return 0.0
+    # log ratio (×100 ≈ percent): a shadow darkens every surface by the same factor, so it
+    # stays smooth across the sheet/bin edges it covers
+    d = cv2.GaussianBlur(100.0 * (np.log(np.maximum(b, 0) + 8.0) - np.log(np.maximum(a, 0) + 8.0)), (0, 0), 1.2)
+    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    g = np.abs(gx) + np.abs(gy)
+    r8 = region.astype(np.uint8)
+    k = np.ones((7, 7), np.uint8)
+    border = (cv2.dilate(r8, k) > 0) & (cv2.erode(r8, k) == 0)
+    inner = cv2.erode(r8, k) > 0
+    level = float(np.median(np.abs(d[inner]))) if inner.any() else float(np.median(np.abs(d[region])))
+    edge = float(np.percentile(g[border], 90)) if border.any() else 0.0
+    return edge / (level + 2.0)
 
 
 def same_surface(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int], max_shift: float = 12.0) -> float:

@@ -320,7 +320,7 @@ class ModelFreeVerifier:
     def _same_surface(self, c: dict[str, Any], tone_mask: np.ndarray, gain: float) -> float:
         """1 − (blocks still changed after the changed region's own best shift) / (blocks
         changed): ~1 = the same surface moved (a nudge, a straightened sheet); ~0 = a new
-        surface; 1 when (almost) nothing changed."""
+        surface, or nothing to tell (almost no block changed: the other cues decide)."""
         from core.counting import cues as C
         a, b, valid = c["a"], c["b"], c["valid"]
         B = self.block
@@ -328,7 +328,7 @@ class ModelFreeVerifier:
         orig = (c["changed"] | tone_mask) & valid
         n0 = int(orig.sum())
         if n0 < max(2, 0.005 * valid.size):
-            return 1.0
+            return 0.0
         ys, xs = np.nonzero(orig)
         x1, y1 = max(0, xs.min() - 1) * B, max(0, ys.min() - 1) * B
         x2, y2 = min(nw, xs.max() + 2) * B, min(nh, ys.max() + 2) * B
@@ -358,6 +358,14 @@ class ModelFreeVerifier:
         tex_area, _fill, tex_box = C._largest(c["changed"], valid)
         tone_mask, gain = C.tone_changed(a, b, B, nh, nw)
         tone_area, _tfill, tone_box = C._largest(tone_mask, valid)
+        if tone_area > 0:   # only a change with a cut edge is a sheet; soft shadows and light are not
+            px = cv2.resize((tone_mask & valid).astype(np.uint8), (nw * B, nh * B), interpolation=cv2.INTER_NEAREST) > 0
+            full = np.zeros(a.shape, bool)
+            full[:nh * B, :nw * B] = px
+            sharp = C.edge_sharpness(a, b / max(gain, 1e-3), full)
+            tone_area *= float(np.clip((sharp - 0.05) / 0.07, 0.0, 1.0))
+            if tone_area < 0.005:
+                tone_box = None
         pix_valid = None
         if change.mask is not None:
             pix_valid = cv2.resize(valid.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
@@ -441,9 +449,28 @@ class DetectorVerifier:
 def make_verifier(cfg: CountingSettings, detect_fn: Optional[DetectFn] = None) -> Verifier:
     """The verifier the settings ask for: detector when one is given and not disabled,
     else model-free (the default when no weights are present)."""
+    mf = ModelFreeVerifier(model=station_model(cfg))
     if detect_fn is not None and cfg.verifier in ("auto", "detector"):
-        return DetectorVerifier(detect_fn, cfg.sheet_confidence)
-    return ModelFreeVerifier()
+        return DetectorVerifier(detect_fn, cfg.sheet_confidence, change_verifier=mf)
+    return mf
+
+
+def station_model(cfg: CountingSettings) -> Any:
+    """The station's teach-mode cue model from the settings, or None (= the default rule).
+    A model fitted for an older set of cues is ignored (with a warning), never half-used."""
+    from core.counting.cues import CUE_NAMES, CueModel
+    d = getattr(cfg, "cue_model", None)
+    if not d:
+        return None
+    try:
+        m = CueModel.from_dict(d)
+    except (KeyError, TypeError, ValueError) as e:
+        _log.warning("station cue model unusable (%s): default rule", e)
+        return None
+    if len(m.weights) != len(CUE_NAMES):
+        _log.warning("station cue model has %d weights, the rule %d cues: default rule", len(m.weights), len(CUE_NAMES))
+        return None
+    return m
 
 
 # --------------------------------------------------------------------------- engine
@@ -470,6 +497,10 @@ class CountingEngine:
         roi_changed = cfg.roi != self.cfg.roi or cfg.mask_path != self.cfg.mask_path
         self.cfg = cfg
         self._thresholds()
+        mf = getattr(self.verifier, "change_verifier", self.verifier)
+        if isinstance(mf, ModelFreeVerifier):      # a teach-mode fit applies at once
+            from core.counting.cues import DEFAULT_MODEL
+            mf.model = station_model(cfg) or DEFAULT_MODEL
         if roi_changed and self._shape is not None:
             self._geometry(self._shape)
             if self._bg_full is not None:   # re-derive the small background for the new ROI
