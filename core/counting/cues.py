@@ -25,6 +25,8 @@ outline         long thin lines of changed pixels (per ROI side length): an iden
                 laid a pixel or more off the last one changes nothing but a thin frame
 swept           share of the ROI that differed from the background at some moment of the
                 cycle: a carried sheet sweeps a sheet-wide path, a bare arm a narrow one
+swept_edges     the same for sharp structure only (high-pass): the edges of an arm or a
+                carried sheet sweep it, a soft shadow or a light change does not
 ==============  ========================================================================
 
 :func:`score` combines them in one logistic model (weights in :data:`DEFAULT_MODEL`,
@@ -52,7 +54,7 @@ import cv2
 import numpy as np
 
 CUE_NAMES = ("tex_area", "tone_area", "same_surface", "new_edges", "lost_edges", "parallel", "carried",
-             "final_change", "outline", "swept")
+             "final_change", "outline", "swept", "swept_edges")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Cues:
     final_change: float = 0.0
     outline: float = 0.0
     swept: float = 0.0
+    swept_edges: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in asdict(self).items()}
@@ -86,7 +89,7 @@ def features(c: Cues) -> np.ndarray:
     return np.array([s(max(0.0, c.tex_area)), s(max(0.0, c.tone_area)), c.same_surface,
                      s(max(0.0, c.new_edges)), s(max(0.0, c.lost_edges)), c.parallel,
                      s(max(0.0, c.carried)), s(max(0.0, c.final_change)), s(max(0.0, c.outline)),
-                     s(max(0.0, c.swept))], np.float64)
+                     s(max(0.0, c.swept)), s(max(0.0, c.swept_edges))], np.float64)
 
 
 @dataclass
@@ -111,7 +114,7 @@ class CueModel:
 
 
 # fitted by core.counting.teach.fit on the tuning clips (see scripts in core/bench/count.py)
-DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0, 2.0, 2.0], bias=-7.0)
+DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0, 2.0, 2.0, 2.0], bias=-7.0)
 
 
 def score(c: Cues, model: Optional[CueModel] = None) -> tuple[float, list[str]]:
