@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.counting.cues import CUE_NAMES, Cues, DEFAULT_MODEL
+from core.counting.cues import FEATURE_NAMES, Cues, DEFAULT_MODEL
 from core.counting.engine import CountingEngine, ModelFreeVerifier, make_verifier
 from core.live import cycles, sessions
 from core.platform.engineering import audit_trail
@@ -54,7 +54,7 @@ def test_fit_shows_figures_then_save_and_undo_are_audited(db, paths):
     changed = cycles.save_fit(db, r.model, who="eng")
     assert changed == ["counting.cue_model"]
     cm = db.load_settings().counting.cue_model
-    assert cm["weights"] == r.model.weights and len(cm["weights"]) == len(CUE_NAMES)
+    assert cm["weights"] == r.model.weights and len(cm["weights"]) == len(FEATURE_NAMES)
     v = make_verifier(db.load_settings().counting)
     assert isinstance(v, ModelFreeVerifier) and v.model.weights == r.model.weights
     assert audit_trail(db, key_prefix="counting.cue_model")[0].who == "eng"
@@ -67,7 +67,7 @@ def test_live_engine_takes_a_saved_model_at_once(db):
     eng = CountingEngine(db.load_settings().counting)
     assert eng.verifier.model is DEFAULT_MODEL
     cfg = db.load_settings().counting
-    cfg.cue_model = {"weights": [1.0] * len(CUE_NAMES), "bias": -2.0, "threshold": 0.6}
+    cfg.cue_model = {"weights": [1.0] * len(FEATURE_NAMES), "bias": -2.0, "threshold": 0.6}
     eng.apply_settings(cfg)
     assert eng.verifier.model.threshold == 0.6
     cfg.cue_model = {"weights": [1.0, 2.0], "bias": 0.0}     # fitted for other cues: ignored

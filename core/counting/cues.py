@@ -74,6 +74,12 @@ class Cues:
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in asdict(self).items()}
 
+    @property
+    def moved_not_carried(self) -> float:
+        """The same surface moved while no sheet-sized object came in (0..1)."""
+        return float(self.same_surface * max(0.0, 1.0 - max(self.carried, 0.0) / 0.2)
+                     * max(0.0, 1.0 - max(self.swept_edges, 0.0) / 0.25))
+
     def vector(self) -> list[float]:
         return [float(getattr(self, k)) for k in CUE_NAMES]
 
@@ -82,14 +88,20 @@ class Cues:
         return cls(**{k: float(d.get(k, 0.0)) for k in CUE_NAMES})
 
 
+FEATURE_NAMES = CUE_NAMES + ("moved_not_carried",)
+
+
 def features(c: Cues) -> np.ndarray:
-    """The model's inputs: areas on a square-root scale (a 1 % region and a 4 % region
-    differ as much as 4 % and 16 %), the rest as measured."""
+    """The model's inputs (:data:`FEATURE_NAMES`): areas on a square-root scale (a 1 % region
+    and a 4 % region differ as much as 4 % and 16 %), the rest as measured, plus one
+    interaction: the same surface moved while no sheet-sized object came in (a hand that
+    straightened the top sheet)."""
     s = math.sqrt
+    moved = c.moved_not_carried
     return np.array([s(max(0.0, c.tex_area)), s(max(0.0, c.tone_area)), c.same_surface,
                      s(max(0.0, c.new_edges)), s(max(0.0, c.lost_edges)), c.parallel,
                      s(max(0.0, c.carried)), s(max(0.0, c.final_change)), s(max(0.0, c.outline)),
-                     s(max(0.0, c.swept)), s(max(0.0, c.swept_edges))], np.float64)
+                     s(max(0.0, c.swept)), s(max(0.0, c.swept_edges)), moved], np.float64)
 
 
 @dataclass
@@ -114,7 +126,7 @@ class CueModel:
 
 
 # fitted by core.counting.teach.fit on the tuning clips (see scripts in core/bench/count.py)
-DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0, 2.0, 2.0, 2.0], bias=-7.0)
+DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0, 2.0, 2.0, 2.0, -6.0], bias=-7.0)
 
 
 def score(c: Cues, model: Optional[CueModel] = None) -> tuple[float, list[str]]:
@@ -124,7 +136,7 @@ def score(c: Cues, model: Optional[CueModel] = None) -> tuple[float, list[str]]:
     contrib = np.asarray(m.weights) * features(c)
     sign = 1.0 if p >= m.threshold else -1.0
     order = np.argsort(-sign * contrib)
-    return p, [CUE_NAMES[i] for i in order[:2]]
+    return p, [FEATURE_NAMES[i] for i in order[:2]]
 
 
 # --------------------------------------------------------------------------- measurement

@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
 import enum
 import json
 import sys
@@ -344,10 +345,25 @@ class ModelFreeVerifier:
             return 0.0
         win = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)
         (dx, dy), _ = cv2.phaseCorrelate(ca, cb, win)
-        if abs(dx) > 12 or abs(dy) > 12 or (abs(dx) < 0.5 and abs(dy) < 0.5):
+        if abs(dx) > 12 or abs(dy) > 12:
+            dx = dy = 0.0
+        # refine to a rigid motion (a straightened sheet also turns a little): ECC from the shift
+        W = np.float32([[1, 0, dx], [0, 1, dy]])
+        try:
+            _cc, W = cv2.findTransformECC(ca, cb, W, cv2.MOTION_EUCLIDEAN,
+                                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4), None, 5)
+        except cv2.error:       # no convergence: keep the plain shift
+            W = np.float32([[1, 0, dx], [0, 1, dy]])
+        ang = abs(math.degrees(math.atan2(float(W[1, 0]), float(W[0, 0]))))
+        tx, ty = float(W[0, 2]), float(W[1, 2])
+        if abs(tx) > 14 or abs(ty) > 14 or ang > 4.0 or (abs(tx) < 0.5 and abs(ty) < 0.5 and ang < 0.1):
             return 0.0    # nothing moved as a whole: whatever changed is new
-        M = np.float32([[1, 0, -dx], [0, 1, -dy]])
-        b2 = cv2.warpAffine(b, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        # the crop's motion in full-image coordinates: x_b = R (x − o) + t + o
+        o = np.float32([x1, y1])
+        R = W[:, :2]
+        Wf = np.hstack([R, (W[:, 2] + o - R @ o)[:, None]]).astype(np.float32)
+        b2 = cv2.warpAffine(b, Wf, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REFLECT)
         ch2, _n, _t = self._tex_changed(c["bpa"], self._bandpass(b2 * self._window(b2.shape)), nh, nw)
         tn2, _g = C.tone_changed(a, b2, B, nh, nw)
         resid = int(((ch2 | tn2) & orig).sum())
@@ -466,7 +482,7 @@ def make_verifier(cfg: CountingSettings, detect_fn: Optional[DetectFn] = None) -
 def station_model(cfg: CountingSettings) -> Any:
     """The station's teach-mode cue model from the settings, or None (= the default rule).
     A model fitted for an older set of cues is ignored (with a warning), never half-used."""
-    from core.counting.cues import CUE_NAMES, CueModel
+    from core.counting.cues import FEATURE_NAMES, CueModel
     d = getattr(cfg, "cue_model", None)
     if not d:
         return None
@@ -475,8 +491,9 @@ def station_model(cfg: CountingSettings) -> Any:
     except (KeyError, TypeError, ValueError) as e:
         _log.warning("station cue model unusable (%s): default rule", e)
         return None
-    if len(m.weights) != len(CUE_NAMES):
-        _log.warning("station cue model has %d weights, the rule %d cues: default rule", len(m.weights), len(CUE_NAMES))
+    if len(m.weights) != len(FEATURE_NAMES):
+        _log.warning("station cue model has %d weights, the rule %d inputs: default rule", len(m.weights),
+                     len(FEATURE_NAMES))
         return None
     return m
 

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from core.counting.cues import CUE_NAMES, CueModel, Cues, DEFAULT_MODEL, features
+from core.counting.cues import FEATURE_NAMES, CueModel, Cues, DEFAULT_MODEL, features
 
 
 @dataclass
@@ -56,7 +56,7 @@ class FitResult:
 
 
 def _matrix(examples: Sequence[dict[str, Any]]) -> np.ndarray:
-    return np.array([features(Cues.from_dict(e)) for e in examples], np.float64).reshape(len(examples), len(CUE_NAMES))
+    return np.array([features(Cues.from_dict(e)) for e in examples], np.float64).reshape(len(examples), len(FEATURE_NAMES))
 
 
 def evaluate(model: CueModel, examples: Sequence[dict[str, Any]], labels: Sequence[int]) -> Scores:
