@@ -68,9 +68,9 @@ flash = st.session_state.pop("_settings_flash", None)
 if flash:
     st.success(" ".join(flash))
 
-t_cam, t_roi, t_sound, t_store, t_health, t_audit, t_access = st.tabs([
+t_cam, t_roi, t_sound, t_store, t_health, t_audit, t_access, t_teach = st.tabs([
     _("Camera & thresholds"), _("Counting area"), _("Alert sounds"), _("Storage"), _("Health"),
-    _("Audit trail"), _("Access")])
+    _("Audit trail"), _("Access"), _("Teach mode")])
 
 # ----------------------------------------------------------------------------- camera + thresholds
 with t_cam:
@@ -378,3 +378,66 @@ with t_access:
                     st.error(_("Wrong PIN or password."))
                 else:
                     st.error(_("The new PIN is too short or too long (4 to 128 characters)."))
+
+# ----------------------------------------------------------------------------- teach mode (issue 12)
+with t_teach:
+    from core.live import cycles as teach_cycles
+    st.caption(_("Every counting decision is kept with the cues that made it. Run a few minutes of real "
+                 "placements, tick the cycles in which a sheet was really laid, confirm, and fit the counter "
+                 "to this station. Nothing changes until you save; a save can be undone."))
+    recent = teach_cycles.recent(c.db, limit=30)
+    if not recent:
+        st.info(_("No counting cycles recorded yet: count a few sheets in a session first."))
+    else:
+        with st.form("teach_labels"):
+            truth = {}
+            for cy in recent:
+                verdict = _("counted") if cy.accepted else _("not counted")
+                mark = "" if cy.label is None else (" ✓" if cy.label == 1 else " ✗")
+                label = _("Cycle {id} · {time} · {verdict} (p {p}){mark}").format(
+                    id=cy.id, time=c.dt(cy.wall_time), verdict=verdict, p=c.num(cy.probability, 2), mark=mark)
+                default = bool(cy.accepted) if cy.label is None else cy.label == 1
+                truth[cy.id] = st.checkbox(label, value=default, key=f"teach_cy_{cy.id}",
+                                           help=_("Ticked = a sheet was really laid in this cycle."))
+            st.caption(_("True count of these cycles: the ticked ones."))
+            if st.form_submit_button(_("Confirm these cycles"), type="primary"):
+                for cid, v in truth.items():
+                    teach_cycles.set_label(c.db, cid, 1 if v else 0, source="engineer")
+                c.db.log(f"teach mode: {len(truth)} cycles confirmed by {who} ({sum(truth.values())} sheets)")
+                st.session_state["_settings_flash"] = (
+                    _("{n} cycles confirmed: {k} sheets.").format(n=len(truth), k=sum(truth.values())),)
+                st.session_state.pop("_teach_fit", None)
+                st.rerun()
+    b1, b2, b3 = st.columns(3)
+    if b1.button(_("Fit to these cycles"), key="teach_fit"):
+        try:
+            st.session_state["_teach_fit"] = teach_cycles.fit_station(c.db)
+        except ValueError:
+            st.warning(_("Confirm cycles with a sheet and cycles without one first."))
+    fit_res = st.session_state.get("_teach_fit")
+    if fit_res is not None:
+        m = st.columns(4)
+        m[0].metric(_("Precision now"), c.num(fit_res.before.precision * 100, 0) + " %")
+        m[1].metric(_("Recall now"), c.num(fit_res.before.recall * 100, 0) + " %")
+        m[2].metric(_("Precision after the fit"), c.num(fit_res.after.precision * 100, 0) + " %")
+        m[3].metric(_("Recall after the fit"), c.num(fit_res.after.recall * 100, 0) + " %")
+        st.caption(_("On {n} confirmed cycles ({k} with a sheet).").format(n=fit_res.after.n,
+                                                                          k=fit_res.after.positives))
+    if b2.button(_("Save the fit"), disabled=fit_res is None, key="teach_save"):
+        try:
+            teach_cycles.save_fit(c.db, fit_res.model, who=who, worker=c.worker)
+            st.session_state.pop("_teach_fit", None)
+            st.session_state["_settings_flash"] = (_("The counter now uses this station's fit."),)
+            st.rerun()
+        except Exception as e:
+            friendly_error(c, e, "Saving the teach-mode fit failed")
+    if b3.button(_("Undo the last teach-mode save"), key="teach_undo"):
+        try:
+            prev = teach_cycles.undo_fit(c.db, who=who, worker=c.worker)
+            st.session_state["_settings_flash"] = (
+                _("Restored the default counting rule.") if prev is None else _("Restored the previous fit."),)
+            st.rerun()
+        except ValueError:
+            st.info(_("There is no teach-mode save to undo."))
+    cur_model = _current().counting.cue_model
+    st.caption(_("In use: this station's fit.") if cur_model else _("In use: the default counting rule."))

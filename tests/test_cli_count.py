@@ -46,6 +46,10 @@ def test_details_roi_config(clip, tmp_path):
     r = run(clip.path, "--details", "--roi", "10,10,310,230")
     out = json.loads(r.stdout)
     assert out["count"] == 2 and {"confidence", "reason", "box", "wall_time"} <= set(out["events"][0])
+    # issue 12: the cues behind each count, under new keys only
+    ev = out["events"][0]
+    assert {"tex_area", "tone_area", "outline", "carried", "swept"} <= set(ev["cues"])
+    assert ev["decided_by"] and set(ev["decided_by"]) <= set(ev["cues"])
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"counting": {"settle_s": 0.25, "motion_sensitivity": 0.6}}))
     assert json.loads(run(clip.path, "--config", cfg).stdout)["count"] == 2

@@ -302,3 +302,131 @@ def test_detector_verifier_with_the_trained_sheet_model(clip_set, tmp_path):
         res = count_video(truth.path, verifier=DetectorVerifier(fn, 0.5), keep_images=True)
         check_counts(truth, res.events)
         assert all("metal_sheet" in e.reason for e in res.events)
+
+
+# --------------------------------------------------------------------------- issue 12: cues
+def _flat_scene(shade: float = 150.0, off: tuple[int, int] = (0, 0), h: int = 240, w: int = 320):
+    """A smooth (texture-free) sheet on a floor: what painted / galvanised stock looks like."""
+    import cv2
+    img = np.full((h, w, 3), 70.0, np.float32)
+    img += np.random.default_rng(1).normal(0, 1.5, (h, w, 1))
+    x, y = 80 + off[0], 60 + off[1]
+    img[y:y + 120, x:x + 160] = shade
+    img[y:y + 120, x:x + 2] *= 0.8        # the cut edge shows as a thin rim
+    img[y:y + 120, x + 158:x + 160] *= 0.8
+    img[y:y + 2, x:x + 160] *= 0.8
+    img[y + 118:y + 120, x:x + 160] *= 0.8
+    return cv2.GaussianBlur(np.clip(img, 0, 255).astype(np.uint8), (0, 0), 0.7)
+
+
+def test_cues_see_a_smooth_sheet_by_tone_and_outline_not_texture():
+    """A smooth sheet of another shade laid 3 px off: no texture change, yet tone and
+    outline cues see it; the verifier counts it. The same frame re-exposed (+20 %) does not."""
+    import cv2
+    from core.counting.cues import thin_outline
+    before = _flat_scene(150)
+    after = _flat_scene(162, off=(3, 2))
+    v = ModelFreeVerifier()
+    ch = Change(roi=[0, 0, 320, 240], carried=0.3, swept=0.4)
+    yes = v.verify(before, after, ch)
+    assert yes.accept, yes.reason
+    assert yes.cues["tone_area"] > 0.1 and yes.cues["tex_area"] < 0.05
+    assert set(yes.cues) >= {"tex_area", "tone_area", "same_surface", "outline", "carried", "swept"}
+    assert yes.decided_by and all(k in yes.cues for k in yes.decided_by)
+    exposed = cv2.convertScaleAbs(before, alpha=1.2)
+    no = v.verify(before, exposed, Change(roi=[0, 0, 320, 240], carried=0.02, swept=0.05))
+    assert not no.accept, no.reason
+    g = lambda im: im[..., 1].astype(np.float32)  # noqa: E731
+    assert thin_outline(g(before), g(_flat_scene(150, off=(2, 0)))) > 0.2
+    assert thin_outline(g(before), g(before)) == 0.0
+
+
+def test_a_touch_that_changes_nothing_is_not_counted():
+    """An arm that touched the top (nothing moved, nothing carried) is no sheet."""
+    v = ModelFreeVerifier()
+    before = _flat_scene(150)
+    r = v.verify(before, before.copy(), Change(roi=[0, 0, 320, 240], carried=0.05, swept=0.08))
+    assert not r.accept and r.cues["tex_area"] == 0.0 and r.cues["outline"] == 0.0 and r.confidence > 0.8
+
+
+def test_a_red_arm_on_a_dark_floor_is_seen_at_the_rim():
+    """Green channel alone cannot tell a red arm from a dark floor; the chroma check can:
+    the engine must not settle (and decide) while it is in view."""
+    import cv2
+    base = np.full((240, 320, 3), 40, np.uint8)
+    eng = CountingEngine(CountingSettings())
+    t = 0.0
+    for i in range(5):
+        eng.update(base, i, t)
+        t += 1 / 15
+    arm = base.copy()
+    cv2.rectangle(arm, (0, 100), (200, 130), (30, 40, 220), -1)    # BGR: red, green level = floor
+    for i in range(5, 20):
+        eng.update(arm, i, t)
+        t += 1 / 15
+    assert eng.state == EngineState.OCCLUDED
+    assert eng.last_decision is None
+
+
+def test_fast_feeding_never_merges_two_sheets():
+    """The next arm enters after only ~0.13 s of stillness (less than settle_s): the engine
+    decides on that last still frame, so each sheet keeps its own decision."""
+    import cv2
+    eng = CountingEngine(CountingSettings(settle_s=0.3))
+    fps = 15
+    frames = []
+    scene = _flat_scene(150)
+    frames += [scene] * 10
+    for k, shade in enumerate((175, 200)):
+        arm = scene.copy()
+        for x in range(0, 200, 25):                 # an arm carrying the sheet in from the left
+            f = _flat_scene(shade, off=(4 * (k + 1), 0)) if x > 150 else scene.copy()
+            cv2.rectangle(f, (0, 110), (x, 130), (20, 20, 20), -1)
+            frames.append(f)
+        scene = _flat_scene(shade, off=(4 * (k + 1), 0))
+        frames += [scene] * 2                      # 0.13 s still, then the next arm
+    frames += [scene] * 10
+    events = []
+    for i, f in enumerate(frames):
+        ev = eng.update(f, i, i / fps)
+        if ev:
+            events.append(ev)
+    assert len(eng.decisions) == 2, [d.reason for d in eng.decisions]
+    assert eng.decisions[0].frame < eng.decisions[1].frame
+
+
+def test_count_event_details_keep_old_keys_and_add_cues():
+    from datetime import datetime, timezone
+    from core.counting.engine import CountEvent
+    ev = CountEvent(1, 10, 0.5, datetime.now(timezone.utc), 0.9, "r", [0, 0, 1, 1], np.zeros((1, 1, 3), np.uint8),
+                    cues={"tex_area": 0.1}, decided_by=["tex_area"])
+    d = ev.to_dict()
+    assert list(d)[:8] == ["index", "frame", "t", "wall_time", "confidence", "reason", "box", "verifier"]
+    assert d["cues"] == {"tex_area": 0.1} and d["decided_by"] == ["tex_area"]
+
+
+def test_one_default_verifier_for_app_cli_and_bench():
+    """Issue 12: the app's default is the CLI's and the bench's (model-free, detector opt-in)."""
+    assert CountingSettings().verifier == "model_free"
+    assert isinstance(make_verifier(CountingSettings(), lambda img: []), ModelFreeVerifier)
+
+
+def test_teach_fit_learns_a_station_and_reports_precision_recall():
+    """Labelled cycles (cues + confirmed truth) → a model that separates them, with the
+    before/after figures the Settings page shows; a station whose identical sheets only
+    change their outline is fitted so that outline + carried decide."""
+    from core.counting.cues import Cues, DEFAULT_MODEL
+    from core.counting.teach import evaluate, fit
+    rng = np.random.default_rng(0)
+    ex, y = [], []
+    for _ in range(30):        # identical smooth sheets: only a thin outline and a carried object
+        ex.append(Cues(outline=rng.uniform(0.2, 0.6), carried=rng.uniform(0.15, 0.3), swept=rng.uniform(0.3, 0.5),
+                       same_surface=1.0).to_dict()); y.append(1)
+        ex.append(Cues(outline=rng.uniform(0.0, 0.05), carried=rng.uniform(0.02, 0.08), swept=rng.uniform(0.05, 0.15),
+                       same_surface=1.0).to_dict()); y.append(0)
+    r = fit(ex, y, prior=DEFAULT_MODEL)
+    assert r.after.recall == 1.0 and r.after.precision == 1.0
+    assert r.after.recall >= r.before.recall
+    assert evaluate(r.model, ex, y).to_dict()["precision"] == 1.0
+    with pytest.raises(ValueError):
+        fit([], [])

@@ -42,6 +42,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import enum
 import time
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,8 @@ _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches n
 
 SMALL_W = 160          # per-frame analysis width (px)
 DECISION_W = 640       # verifier analysis width (px)
+NO_EXIT_SETTLE_S = 1.5  # stillness needed when no arm was seen leaving through the edge band
+MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -80,6 +83,10 @@ class Change:
     cycle_s: float = 0.0                     # how long the occlusion cycle lasted
     frame: int = 0
     t: float = 0.0
+    carried: float = 0.0                     # largest changed fraction of the ROI during the cycle
+    final_change: float = 0.0                # changed fraction of the ROI at the decision (small image)
+    swept: float = 0.0                       # share of the ROI that differed at some moment of the cycle
+    swept_edges: float = 0.0                 # ... in its sharp structure (arm/sheet edges; never a soft shadow)
 
 
 @dataclass
@@ -88,6 +95,8 @@ class Verdict:
     confidence: float
     reason: str
     box: Optional[Box] = None
+    cues: Optional[dict[str, float]] = None   # the measured cues (see core.counting.cues)
+    decided_by: Optional[list[str]] = None    # the cues that pushed the decision most
 
 
 @runtime_checkable
@@ -110,12 +119,32 @@ class CountEvent:
     box: Optional[Box]             # xyxy of the new sheet, source px
     image: np.ndarray = field(repr=False)   # the clean stable full-res frame to capture
     verifier: str = "model_free"
+    cues: Optional[dict[str, float]] = None
+    decided_by: Optional[list[str]] = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able (no image)."""
-        return {"index": self.index, "frame": self.frame, "t": round(self.t, 3),
-                "wall_time": self.wall_time.isoformat(), "confidence": round(self.confidence, 3),
-                "reason": self.reason, "box": self.box, "verifier": self.verifier}
+        """JSON-able (no image). ``cues``/``decided_by`` are added keys (the older keys
+        keep their meaning)."""
+        d = {"index": self.index, "frame": self.frame, "t": round(self.t, 3),
+             "wall_time": self.wall_time.isoformat(), "confidence": round(self.confidence, 3),
+             "reason": self.reason, "box": self.box, "verifier": self.verifier}
+        if self.cues is not None:
+            d["cues"] = self.cues
+            d["decided_by"] = self.decided_by or []
+        return d
+
+
+@dataclass
+class Decision:
+    """One verifier decision (count or not) with its cues: the live log, teach mode."""
+    frame: int
+    t: float
+    accept: bool
+    confidence: float
+    reason: str
+    cues: Optional[dict[str, float]]
+    decided_by: list[str]
+    ms: float
 
 
 @dataclass
@@ -142,6 +171,25 @@ def _gray_small(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     step = max(1, w // (size[0] * 2))
     sub = img[::step, ::step, 1] if img.ndim == 3 else img[::step, ::step]
     return cv2.resize(sub, size, interpolation=cv2.INTER_AREA)
+
+
+def _chroma_small(img: np.ndarray, size: tuple[int, int]) -> Optional[np.ndarray]:
+    """Red − blue at half the analysis size: an arm whose green level matches the floor
+    (a red robot on a dark floor) still differs here. Two strided channels at 80 px
+    cost ~30 µs."""
+    if img.ndim != 3 or img.shape[2] < 3:
+        return None
+    w = img.shape[1]
+    step = max(1, w // (size[0] * 2))
+    r = cv2.resize(img[::step, ::step, 2], size, interpolation=cv2.INTER_AREA)
+    b = cv2.resize(img[::step, ::step, 0], size, interpolation=cv2.INTER_AREA)
+    return r.astype(np.float32) - b
+
+
+def _highpass(g: np.ndarray) -> np.ndarray:
+    """Sharp structure only (edges of an arm, a sheet): a soft shadow or a light change
+    leaves it alone (~15 µs at 160 px)."""
+    return g - cv2.blur(g, (5, 5))
 
 
 def _tolerant_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
@@ -178,7 +226,9 @@ class ModelFreeVerifier:
     name = "model_free"
 
     def __init__(self, min_area: float = 0.04, ncc_threshold: float = 0.35, block: int = 16,
-                 min_fill: float = 0.45):
+                 min_fill: float = 0.45, model: Any = None):
+        from core.counting.cues import DEFAULT_MODEL
+        self.model = model or DEFAULT_MODEL       # the cue rule (a station's teach-mode fit, or the default)
         self.min_area = min_area          # of the ROI
         self.ncc_threshold = ncc_threshold
         self.block = block
@@ -243,6 +293,19 @@ class ModelFreeVerifier:
         nh, nw = a.shape[0] // B, a.shape[1] // B
         if nh < 2 or nw < 2:
             return {"changed": np.zeros((1, 1), bool), "ncc": np.ones((1, 1)), "f": f, "shift": (dx, dy)}
+        changed, ncc, textured = self._tex_changed(bpa, bpb, nh, nw)
+        valid = np.ones((nh, nw), bool)
+        if change.mask is not None:
+            x1, y1, x2, y2 = roi
+            m = change.mask[y1:y2, x1:x2]
+            valid = cv2.resize(m, (nw, nh), interpolation=cv2.INTER_AREA) > 127
+            changed &= valid
+        return {"changed": changed, "ncc": ncc, "f": f, "shift": (dx, dy), "textured": textured,
+                "a": a, "b": b, "valid": valid, "bpa": bpa}
+
+    def _tex_changed(self, bpa: np.ndarray, bpb: np.ndarray, nh: int, nw: int) -> tuple[np.ndarray, ...]:
+        """Blocks whose band-passed texture changed: (changed, ncc, textured)."""
+        B = self.block
         ca, cb = bpa[:nh * B, :nw * B], bpb[:nh * B, :nw * B]
         # block means of the products (INTER_AREA with an integer factor = exact block mean)
         area = cv2.INTER_AREA
@@ -256,36 +319,102 @@ class ModelFreeVerifier:
         textured = (ea > e_min) | (eb > e_min)
         ratio = (np.maximum(ea, eb) + 0.2) / (np.minimum(ea, eb) + 0.2)
         changed = textured & ((ncc < self.ncc_threshold) | (ratio > 3.0))
-        if change.mask is not None:
-            x1, y1, x2, y2 = roi
-            m = change.mask[y1:y2, x1:x2]
-            m = cv2.resize(m, (nw, nh), interpolation=cv2.INTER_AREA) > 127
-            changed &= m
-        return {"changed": changed, "ncc": ncc, "f": f, "shift": (dx, dy), "textured": textured}
+        return changed, ncc, textured
+
+    def _same_surface(self, c: dict[str, Any], tone_mask: np.ndarray, gain: float) -> float:
+        """1 − (blocks still changed after the changed region's own best shift) / (blocks
+        changed): ~1 = the same surface moved (a nudge, a straightened sheet); ~0 = a new
+        surface, or nothing to tell (almost no block changed: the other cues decide)."""
+        from core.counting import cues as C
+        a, b, valid = c["a"], c["b"], c["valid"]
+        B = self.block
+        nh, nw = valid.shape
+        orig = (c["changed"] | tone_mask) & valid
+        n0 = int(orig.sum())
+        if n0 < max(2, 0.005 * valid.size):
+            return 0.0
+        ys, xs = np.nonzero(orig)
+        x1, y1 = max(0, xs.min() - 1) * B, max(0, ys.min() - 1) * B
+        x2, y2 = min(nw, xs.max() + 2) * B, min(nh, ys.max() + 2) * B
+        ca, cb = np.ascontiguousarray(a[y1:y2, x1:x2]), np.ascontiguousarray(b[y1:y2, x1:x2])
+        if ca.shape[0] < 16 or ca.shape[1] < 16:
+            return 0.0
+        win = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)
+        (dx, dy), _ = cv2.phaseCorrelate(ca, cb, win)
+        if abs(dx) > 12 or abs(dy) > 12:
+            dx = dy = 0.0
+        # refine to a rigid motion (a straightened sheet also turns a little): ECC from the shift
+        W = np.float32([[1, 0, dx], [0, 1, dy]])
+        try:
+            _cc, W = cv2.findTransformECC(ca, cb, W, cv2.MOTION_EUCLIDEAN,
+                                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4), None, 5)
+        except cv2.error:       # no convergence: keep the plain shift
+            W = np.float32([[1, 0, dx], [0, 1, dy]])
+        ang = abs(math.degrees(math.atan2(float(W[1, 0]), float(W[0, 0]))))
+        tx, ty = float(W[0, 2]), float(W[1, 2])
+        if abs(tx) > 14 or abs(ty) > 14 or ang > 4.0 or (abs(tx) < 0.5 and abs(ty) < 0.5 and ang < 0.1):
+            return 0.0    # nothing moved as a whole: whatever changed is new
+        # the crop's motion in full-image coordinates: x_b = R (x − o) + t + o
+        o = np.float32([x1, y1])
+        R = W[:, :2]
+        Wf = np.hstack([R, (W[:, 2] + o - R @ o)[:, None]]).astype(np.float32)
+        b2 = cv2.warpAffine(b, Wf, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REFLECT)
+        ch2, _n, _t = self._tex_changed(c["bpa"], self._bandpass(b2 * self._window(b2.shape)), nh, nw)
+        tn2, _g = C.tone_changed(a, b2, B, nh, nw)
+        resid = int(((ch2 | tn2) & orig).sum())
+        return float(np.clip(1.0 - resid / n0, 0.0, 1.0))
 
     def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
+        """Measure every cue (:mod:`core.counting.cues`) and apply the one logistic rule."""
+        from core.counting import cues as C
         c = self.compare(before, after, change)
-        changed = c["changed"].astype(np.uint8)
-        total = changed.size
-        if changed.sum() == 0:
-            return Verdict(False, 0.95, "top unchanged (texture identical)")
-        closed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
-        best = int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) + 1
-        x, y, w, h, area = stats[best]
-        frac = area / total
-        fill = area / max(1, w * h)
-        ncc_in = float(np.median(c["ncc"][labels == best]))
-        if frac < self.min_area:
-            return Verdict(False, float(min(0.99, 1 - frac / self.min_area * 0.5)),
-                           f"no new surface: largest changed region {frac:.1%} of the area < {self.min_area:.0%}")
-        if fill < self.min_fill:
-            return Verdict(False, 0.6, f"changed region is scattered (fill {fill:.0%}), not a sheet")
+        if "a" not in c:   # ROI too small to tell anything
+            return Verdict(False, 0.5, "counted area too small to compare", cues=C.Cues().to_dict())
+        a, b, valid = c["a"], c["b"], c["valid"]
         B, f = self.block, c["f"]
-        x1, y1 = change.roi[0], change.roi[1]
-        box = [int(x1 + x * B / f), int(y1 + y * B / f), int(x1 + (x + w) * B / f), int(y1 + (y + h) * B / f)]
-        conf = float(np.clip(0.5 + 0.5 * (1 - max(0.0, ncc_in)) * min(1.0, frac / (2 * self.min_area)), 0, 1))
-        return Verdict(True, conf, f"new surface over {frac:.0%} of the area (texture NCC {ncc_in:.2f})", box)
+        nh, nw = valid.shape
+        tex_area, _fill, tex_box = C._largest(c["changed"], valid)
+        tone_mask, gain = C.tone_changed(a, b, B, nh, nw)
+        tone_area, _tfill, tone_box = C._largest(tone_mask, valid)
+        if tone_area > 0:   # only a change with a cut edge is a sheet; soft shadows and light are not
+            px = cv2.resize((tone_mask & valid).astype(np.uint8), (nw * B, nh * B), interpolation=cv2.INTER_NEAREST) > 0
+            full = np.zeros(a.shape, bool)
+            full[:nh * B, :nw * B] = px
+            sharp = C.edge_sharpness(a, b / max(gain, 1e-3), full)
+            tone_area *= float(np.clip((sharp - 0.05) / 0.07, 0.0, 1.0))
+            if tone_area < 0.005:
+                tone_box = None
+        pix_valid = None
+        if change.mask is not None:
+            pix_valid = cv2.resize(valid.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        new_e, lost_e, par, new_box = C.outline_cues(a, b / max(gain, 1e-3), pix_valid, with_box=True)
+        boxes = [(tb[0] * B, tb[1] * B, tb[2] * B, tb[3] * B) for tb in (tex_box, tone_box) if tb]
+        if new_box is not None:
+            boxes.append(new_box)
+        same = self._same_surface(c, tone_mask, gain)
+        if boxes:
+            x1 = min(bx[0] for bx in boxes); y1 = min(bx[1] for bx in boxes)
+            x2 = max(bx[0] + bx[2] for bx in boxes); y2 = max(bx[1] + bx[3] for bx in boxes)
+        else:
+            x1 = y1 = x2 = y2 = 0
+        cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
+                      lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
+                      outline=C.thin_outline(a, b / max(gain, 1e-3)), swept=change.swept,
+                      swept_edges=change.swept_edges)
+        p, top = C.score(cues, self.model)
+        accept = p >= self.model.threshold
+        box = None
+        if boxes:
+            rx, ry = change.roi[0], change.roi[1]
+            box = [int(rx + x1 / f), int(ry + y1 / f), int(rx + x2 / f), int(ry + y2 / f)]
+        why = ", ".join(f"{k} {getattr(cues, k):.2f}" for k in top)
+        if accept:
+            reason = f"new sheet (p {p:.2f}; {why}; new surface over {max(tex_area, tone_area):.0%} of the area)"
+        else:
+            reason = f"no new sheet (p {p:.2f}; {why})"
+        return Verdict(accept, float(p if accept else 1 - p), reason, box if accept else None,
+                       cues=cues.to_dict(), decided_by=top)
 
 
 DetectFn = Callable[[np.ndarray], Sequence[tuple[float, float, float, float, float]]]
@@ -319,26 +448,50 @@ class DetectorVerifier:
     def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
         mf = self.change_verifier.verify(before, after, change)
         if not mf.accept:
-            return Verdict(False, mf.confidence, f"detector skipped: {mf.reason}")
+            return Verdict(False, mf.confidence, f"detector skipped: {mf.reason}", cues=mf.cues,
+                           decided_by=mf.decided_by)
         try:
             dets = [d for d in self.detect_fn(after) if d[4] >= self.min_conf]
         except Exception as e:  # a broken model must not stop counting: fall back, say so
             _log.warning("sheet detector failed (%s); using the model-free verdict", e)
             return replace(mf, reason=f"{mf.reason}; detector failed, model-free verdict")
         if not dets:
-            return Verdict(False, 1 - mf.confidence * 0.5, f"top changed but no metal_sheet ≥ {self.min_conf:.2f}")
+            return Verdict(False, 1 - mf.confidence * 0.5, f"top changed but no metal_sheet ≥ {self.min_conf:.2f}",
+                           cues={**(mf.cues or {}), "detector": 0.0}, decided_by=["detector"])
         best = max(dets, key=lambda d: (_iou(d, mf.box) if mf.box else 0.0, d[4]))
         box = [int(v) for v in best[:4]]
         return Verdict(True, float(min(1.0, (best[4] + mf.confidence) / 2)),
-                       f"metal_sheet {best[4]:.2f} and {mf.reason}", box)
+                       f"metal_sheet {best[4]:.2f} and {mf.reason}", box,
+                       cues={**(mf.cues or {}), "detector": round(float(best[4]), 4)},
+                       decided_by=["detector"] + list(mf.decided_by or [])[:1])
 
 
 def make_verifier(cfg: CountingSettings, detect_fn: Optional[DetectFn] = None) -> Verifier:
     """The verifier the settings ask for: detector when one is given and not disabled,
     else model-free (the default when no weights are present)."""
+    mf = ModelFreeVerifier(model=station_model(cfg))
     if detect_fn is not None and cfg.verifier in ("auto", "detector"):
-        return DetectorVerifier(detect_fn, cfg.sheet_confidence)
-    return ModelFreeVerifier()
+        return DetectorVerifier(detect_fn, cfg.sheet_confidence, change_verifier=mf)
+    return mf
+
+
+def station_model(cfg: CountingSettings) -> Any:
+    """The station's teach-mode cue model from the settings, or None (= the default rule).
+    A model fitted for an older set of cues is ignored (with a warning), never half-used."""
+    from core.counting.cues import FEATURE_NAMES, CueModel
+    d = getattr(cfg, "cue_model", None)
+    if not d:
+        return None
+    try:
+        m = CueModel.from_dict(d)
+    except (KeyError, TypeError, ValueError) as e:
+        _log.warning("station cue model unusable (%s): default rule", e)
+        return None
+    if len(m.weights) != len(FEATURE_NAMES):
+        _log.warning("station cue model has %d weights, the rule %d inputs: default rule", len(m.weights),
+                     len(FEATURE_NAMES))
+        return None
+    return m
 
 
 # --------------------------------------------------------------------------- engine
@@ -365,6 +518,10 @@ class CountingEngine:
         roi_changed = cfg.roi != self.cfg.roi or cfg.mask_path != self.cfg.mask_path
         self.cfg = cfg
         self._thresholds()
+        mf = getattr(self.verifier, "change_verifier", self.verifier)
+        if isinstance(mf, ModelFreeVerifier):      # a teach-mode fit applies at once
+            from core.counting.cues import DEFAULT_MODEL
+            mf.model = station_model(cfg) or DEFAULT_MODEL
         if roi_changed and self._shape is not None:
             self._geometry(self._shape)
             if self._bg_full is not None:   # re-derive the small background for the new ROI
@@ -391,12 +548,20 @@ class CountingEngine:
         self._bg_t = 0.0
         self._bg_small = None
         self._bg_sub = None
+        self._bg_cr = self._prev_cr = None
+        self._glob = 1.0
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
         self._occluded_still = 0.0
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
+        self._peak = 0.0                      # largest changed fraction during the cycle
+        self._exit_seen = False               # motion in the edge band since the last motion inside
+        self._sharp_acc: Optional[np.ndarray] = None   # where sharp structure changed during the cycle
+        self._settled: Optional[tuple[np.ndarray, int, float]] = None   # last still frame of SETTLING
+        self.decisions: list[Decision] = []   # recent decisions with their cues (newest last)
+        self.last_decision: Optional[Decision] = None
         self._motion = self._change = self._rim = 0.0
         self._last_refresh = 0.0
         self._thresholds()
@@ -407,6 +572,7 @@ class CountingEngine:
         sw = min(SMALL_W, W)
         sh = max(8, int(round(H * sw / W)))
         self._small_size = (sw, sh)
+        self._cr_size = (max(4, sw // 2), max(4, sh // 2))
         self._sx, self._sy = W / sw, H / sh
         roi = self.cfg.roi
         if roi:
@@ -437,12 +603,19 @@ class CountingEngine:
         by = max(2, int(round(0.06 * (r[3] - r[1]))))
         whole = r == [0, 0, sw, sh]
         sides = []
-        if whole:   # inner band along each frame edge, minus the outermost 2 px where
-            # camera shake brings content into view that has no neighbour in the background
+        exits: list = []
+        if whole:   # thin band along each frame edge, minus the outermost px where camera shake
+            # brings content into view that has no neighbour in the background. Thin: an arm
+            # crosses the frame edge, a large sheet (one filling the bin) stops short of it
             e = 2
+            bx, by = max(2, int(round(0.04 * sw))), max(2, int(round(0.04 * sh)))
             for sl in ((slice(e, sh - e), slice(e, e + bx)), (slice(e, sh - e), slice(sw - e - bx, sw - e)),
                        (slice(e, e + by), slice(e, sw - e)), (slice(sh - e - by, sh - e), slice(e, sw - e))):
                 sides.append(sl)
+            # where a leaving arm is seen MOVING: a wider band (a settled sheet never moves)
+            wx, wy = max(3, int(round(0.08 * sw))), max(3, int(round(0.08 * sh)))
+            exits = [(slice(e, sh - e), slice(e, e + wx)), (slice(e, sh - e), slice(sw - e - wx, sw - e)),
+                     (slice(e, e + wy), slice(e, sw - e)), (slice(sh - e - wy, sh - e), slice(e, sw - e))]
         else:       # a ring just outside the ROI (the bin rim): the arm must cross it
             for sl in ((slice(r[1], r[3]), slice(max(0, r[0] - bx), r[0])),
                        (slice(r[1], r[3]), slice(r[2], min(sw, r[2] + bx))),
@@ -455,6 +628,8 @@ class CountingEngine:
                          (slice(r[1], r[1] + by), slice(r[0], r[2])), (slice(r[3] - by, r[3]), slice(r[0], r[2]))]
         self._sides = sides
         self._side_n = [(sl, max(1, (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start))) for sl in sides]
+        self._exit_n = [(sl, max(1, (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start)))
+                        for sl in (exits if whole else sides)]
         # the whole-frame mask used for the motion decision includes the rim ring
         self._watch = self._roi_small.copy()
         rim = np.zeros_like(self._roi_small)
@@ -483,6 +658,7 @@ class CountingEngine:
         ratio = np.partition(cells, k, axis=2)[..., k]
         flat = ratio.ravel()
         glob = float(np.partition(flat, flat.size // 2)[flat.size // 2])
+        self._glob = glob
         ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
         return gf / np.maximum(gain, 0.05)
@@ -496,6 +672,10 @@ class CountingEngine:
         self._bg_sub = np.maximum(g[::3, ::3], 4.0)
         self._bg_small = g
         self._bg_hi, self._bg_lo = _hi_lo(g)
+        self._bg_hp = _hi_lo(_highpass(g))
+        cr = _chroma_small(frame, self._cr_size)
+        self._bg_cr = None if cr is None else _hi_lo(cr)
+        self._prev_cr = self._bg_cr
         self._last_refresh = t
 
     # --- main entry
@@ -517,6 +697,7 @@ class CountingEngine:
         if float(mean[0, 0]) < 12.0 and float(std[0, 0]) < 6.0:
             self.frames_ignored += 1
             return None
+        self._glob = 1.0
         g = self._norm(small_raw)
         if self._bg_full is None:
             self._set_background(frame_bgr, t_seconds)
@@ -534,6 +715,16 @@ class CountingEngine:
         roi = self._watch
         ch_bg = _tolerant_changed(g, self._bg_hi, self._bg_lo, self.pix_thr)
         ch_prev = _tolerant_changed(g, self._prev_hi, self._prev_lo, self.pix_thr)
+        cr = _chroma_small(frame_bgr, self._cr_size) if self._bg_cr is not None else None
+        if cr is not None:
+            cr *= 1.0 / max(self._glob, 0.05)     # same exposure as the background
+            up = self._small_size
+            cb = _tolerant_changed(cr, self._bg_cr[0], self._bg_cr[1], self.pix_thr).view(np.uint8)
+            ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
+            if self._prev_cr is not None:
+                cp = _tolerant_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
+                ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
+            self._prev_cr = _hi_lo(cr)
         self._change = np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
         self._motion = np.count_nonzero(ch_prev & roi) / self._watch_n
         self._rim = max((np.count_nonzero(ch_bg[sl]) / n for sl, n in self._side_n), default=0.0)
@@ -541,19 +732,42 @@ class CountingEngine:
         self._prev_hi, self._prev_lo = _hi_lo(g)
 
         moving = self._motion > self.motion_frac
+        # the arm's way out: motion in the band along the edge. Motion inside the area with
+        # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
+        rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
         event = None
         if self.state == EngineState.STABLE:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
                 self.state = EngineState.MOTION
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_bg.copy()
+                self._peak = self._change
+                self._exit_seen = rim_moving
+                self._sharp_acc = self._sharp_changed(g)
             elif t_seconds - self._last_refresh > 1.0 and not moving:
                 # absorb slow light drift and gradients while nothing happens
                 self._set_background(frame_bgr, t_seconds)
         else:
             if self._motion_acc is not None:
                 self._motion_acc |= ch_bg
+            self._peak = max(self._peak, self._change)
+            if self._sharp_acc is not None:
+                self._sharp_acc |= self._sharp_changed(g)
+            if rim_moving:
+                self._exit_seen = True
+            elif moving:
+                self._exit_seen = False
             arm_in_view = self._rim > self.rim_frac
+            if (self.state == EngineState.SETTLING and arm_in_view and self._settled is not None
+                    and self._exit_seen and self._still_time + 1e-6 >= MIN_STILL_S):
+                # the next arm enters before settle_s ran out (fast feeding): decide now on the
+                # last still frame, so that two sheets never merge into one cycle
+                f_, i_, t_ = self._settled
+                event = self._decide(f_, i_, t_)
+                self.state = EngineState.MOTION          # this frame starts the next cycle
+                self._cycle_start = t_seconds
+                self._motion_acc = ch_prev.copy()
+                return event
             if moving:
                 self.state = EngineState.MOTION
                 self._still_time = 0.0
@@ -574,11 +788,21 @@ class CountingEngine:
             elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
+                self._settled = (frame_bgr.copy(), frame_index, t_seconds)
             else:
                 self._still_time += dt
-                if self._still_time + 1e-6 >= self.settle_s:
+                # no way out seen since the last motion inside: wait longer (an arm whose
+                # sleeve the camera cannot see may still hold the sheet)
+                need = self.settle_s if self._exit_seen else max(self.settle_s, NO_EXIT_SETTLE_S)
+                if self._still_time + 1e-6 >= need:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
+                else:
+                    self._settled = (frame_bgr.copy(), frame_index, t_seconds)
         return event
+
+    def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
+        hi, lo = self._bg_hp
+        return _tolerant_changed(_highpass(g), hi, lo, 0.6 * self.pix_thr) & self._roi_small
 
     def _decide(self, frame: np.ndarray, index: int, t: float) -> Optional[CountEvent]:
         mb = None
@@ -587,7 +811,12 @@ class CountingEngine:
             mb = [int(xs.min() * self._sx), int(ys.min() * self._sy),
                   int((xs.max() + 1) * self._sx), int((ys.max() + 1) * self._sy)]
         change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
-                        cycle_s=t - (self._cycle_start or t), frame=index, t=t)
+                        cycle_s=t - (self._cycle_start or t), frame=index, t=t,
+                        carried=self._peak, final_change=self._change,
+                        swept=(np.count_nonzero(self._motion_acc & self._roi_small) / self._roi_n
+                               if self._motion_acc is not None else 0.0),
+                        swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
+                                     if self._sharp_acc is not None else 0.0))
         t0 = time.perf_counter()
         try:
             verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
@@ -602,6 +831,14 @@ class CountingEngine:
         self.state = EngineState.STABLE
         self._still_time = 0.0
         self._motion_acc = None
+        self._peak = 0.0
+        self._settled = None
+        self._sharp_acc = None
+        self.last_decision = Decision(frame=index, t=t, accept=bool(verdict.accept), confidence=float(verdict.confidence),
+                                      reason=verdict.reason, cues=verdict.cues, decided_by=list(verdict.decided_by or []),
+                                      ms=ms)
+        self.decisions.append(self.last_decision)
+        del self.decisions[:-50]
         _log.debug("decision at frame %d t=%.2f: %s (%s, %.1f ms)", index, t,
                    "COUNT" if verdict.accept else "no count", verdict.reason, ms)
         if not verdict.accept:
@@ -611,7 +848,8 @@ class CountingEngine:
         return CountEvent(index=self.count, frame=index, t=t, wall_time=datetime.now(timezone.utc),
                           confidence=verdict.confidence, reason=verdict.reason, box=verdict.box,
                           image=frame.copy(),   # the caller may draw on its frame; the capture stays clean
-                          verifier=getattr(self.verifier, "name", "custom"))
+                          verifier=getattr(self.verifier, "name", "custom"),
+                          cues=verdict.cues, decided_by=verdict.decided_by)
 
     def snapshot(self) -> EngineStatus:
         return EngineStatus(state=self.state, motion=self._motion, change=self._change, rim=self._rim,

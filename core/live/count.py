@@ -152,9 +152,10 @@ def cli_count(argv: list[str]) -> int:
         if a.mask:
             load_mask(a.mask)
             cfg.mask_path = a.mask
-        # the CLI default is model-free: it meets every bar alone and never imports torch;
-        # --verifier auto|detector brings in the trained metal_sheet detector when present
-        cfg.verifier = a.verifier or "model_free"
+        # one default for the app, this CLI and the bench: CountingSettings().verifier
+        # (model-free: the multi-cue rule, no torch); --verifier auto|detector (or a config
+        # file) brings in the trained metal_sheet detector when present
+        cfg.verifier = a.verifier or cfg.verifier
         if a.sensitivity is not None:
             cfg.motion_sensitivity = a.sensitivity
         if a.settle is not None:

@@ -263,6 +263,11 @@ def correct_count(db: Database, session_id: str, delta: int, reason: Any, user: 
                             reason=why[:1000], user=user))
         st = _status(row)
     db.log(f"Manual correction {delta:+d} → {st.count}: {why}", level="warning", session_id=session_id)
+    try:   # the corrected cycle becomes a labelled example for teach mode (issue 12)
+        from core.live import cycles
+        cycles.label_from_correction(db, session_id, delta)
+    except Exception as e:  # teach-mode bookkeeping must never block a correction
+        log.warning("correction not kept as a teach example: %s", e)
     return st
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from core.platform.errors import UserError
 from core.live import capture
 from core.live import sessions
+from core.live import cycles
 from core.live.sources import is_stream_uri
 from core.platform.log import get
 from core.platform.paths import Paths, atomic_write_bytes, slugify
@@ -212,6 +213,8 @@ class CountingWorker:
         self._status = WorkerStatus()
         self._source_uri = source or ""
         self._engine: Any = None
+        self._logged_decision: Any = None   # the engine decision last written to the log
+        self._stored_decision: Any = None   # ... and last stored for teach mode
         self._want_reset = False
         self._settings_dirty = False
         self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
@@ -629,8 +632,21 @@ class CountingWorker:
         t = raw_t + self._t_off
         self._t_last = t
         event = self._engine.update(img, pos, t)
+        dec = getattr(self._engine, "last_decision", None)
+        if dec is not None and dec is not self._logged_decision:
+            self._logged_decision = dec
+            # one line per decision, count or not, with the cues that decided (issue 12)
+            log.info("decision frame %d: %s p=%.2f by %s; cues %s", dec.frame, "COUNT" if dec.accept else "no count",
+                     dec.confidence if dec.accept else 1 - dec.confidence, ",".join(dec.decided_by),
+                     " ".join(f"{k}={v:.3f}" for k, v in (dec.cues or {}).items()))
         with self._lock:
             sess = self._status.session
+        if dec is not None and self._stored_decision is not dec and sess is not None and sess.is_active:
+            self._stored_decision = dec
+            try:    # every decision with its cues: teach mode's examples (issue 12)
+                cycles.record_decision(self.db, sess.id, dec)
+            except Exception as e:  # bookkeeping must never stop counting
+                log.warning("counting cycle not stored: %s", e)
         result = None
         if event is not None and sess is not None and sess.is_active:
             result = capture.record_count(self.db, self.paths, sess.id, event)

@@ -29,12 +29,13 @@ class CameraSettings:
 
 @dataclass
 class CountingSettings:
-    verifier: str = "auto"              # auto | model_free | detector
+    verifier: str = "model_free"        # model_free | auto | detector (opt-in: the sheet detector)
     motion_sensitivity: float = 0.5     # 0 (dull) … 1 (twitchy)
     sheet_confidence: float = 0.5       # detector confidence for a `metal_sheet`
     settle_s: float = 0.2               # stillness needed before a decision
     roi: Optional[list[int]] = None     # [x1, y1, x2, y2] in source pixels; None = whole frame
     mask_path: str = ""                 # optional PNG mask (white = counted area)
+    cue_model: Optional[dict] = None    # a station's teach-mode fit of the cue rule; None = the default
 
 
 @dataclass
@@ -117,6 +118,15 @@ class Settings:
             errs.append("roi must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
         if c.verifier not in ("auto", "model_free", "detector"):
             errs.append("verifier must be auto, model_free or detector")
+        if c.cue_model is not None:
+            cm = c.cue_model
+            try:
+                ok = isinstance(cm, dict) and len(cm["weights"]) >= 1 and 0.0 < float(cm.get("threshold", 0.5)) < 1.0
+                float(cm["bias"])
+            except (KeyError, TypeError, ValueError):
+                ok = False
+            if not ok:
+                errs.append("cue_model must hold weights, bias and a threshold within 0..1")
         if not 0.0 <= self.models.defect_confidence <= 1.0:
             errs.append("defect_confidence must be within 0..1")
         m = self.models

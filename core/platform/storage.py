@@ -160,6 +160,25 @@ class MeasurementRow(Base):
     capture: Mapped[CaptureRow] = relationship(back_populates="measurements")
 
 
+class CountingCycleRow(Base):
+    """One counting decision (count or not) with its cues: teach mode's raw material.
+    ``label`` is the confirmed truth (1 = a sheet was laid, 0 = none; None = unconfirmed),
+    from an operator's ±1 correction or an engineer's confirmation."""
+    __tablename__ = "counting_cycles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True, index=True)
+    frame: Mapped[int] = mapped_column(Integer, default=0)
+    video_t: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_time: Mapped[datetime] = mapped_column(TZ, default=utcnow, index=True)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    probability: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    cues: Mapped[Any] = mapped_column(JSON)
+    label: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    label_source: Mapped[str] = mapped_column(String(16), default="")     # operator | engineer
+    labelled_at: Mapped[Optional[datetime]] = mapped_column(TZ, nullable=True)
+
+
 class SettingRow(Base):
     """One settings group (e.g. ``counting``) as JSON."""
     __tablename__ = "settings"

@@ -1,0 +1,313 @@
+"""Cues of one arm cycle, and the one rule that turns them into "new sheet or not".
+
+Measured once per decision (``before`` = last stable frame, ``after`` = new stable frame,
+both reduced to ~640 px grey and registered for camera shake), plus what the engine saw
+during the cycle (cheap per-frame figures):
+
+==============  ========================================================================
+cue             meaning
+==============  ========================================================================
+tex_area        largest connected region whose fine texture changed (fraction of ROI)
+tone_area       largest connected region whose low-frequency tone changed (block means
+                after gain normalisation: paint shade, reflections)
+same_surface    0..1: how well the changed region of ``after`` matches ``before`` once
+                shifted by its own best local offset — 1 = the same surface moved (a nudge)
+new_edges       long edge segments in ``after`` that ``before`` did not have (per ROI
+                side length): the outline of a newly laid sheet
+lost_edges      long edges of ``before`` gone in ``after`` (a nudged sheet loses its old
+                outline; a new sheet covers at most the sides it overhangs)
+parallel        share of the new edges that run beside an old edge still visible (2–10 px):
+                a sheet landed offset on the previous one
+carried         largest changed fraction of the ROI during the cycle: an arm alone vs an
+                arm carrying a sheet-sized object
+final_change    changed fraction of the ROI after the cycle (small image, per-frame test)
+outline         long thin lines of changed pixels (per ROI side length): an identical sheet
+                laid a pixel or more off the last one changes nothing but a thin frame
+swept           share of the ROI that differed from the background at some moment of the
+                cycle: a carried sheet sweeps a sheet-wide path, a bare arm a narrow one
+swept_edges     the same for sharp structure only (high-pass): the edges of an arm or a
+                carried sheet sweep it, a soft shadow or a light change does not
+==============  ========================================================================
+
+:func:`score` combines them in one logistic model (weights in :data:`DEFAULT_MODEL`,
+fitted on the tuning clips by :func:`core.counting.teach.fit`; a station may fit its own in
+teach mode): ``p = σ(b + Σ wᵢ·xᵢ)`` over the transformed features of :func:`features`;
+count ⇔ ``p ≥ threshold``. The confidence is ``p`` (or ``1 − p`` for a rejection) and the
+reason names the cues that pushed the decision most.
+
+>>> c = Cues(tex_area=0.2, tone_area=0.2, same_surface=0.1, new_edges=0.5, lost_edges=0.1,
+...          parallel=0.5, carried=0.4, final_change=0.2)
+>>> p, top = score(c)
+>>> p > 0.9, len(top)
+(True, 2)
+>>> p, _ = score(Cues())
+>>> p < 0.1
+True
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
+
+import cv2
+import numpy as np
+
+CUE_NAMES = ("tex_area", "tone_area", "same_surface", "new_edges", "lost_edges", "parallel", "carried",
+             "final_change", "outline", "swept", "swept_edges")
+
+
+@dataclass
+class Cues:
+    tex_area: float = 0.0
+    tone_area: float = 0.0
+    same_surface: float = 0.0
+    new_edges: float = 0.0
+    lost_edges: float = 0.0
+    parallel: float = 0.0
+    carried: float = 0.0
+    final_change: float = 0.0
+    outline: float = 0.0
+    swept: float = 0.0
+    swept_edges: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+
+    @property
+    def moved_not_carried(self) -> float:
+        """The same surface moved while no sheet-sized object came in (0..1)."""
+        return float(self.same_surface * max(0.0, 1.0 - max(self.carried, 0.0) / 0.2)
+                     * max(0.0, 1.0 - max(self.swept_edges, 0.0) / 0.25))
+
+    def vector(self) -> list[float]:
+        return [float(getattr(self, k)) for k in CUE_NAMES]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Cues":
+        return cls(**{k: float(d.get(k, 0.0)) for k in CUE_NAMES})
+
+
+FEATURE_NAMES = CUE_NAMES + ("moved_not_carried",)
+
+
+def features(c: Cues) -> np.ndarray:
+    """The model's inputs (:data:`FEATURE_NAMES`): areas on a square-root scale (a 1 % region
+    and a 4 % region differ as much as 4 % and 16 %), the rest as measured, plus one
+    interaction: the same surface moved while no sheet-sized object came in (a hand that
+    straightened the top sheet)."""
+    s = math.sqrt
+    moved = c.moved_not_carried
+    return np.array([s(max(0.0, c.tex_area)), s(max(0.0, c.tone_area)), c.same_surface,
+                     s(max(0.0, c.new_edges)), s(max(0.0, c.lost_edges)), c.parallel,
+                     s(max(0.0, c.carried)), s(max(0.0, c.final_change)), s(max(0.0, c.outline)),
+                     s(max(0.0, c.swept)), s(max(0.0, c.swept_edges)), moved], np.float64)
+
+
+@dataclass
+class CueModel:
+    """Logistic model over :func:`features`; ``threshold`` on the probability."""
+    weights: list[float]
+    bias: float
+    threshold: float = 0.5
+    source: str = "default"
+
+    def prob(self, c: Cues) -> float:
+        z = self.bias + float(np.dot(self.weights, features(c)))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CueModel":
+        return cls(weights=[float(x) for x in d["weights"]], bias=float(d["bias"]),
+                   threshold=float(d.get("threshold", 0.5)), source=str(d.get("source", "station")))
+
+
+# fitted by core.counting.teach.fit on the tuning clips (see scripts in core/bench/count.py)
+DEFAULT_MODEL = CueModel(weights=[12.0, 6.0, -6.0, 2.0, -2.0, 2.0, 6.0, 4.0, 2.0, 2.0, 2.0, -6.0], bias=-7.0)
+
+
+def score(c: Cues, model: Optional[CueModel] = None) -> tuple[float, list[str]]:
+    """(probability of a new sheet, the two cues that pushed the decision most)."""
+    m = model or DEFAULT_MODEL
+    p = m.prob(c)
+    contrib = np.asarray(m.weights) * features(c)
+    sign = 1.0 if p >= m.threshold else -1.0
+    order = np.argsort(-sign * contrib)
+    return p, [FEATURE_NAMES[i] for i in order[:2]]
+
+
+# --------------------------------------------------------------------------- measurement
+def _largest(mask: np.ndarray, valid: np.ndarray) -> tuple[float, float, Optional[tuple[int, int, int, int]]]:
+    """(area fraction of ``valid``, fill of its bounding box, bbox x,y,w,h) of the
+    largest 8-connected region of a block mask (after a 3×3 closing)."""
+    m = (mask & valid).astype(np.uint8)
+    if not m.any():
+        return 0.0, 0.0, None
+    closed = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) & valid.astype(np.uint8)
+    n, _lab, st, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    if n <= 1:
+        return 0.0, 0.0, None
+    i = int(np.argmax(st[1:, cv2.CC_STAT_AREA])) + 1
+    x, y, w, h, area = (int(v) for v in st[i])
+    return area / max(1, int(valid.sum())), area / max(1, w * h), (x, y, w, h)
+
+
+def _block_mean(a: np.ndarray, B: int, nh: int, nw: int) -> np.ndarray:
+    return cv2.resize(a[:nh * B, :nw * B], (nw, nh), interpolation=cv2.INTER_AREA)
+
+
+def tone_changed(a: np.ndarray, b: np.ndarray, B: int, nh: int, nw: int) -> tuple[np.ndarray, float]:
+    """Blocks whose mean grey changed beyond exposure (gain from the frame's outer ring of
+    blocks, mostly floor) and noise: (mask, gain)."""
+    ma, mb = _block_mean(a, B, nh, nw), _block_mean(b, B, nh, nw)
+    ring = np.ones((nh, nw), bool)
+    ring[2:-2, 2:-2] = False
+    r = (mb[ring] + 1.0) / (ma[ring] + 1.0)
+    g = float(np.median(r)) if r.size else 1.0
+    if not 0.5 < g < 2.0:
+        g = 1.0
+    d = np.abs(mb / g - ma)
+    return d > (4.0 + 0.05 * ma), g
+
+
+def _edges(img: np.ndarray) -> np.ndarray:
+    u8 = np.clip(cv2.GaussianBlur(img, (0, 0), 1.2), 0, 255).astype(np.uint8)
+    return cv2.Canny(u8, 12, 30, L2gradient=True) > 0
+
+
+def _long(mask: np.ndarray, min_len: int) -> np.ndarray:
+    """Pixels of 8-connected edge chains whose bounding box is at least ``min_len`` long."""
+    m = mask.astype(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 1:
+        return np.zeros(mask.shape, bool)
+    keep = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) >= min_len
+    keep[0] = False
+    return keep[lab]
+
+
+def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = None, with_box: bool = False) -> tuple:
+    """(new_edges, lost_edges, parallel) between two registered grey images (and the
+    x, y, w, h box of the new edges, or None, when ``with_box``).
+
+    >>> a = np.full((120, 160), 100, np.float32); a[30:90, 40:120] = 160
+    >>> b = a.copy(); b[34:94, 44:124] = 170      # a sheet laid 4 px off the previous one
+    >>> n, l, p = outline_cues(a, b)
+    >>> n > 0.2, l > 0.2, 0.0 <= p <= 1.0
+    (True, True, True)
+    >>> outline_cues(a, a.copy())[0]
+    0.0
+    """
+    ea, eb = _edges(a), _edges(b)
+    if valid is not None:
+        ea &= valid
+        eb &= valid
+    k3 = np.ones((3, 3), np.uint8)
+    da, db = cv2.dilate(ea.astype(np.uint8), k3) > 0, cv2.dilate(eb.astype(np.uint8), k3) > 0
+    h, w = a.shape
+    min_len = max(8, int(0.04 * max(h, w)))
+    new = _long(eb & ~da, min_len)
+    lost = _long(ea & ~db, min_len)
+    kept = ea & db
+    L = float(h + w)
+    n_new = float(np.count_nonzero(new))
+    near = cv2.dilate(kept.astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+    par = float(np.count_nonzero(new & near)) / n_new if n_new else 0.0
+    out = (n_new / L, float(np.count_nonzero(lost)) / L, par)
+    if not with_box:
+        return out
+    box = None
+    if n_new:
+        ys, xs = np.nonzero(new)
+        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    return out + (box,)
+
+
+def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0) -> float:
+    """Long thin lines of change between two registered grey images, per side length: the
+    frame an identical sheet leaves when it lands a little off the last one. The difference
+    is band-passed first, so a soft shadow or a light change leaves no line.
+
+    >>> a = np.full((120, 160), 90, np.float32); a[30:90, 40:120] = 150
+    >>> b = np.full((120, 160), 90, np.float32); b[32:92, 42:122] = 150
+    >>> thin_outline(a, b) > 0.3, thin_outline(a, a.copy())
+    (True, 0.0)
+    """
+    d = b - a
+    dog = cv2.GaussianBlur(d, (0, 0), 1.0) - cv2.GaussianBlur(d, (0, 0), 4.0)
+    m = (np.abs(dog) > thr).astype(np.uint8)
+    if not m.any():
+        return 0.0
+    thick = cv2.dilate(cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)), np.ones((5, 5), np.uint8))
+    thin = (m > 0) & (thick == 0)
+    h, w = a.shape
+    return float(np.count_nonzero(_long(thin, max(8, int(0.05 * max(h, w)))))) / float(h + w)
+
+
+def edge_sharpness(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
+    """How sharp the border of a changed region is: strongest gradient of the difference
+    along the border / the typical difference inside (px, 0..~0.5). A sheet has a cut edge
+    (~0.2–0.5); a soft shadow or a light change fades over tens of px (< 0.05).
+
+    >>> a = np.full((100, 100), 100, np.float32)
+    >>> b = a.copy(); b[20:80, 20:80] = 130
+    >>> r = np.zeros((100, 100), bool); r[20:80, 20:80] = True
+    >>> edge_sharpness(a, b, r) > 0.12
+    True
+    >>> yy, xx = np.mgrid[0:100, 0:100]
+    >>> soft = a - 30 * np.exp(-((xx - 50.0) ** 2 + (yy - 50.0) ** 2) / (2 * 25.0 ** 2))
+    >>> edge_sharpness(a, soft.astype(np.float32), r) < 0.05
+    True
+    """
+    if not region.any():
+        return 0.0
+    # log ratio (×100 ≈ percent): a shadow darkens every surface by the same factor, so it
+    # stays smooth across the sheet/bin edges it covers
+    d = cv2.GaussianBlur(100.0 * (np.log(np.maximum(b, 0) + 8.0) - np.log(np.maximum(a, 0) + 8.0)), (0, 0), 1.2)
+    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    g = np.abs(gx) + np.abs(gy)
+    r8 = region.astype(np.uint8)
+    k = np.ones((7, 7), np.uint8)
+    border = (cv2.dilate(r8, k) > 0) & (cv2.erode(r8, k) == 0)
+    inner = cv2.erode(r8, k) > 0
+    level = float(np.median(np.abs(d[inner]))) if inner.any() else float(np.median(np.abs(d[region])))
+    edge = float(np.percentile(g[border], 90)) if border.any() else 0.0
+    return edge / (level + 2.0)
+
+
+def same_surface(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int], max_shift: float = 12.0) -> float:
+    """How well ``b`` matches ``a`` inside ``box`` (px) after the region's own best shift:
+    1 = the same surface, moved (a nudge); ~0 = a different surface. Texture and tone
+    both count (band-limited correlation of the region, σ 0.8–8 px)."""
+    x, y, w, h = box
+    pad = int(max_shift) + 2
+    H, W = a.shape
+    x1, y1, x2, y2 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
+    if x2 - x1 < 16 or y2 - y1 < 16:
+        return 0.0
+    ca = np.ascontiguousarray(a[y1:y2, x1:x2])
+    cb = np.ascontiguousarray(b[y1:y2, x1:x2])
+    win = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(ca, cb, win)
+    if abs(dx) > max_shift or abs(dy) > max_shift:
+        dx = dy = 0.0
+    M = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    cbw = cv2.warpAffine(cb, M, (cb.shape[1], cb.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    m = int(math.ceil(max(abs(dx), abs(dy)))) + 2
+    ia = ca[m:-m, m:-m] if ca.shape[0] > 2 * m + 8 and ca.shape[1] > 2 * m + 8 else ca
+    ib = cbw[m:-m, m:-m] if ca.shape[0] > 2 * m + 8 and ca.shape[1] > 2 * m + 8 else cbw
+
+    def bp(z: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(z, (0, 0), 0.8) - cv2.GaussianBlur(z, (0, 0), 8.0)
+    pa, pb = bp(ia), bp(ib)
+    sa, sb = float(pa.std()), float(pb.std())
+    if sa < 1e-3 or sb < 1e-3:
+        return 0.0
+    ncc = float(np.mean((pa - pa.mean()) * (pb - pb.mean())) / (sa * sb))
+    # energy must match too: a flat new sheet over a textured one is no "same surface"
+    ratio = min(sa, sb) / max(sa, sb)
+    return float(np.clip(ncc, 0.0, 1.0) * ratio)
