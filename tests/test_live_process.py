@@ -27,7 +27,7 @@ from core.live.stream import FrameHub, StreamServer
 from core.live.worker import CountingWorker
 from core.platform.storage import CaptureRow, CountEventRow, SessionRow
 from live_clips import sheets_clip, wait_for
-from rtsp_server import RtspServer, available
+from core.bench.rtsp_server import RtspServer, available
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ import re
 
 import pypdf
 
-from core.reports import export_pdf as reports
+import core.reports as reports
+from core.reports.export_pdf import _fit_lines, _pdf_font
 from core.synthetic.session import make_synthetic_session
 
 
@@ -29,7 +30,7 @@ def test_flagged_capture_text_stays_inside_the_page(db, paths, tmp_path):
     reader = pypdf.PdfReader(out)
     measure = FPDF()
     measure.add_page()
-    font, _clean = reports._pdf_font(measure)
+    font, _clean = _pdf_font(measure)
     too_wide = []
     for page in reader.pages[1:]:                       # the flagged-capture pages
         page_w = float(page.mediabox.width)
