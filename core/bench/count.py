@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from core.platform import log
+from core.bench.record import add_record_arg, record
 from core.platform.paths import Paths
 
 _log = log.get("bench")
@@ -264,7 +265,9 @@ def bench_count(argv: list[str]) -> int:
                     help="per-set mode: the project's renderer, the independent one, or both")
     ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately)")
+    add_record_arg(ap)
     a = ap.parse_args(argv)
+    a.argv = argv
     log.setup()
     if a.renderer or a.which:
         return _bench_sets(a)
@@ -361,6 +364,19 @@ def _bench_sets(a: argparse.Namespace) -> int:
         if not a.json:
             print(f"\n== {r} / {'tuning' if w == 'tune' else 'HELD-OUT'} set ({len(res)} clips) ==")
             _print_table(res)
+    if getattr(a, "record", False):
+        parts = []
+        for k, s in out.items():
+            L, T = s["latency_ms"], s["throughput_ratio"]
+            parts.append(f"**{k}** {s['exact_clips']}/{s['clips']} clips exact, {s['sheets_counted']}/"
+                         f"{s['sheets_expected']} counted, {s['false_counts']} false, {s['missed']} missed, "
+                         f"latency p95 {_fmt(L['p95'])} ms (max {_fmt(L['max'])}), count/decode CPU "
+                         f"{_fmt(T['median'], '.2f')} median" + (f", 720p min {_fmt(T['720p_min'], '.2f')}"
+                                                                  if T['720p_min'] is not None else ""))
+        record("count", a.argv, ("generated clips with ground truth: the project's renderer (core.synthetic.clips) and "
+                                 "the independent one (core.synthetic.stacking), tuning and held-out sets"
+                                 + (" (quick sets)" if a.quick else "") + "; default counting configuration"),
+               out, "; ".join(parts))
     if a.json:
         print(json.dumps({"sets": out}))
         return 0
