@@ -104,12 +104,15 @@ def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
 
     [b for b in at.button if b.label == "FINISH SESSION"][0].click()
     at.run()
+    assert sessions.open_session(db) is not None            # FINISH asks once first
+    at.button(key="live_finish_yes").click()
+    at.run()
     assert not at.exception, at.exception
     assert sessions.open_session(db) is None
     done = sessions.session_status(db, s.id)
     assert done.status == "finished" and done.finish_alert == "over"
     assert at.session_state["live_alert"] == "finish_over"
-    assert any("Over target (sound B)" in e for e in _errors(at))
+    assert any("Over target: 1 sheets too many." in e for e in _errors(at))
     assert at.get("audio"), "sound B must be on the page"
     assert at.get("download_button"), "the JSON log must be downloadable"
     assert [b for b in at.button if b.label == "START SESSION"], "ready for the next session"
@@ -130,8 +133,10 @@ def test_finish_under_target_gives_sound_a_and_corrections_show_in_the_log(app):
     assert any("Give a reason" in e for e in _errors(at))
     [b for b in at.button if b.label == "FINISH SESSION"][0].click()
     at.run()
+    at.button(key="live_finish_yes").click()
+    at.run()
     assert at.session_state["live_alert"] == "finish_under"
-    assert any("Under target (sound A)" in w.value for w in at.warning)
+    assert any("Under target: 50 sheets missing." in w.value for w in at.warning)
 
 
 def test_tabs_share_one_worker(app):
