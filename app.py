@@ -7,6 +7,8 @@ Pages only read the worker's state and call ``core``.
 """
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from core.platform import i18n
@@ -122,6 +124,14 @@ with st.sidebar:
                  help=i18n.translator(st.session_state["lang"])("Language"))
 lang = st.session_state["lang"]
 _ = i18n.translator(lang)
+if lang != "en":
+    # Streamlit's uploader has no text options: its "Upload" button reads in the chosen language
+    # (CSS), and its English "200MB per file • …" line is hidden (our labels state limits and types)
+    st.html("<style>[data-testid=stFileUploaderDropzone] button [data-testid=stMarkdownContainer] p"
+            "{font-size:0 !important}[data-testid=stFileUploaderDropzone] button "
+            "[data-testid=stMarkdownContainer] p::after{content:%s;font-size:0.875rem}"
+            "[data-testid=stFileUploaderDropzoneInstructions]{display:none !important}</style>"
+            % json.dumps(_("Upload")))
 st.session_state["_ctx"] = AppContext(db=db, paths=Paths.from_env(), settings=settings, lang=lang,
                                       tz=settings.ui.timezone, worker=_optional(get_worker),
                                       models=_optional(get_model_manager), jobs=_optional(get_job_runner))

@@ -89,6 +89,13 @@ def test_a_dead_camera_is_a_source_problem_in_the_chosen_language(data_dir):
         start = page.get_by_role("button", name="MULAI SESI")
         start.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)
+        # Streamlit's own uploader texts follow the language as far as Streamlit lets them
+        page.get_by_text("Unggah berkas video").first.click()
+        p_btn = page.locator("[data-testid=stFileUploaderDropzone] button [data-testid=stMarkdownContainer] p").first
+        p_btn.wait_for(timeout=20_000)
+        assert p_btn.evaluate("e => getComputedStyle(e, '::after').content") == '"Unggah"'
+        assert p_btn.evaluate("e => getComputedStyle(e).fontSize") == "0px"          # "Upload" not shown
+        assert not page.locator("[data-testid=stFileUploaderDropzoneInstructions]").first.is_visible()
         page.get_by_label("Nama sesi").fill("Batch-Dead")
         start.click()
         page.get_by_text("Menunggu kamera").first.wait_for(timeout=30_000)
