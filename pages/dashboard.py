@@ -148,6 +148,8 @@ if sessions:
             fig.add_hline(y=by_id[sid].target, line_dash="dot", annotation_text=_("Target"))
             fig.update_layout(height=340, margin=dict(t=20, b=10), xaxis_title=_("Time") + f" ({c.tz})",
                               yaxis_title=_("Count"))
+            # numbers only: plotly's own month names are English in every language
+            fig.update_xaxes(tickformat="%d/%m %H:%M", hoverformat="%d/%m/%Y %H:%M:%S")
             st.plotly_chart(fig, width="stretch", key="chart_timeline")
         else:
             st.info(_("This session has no count events yet."))
