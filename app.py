@@ -8,6 +8,8 @@ Pages only read the worker's state and call ``core``.
 """
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from core.platform import i18n
@@ -112,6 +114,14 @@ with st.sidebar:
                  help=i18n.translator(st.session_state["lang"])("Language"))
 lang = st.session_state["lang"]
 _ = i18n.translator(lang)
+if lang != "en":
+    # Streamlit's uploader has no text options: its "Upload" button reads in the chosen language
+    # (CSS), and its English "200MB per file • …" line is hidden (our labels state limits and types)
+    st.html("<style>[data-testid=stFileUploaderDropzone] button [data-testid=stMarkdownContainer] p"
+            "{font-size:0 !important}[data-testid=stFileUploaderDropzone] button "
+            "[data-testid=stMarkdownContainer] p::after{content:%s;font-size:0.875rem}"
+            "[data-testid=stFileUploaderDropzoneInstructions]{display:none !important}</style>"
+            % json.dumps(_("Upload")))
 try:  # fail closed: a station without its worker, models or job runner does not pretend to run
     worker, models, jobs = get_worker(), get_model_manager(), get_job_runner()
 except Exception as e:

@@ -149,6 +149,8 @@ if sessions:
             fig.add_hline(y=by_id[sid].target, line_dash="dot", annotation_text=_("Target"))
             fig.update_layout(height=340, margin=dict(t=20, b=10), xaxis_title=_("Time") + f" ({c.tz})",
                               yaxis_title=_("Count"))
+            # numbers only: plotly's own month names are English in every language
+            fig.update_xaxes(tickformat="%d/%m %H:%M", hoverformat="%d/%m/%Y %H:%M:%S")
             st.plotly_chart(fig, width="stretch", key="chart_timeline")
         else:
             st.info(_("This session has no count events yet."))
@@ -157,6 +159,17 @@ if sessions:
 st.subheader(_("Reports"))
 if sessions:
     by_id = {s.id: s for s in sessions}
+    if c.jobs is not None and not st.session_state.get("_dash_form_restored"):
+        # a new browser session (a reload): the form shows what the last report was for, so its
+        # downloads stay offered — and only under the selection they belong to
+        st.session_state["_dash_form_restored"] = True
+        last = c.jobs.latest("report", 1)
+        p = (last[0].params or {}) if last else {}
+        ids_p, fmts_p = list(p.get("session_ids") or []), [f for f in p.get("formats") or [] if f in FORMAT_LABELS]
+        if fmts_p and len(ids_p) == 1 and ids_p[0] in by_id:
+            st.session_state.update(dash_scope="session", dash_report_session=ids_p[0], dash_formats=fmts_p)
+        elif fmts_p and ids_p and set(ids_p) == set(by_id):
+            st.session_state.update(dash_scope="range", dash_formats=fmts_p)
     scope = st.radio(_("Report for"), ["session", "range"], horizontal=True, key="dash_scope",
                      format_func=lambda v: _("One session") if v == "session" else _("All sessions in the date range"))
     if scope == "session":

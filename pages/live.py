@@ -53,16 +53,23 @@ def _status_line(s) -> None:
                                                 state=labels.get(s.source_status, s.source_status))
     if s.outages:
         text += " · " + _("outages: {n}").format(n=c.num(s.outages))
-    if s.fps:
+    if s.fps and s.source_status == "live":        # a dead camera has no frame rate (it showed a stale one)
         text += " · " + _("{fps} frames/s").format(fps=c.num(s.fps, 1))
     st.caption(f"{icon} {text}")
+    # a source problem is said as one, in the reader's language; the raw (technical) reason after it
     if not s.running and s.source_message == RESTARTING:
         st.warning(_("The counting process is restarting; counting resumes where it stopped."))
-    elif s.source_status in ("reconnecting", "stalled", "error") and s.source_message:
-        st.warning(_("The video source has a problem: {why}").format(why=s.source_message))
+    elif s.source_status in ("reconnecting", "error"):
+        st.warning(_("The camera cannot be reached. The counter keeps trying and goes on by itself when the "
+                     "video is back; the session stays open."))
+    elif s.source_status == "stalled":
+        st.warning(_("The camera stopped sending pictures. The counter waits for the video; the session stays open."))
     elif s.slow:   # this machine is too busy: a warning about counting, not a source outage
         st.warning(_("Counting is slower than the video source: {fps} of {src} frames/s.").format(
             fps=c.num(s.fps, 1), src=c.num(s.source_fps, 1)))
+    if s.source_status in ("reconnecting", "stalled", "error") and s.source_message \
+            and s.source_message != RESTARTING:
+        st.caption(_("Technical detail: {why}").format(why=s.source_message))
 
 
 @st.fragment(run_every=STATUS_REFRESH_S)
@@ -165,6 +172,8 @@ def session_panel(had_session: bool) -> None:
     color = "#d1242f" if over else "#1a7f37"
     state_text = _("Monitoring active") if s.monitoring else _("Paused")
     state_color = "#1a7f37" if s.monitoring else "#d1242f"
+    if sess.is_active and s.source_status in ("connecting", "reconnecting", "stalled", "error"):
+        state_text, state_color = _("Waiting for the camera"), "#b35900"    # not "Paused": nobody paused
     st.markdown(f"<div style='font-weight:600;color:{state_color}'>● {state_text}</div>", unsafe_allow_html=True)
     st.markdown(f"**{sess.name}**")
     st.markdown(f"<div data-testid='live-counter' style='font-size:4.5rem;font-weight:800;line-height:1;"

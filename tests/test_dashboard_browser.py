@@ -37,6 +37,13 @@ def test_day_axis_is_dates_and_downloads_follow_the_selection(data_dir, db, path
         assert ticks == [i18n.fmt_date(day, "id")], ticks
         assert not any(":" in t for t in ticks)
 
+        # the count-over-time chart: day/month as numbers, no English month names
+        page.get_by_role("tab", name=re.compile("^(Count over time|Jumlah dari waktu ke waktu)$")).click()
+        tl = page.locator(".js-plotly-plot").filter(has=page.locator(".xtick")).last
+        page.wait_for_timeout(1500)
+        tl_ticks = [t.text_content() for t in tl.locator(".xtick text").all()]
+        assert tl_ticks and all(re.fullmatch(r"\d\d/\d\d \d\d:\d\d", t) for t in tl_ticks), tl_ticks
+
         # a report for Batch B (the newest, selected first) …
         page.get_by_role("button", name=re.compile("^(Generate Report|Buat Laporan)$")).click()
         dl = page.get_by_role("button", name=re.compile("^(Download|Unduh) PDF$"))

@@ -120,6 +120,18 @@ def test_auto_detect_result_appears_without_reload_and_review_is_named(data_dir,
         assert "Material Symbols" in icon.evaluate("e => getComputedStyle(e).fontFamily")
         assert "✅" not in first.inner_text() and "❌" not in page.inner_text("body")
 
+        # the whole session as a background batch: the gallery's labels change by themselves
+        assert page.get_by_role("button", name=re.compile(r"^#2\b")).inner_text().strip() == "#2"   # not analysed
+        page.get_by_role("button", name="Analyse whole session").click()
+        _wait_text(page, r"^Analysis finished: 3 of 3 captures", 180)
+        label2 = page.get_by_role("button", name=re.compile(r"^#2\b"))
+        for _i in range(40):
+            if "defect" in label2.inner_text() or "OK" in label2.inner_text():
+                break
+            page.wait_for_timeout(250)
+        assert re.search(r"· (\d+ defects?|1 defect|OK)$", label2.inner_text().strip()), label2.inner_text()
+        assert page.get_by_role("button", name="Analyse whole session").is_enabled()
+
         # Measure twice on the same sheet: one stored measurement, not two identical rows
         page.get_by_role("button", name=re.compile(r"^#3\b")).click()
         measure = page.get_by_role("button", name="Measure Dimension")

@@ -184,6 +184,8 @@ def test_every_page_renders_without_missing_keys(lang, data_dir, db, paths, no_w
     assert _("FINISH SESSION") in running
     at.button(key="live_finish").click()
     at.run()
+    at.button(key="live_finish_yes").click()
+    at.run()
     assert not at.exception, f"live ({lang}) raised after finish: {at.exception}"
     _check_shown(at, "pages/live.py (finished)", lang, english_only, translations)
     # the selector is honoured: the page titles are in the chosen language

@@ -70,6 +70,10 @@ def test_xlsx_in_each_language_opens_with_its_headings(db, paths, night, tmp_pat
     times = [r[1] for r in ev.iter_rows(min_row=2, values_only=True) if isinstance(r[1], datetime)]
     assert times and {t.strftime("%Y-%m-%d") for t in times} == {"2026-11-21", "2026-11-22"}
     assert min(times).hour == 23
+    # an automatic count's reason is in the reader's words; the engine's English goes to the last column
+    rows = list(ev.iter_rows(min_row=2, values_only=True))
+    auto = [r for r in rows if r[2] == i18n.translator(lang)("auto")]
+    assert auto and {r[5] for r in auto} == {i18n.translator(lang)("Sheet detected by the camera")}
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])

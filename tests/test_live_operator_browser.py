@@ -75,3 +75,34 @@ def test_operator_controls_tell_the_truth(data_dir, paths):
         assert "0:00" not in body
         browser.close()
     assert "Traceback" not in body
+
+
+def test_a_dead_camera_is_a_source_problem_in_the_chosen_language(data_dir):
+    """A session started on an RTSP address nobody answers (a closed loopback port): the page
+    says "waiting for the camera" (not "Paused"), explains in Indonesian (the default) that the
+    camera cannot be reached and the session stays open, and shows no stale frame rate."""
+    from playwright.sync_api import sync_playwright
+    with running_app(data_dir, MSM_SOURCE="rtsp://127.0.0.1:9/none") as app, sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app.url, wait_until="domcontentloaded")
+        start = page.get_by_role("button", name="MULAI SESI")
+        start.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        # Streamlit's own uploader texts follow the language as far as Streamlit lets them
+        page.get_by_text("Unggah berkas video").first.click()
+        p_btn = page.locator("[data-testid=stFileUploaderDropzone] button [data-testid=stMarkdownContainer] p").first
+        p_btn.wait_for(timeout=20_000)
+        assert p_btn.evaluate("e => getComputedStyle(e, '::after').content") == '"Unggah"'
+        assert p_btn.evaluate("e => getComputedStyle(e).fontSize") == "0px"          # "Upload" not shown
+        assert not page.locator("[data-testid=stFileUploaderDropzoneInstructions]").first.is_visible()
+        page.get_by_label("Nama sesi").fill("Batch-Dead")
+        start.click()
+        page.get_by_text("Menunggu kamera").first.wait_for(timeout=30_000)
+        page.get_by_text(re.compile("^Kamera tidak dapat dijangkau")).wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        assert "● Jeda" not in body and "Paused" not in body
+        assert "bingkai/detik" not in body and "frames/s" not in body
+        assert page.get_by_role("button", name="SELESAI", exact=True).is_visible()   # the session is still open
+        browser.close()
+    assert "Traceback" not in body

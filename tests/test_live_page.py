@@ -44,6 +44,18 @@ def _start(at, name, target):
     assert not at.exception, at.exception
 
 
+def _click_key(at, key: str) -> None:
+    """Like :func:`_click`, for a button found by its key."""
+    at.button(key=key).click()
+    at.run()
+    deadline = time.time() + 30
+    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
+        assert time.time() < deadline, "the command was never acknowledged"
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception, at.exception
+
+
 def _click(at, label: str) -> None:
     """Click a session button and rerun until the worker process acknowledged the command
     (the page shows "sent" meanwhile)."""
@@ -109,13 +121,16 @@ def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
     log_text = "\n".join(c.value for c in at.code)
     assert "Sheet #3 detected" in log_text and "Sheet #1 detected" in log_text
 
-    _click(at, "FINISH SESSION")
+    [b for b in at.button if b.label == "FINISH SESSION"][0].click()
+    at.run()
+    assert sessions.open_session(db) is not None            # FINISH asks once first
+    _click_key(at, "live_finish_yes")
     assert not at.exception, at.exception
     assert sessions.open_session(db) is None
     done = sessions.session_status(db, s.id)
     assert done.status == "finished" and done.finish_alert == "over"
     assert at.session_state["live_alert"] == "finish_over"
-    assert any("Over target (sound B)" in e for e in _errors(at))
+    assert any("Over target: 1 sheets too many." in e for e in _errors(at))
     assert at.get("audio"), "sound B must be on the page"
     assert at.get("download_button"), "the JSON log must be downloadable"
     assert [b for b in at.button if b.label == "START SESSION"], "ready for the next session"
@@ -131,9 +146,11 @@ def test_finish_under_target_gives_sound_a_and_corrections_show_in_the_log(app):
     at.text_input(key="live_reason").set_value("")
     _click(at, "+1")
     assert any("Give a reason" in e for e in _errors(at))
-    _click(at, "FINISH SESSION")
+    [b for b in at.button if b.label == "FINISH SESSION"][0].click()
+    at.run()
+    _click_key(at, "live_finish_yes")
     assert at.session_state["live_alert"] == "finish_under"
-    assert any("Under target (sound A)" in w.value for w in at.warning)
+    assert any("Under target: 50 sheets missing." in w.value for w in at.warning)
 
 
 def test_tabs_share_one_worker(app):

@@ -172,10 +172,13 @@ def test_bad_uploads_are_refused_with_one_clear_message(paths, clip, tmp_path):
 
 
 def test_bad_source_addresses(paths):
-    with pytest.raises(UploadError, match="Unsupported"):
+    # the same validator as Settings (core.live.sources.validate_stream_url)
+    with pytest.raises(UploadError, match="must start with rtsp://"):
         check_source_uri("ftp://host/x", paths)
     with pytest.raises(UploadError, match="no host"):
         check_source_uri("rtsp://", paths)
+    with pytest.raises(UploadError, match="spaces"):
+        check_source_uri("http://example.com/x y", paths)
     with pytest.raises(UploadError, match="No such video file"):
         check_source_uri("/nowhere/clip.mp4", paths)
     fake = paths.uploads / "fake.mp4"

@@ -149,7 +149,7 @@ def render_xlsx(paths: Paths, logs: list[dict[str, Any]], period: Optional[Perio
     # --- Count events + line chart -----------------------------------------------
     we = wb.add_worksheet(_sheet_name(_("Count events"), used))
     table(we, 0, [_("Session"), _("Time"), _("Kind"), _("Change"), _("Count"), _("Reason"), _("User"),
-                  _("Sheet #"), _("Confidence")], [24, 19, 9, 8, 8, 30, 12, 8, 10])
+                  _("Sheet #"), _("Confidence"), _("Technical detail")], [24, 19, 9, 8, 8, 30, 12, 8, 10, 40])
     r = 1
     line = wb.add_chart({"type": "scatter", "subtype": "straight"})
     for lg in logs:
@@ -161,7 +161,13 @@ def render_xlsx(paths: Paths, logs: list[dict[str, Any]], period: Optional[Perio
             we.write(r, 2, _(e["kind"]))
             we.write_number(r, 3, e["delta"])
             we.write_number(r, 4, e["count_after"])
-            we.write(r, 5, e["reason"])
+            # an automatic count's reason is the engine's own English ("texture NCC -0.02"): the
+            # reader gets words in their language, the internals go to the last column
+            if e["kind"] == "auto":
+                we.write(r, 5, _("Sheet detected by the camera"))
+                we.write(r, 9, e["reason"] or "")
+            else:
+                we.write(r, 5, e["reason"])
             we.write(r, 6, e["user"])
             if e["capture_index"] is not None:
                 we.write_number(r, 7, e["capture_index"])
