@@ -8,6 +8,7 @@ import copy
 from datetime import datetime
 from zoneinfo import available_timezones
 
+import numpy as np
 import streamlit as st
 
 from core.platform import engineering as eng
@@ -68,9 +69,68 @@ flash = st.session_state.pop("_settings_flash", None)
 if flash:
     st.success(" ".join(flash))
 
+AREA_VIEW_W = 960        # the frame as sent to the browser for clicking
+
+
+def _draw_area(frame, s, mask_img, fw: int, fh: int) -> None:
+    """The live frame, clickable: two clicks span the counting area (they fill the numbers
+    above, then Save), or clicks outline a part of the frame to ignore (the mask)."""
+    import cv2
+    from streamlit_image_coordinates import streamlit_image_coordinates
+    mode = st.segmented_control(_("A click on the frame sets"), ["area", "mask"], default="area", key="roi_mode",
+                                format_func={"area": _("a corner of the counting area"),
+                                             "mask": _("a point around a part to ignore")}.get) or "area"
+    corners = st.session_state.setdefault("roi_corners", [])
+    poly = st.session_state.setdefault("roi_poly", [])
+    shown = [int(st.session_state[k]) for k in ("roi_x1", "roi_y1", "roi_x2", "roi_y2")]
+    view = eng.roi_preview(frame, shown if shown != [0, 0, fw, fh] else None, mask_img)
+    th = max(2, fw // 400)
+    for x, y in corners:
+        cv2.drawMarker(view, (int(x), int(y)), (0, 200, 255), cv2.MARKER_CROSS, 10 * th, th)
+    if poly:
+        pts = np.array([[int(x), int(y)] for x, y in poly], np.int32).reshape(-1, 1, 2)
+        cv2.polylines(view, [pts], len(poly) >= 3, (0, 0, 255), th, cv2.LINE_AA)
+    dw = min(AREA_VIEW_W, fw)
+
+    def clicked() -> None:
+        v = st.session_state.get("roi_img")
+        if not v or v.get("unix_time") == st.session_state.get("_roi_img_t"):
+            return
+        st.session_state["_roi_img_t"] = v.get("unix_time")
+        sx = fw / float(v.get("width") or dw)
+        x, y = (float(v["x"]) + 0.5) * sx - 0.5, (float(v["y"]) + 0.5) * sx - 0.5
+        if st.session_state.get("roi_mode", "area") == "mask":
+            st.session_state["roi_poly"] = st.session_state.get("roi_poly", []) + [(x, y)]
+            return
+        pts = st.session_state.get("roi_corners", []) + [(x, y)]
+        if len(pts) == 2:           # the second corner: the numbers above show the new area
+            box = eng.roi_from_corners(pts[0], pts[1], fw, fh)
+            st.session_state.update(dict(zip(("roi_x1", "roi_y1", "roi_x2", "roi_y2"), box)))
+            pts = []
+        st.session_state["roi_corners"] = pts
+
+    st.caption(_("Preview: the dimmed part is ignored. Click two corners of the counting area, then save; or "
+                 "switch to the mask and click around a part of the frame to ignore."))
+    streamlit_image_coordinates(cv2.cvtColor(view, cv2.COLOR_BGR2RGB), key="roi_img", width=dw,
+                                image_format="JPEG", jpeg_quality=85, cursor="crosshair", on_click=clicked)
+    if mode == "mask":
+        k1, k2 = st.columns(2)
+        if k1.button(_("Ignore the outlined part"), disabled=len(poly) < 3, key="roi_poly_save"):
+            try:
+                s.counting.mask_path = eng.save_mask(c.paths, eng.mask_from_polygon(poly, fw, fh), "drawn.png")
+            except eng.InputError as e:
+                st.error(e.translated(_))
+            else:
+                st.session_state["roi_poly"] = []
+                _save(s, _("Counting area"))
+        if k2.button(_("Clear the points"), disabled=not poly, key="roi_poly_clear"):
+            st.session_state["roi_poly"] = []
+            st.rerun()
+
+
 t_cam, t_roi, t_sound, t_store, t_health, t_audit, t_access, t_teach = st.tabs([
     _("Camera & thresholds"), _("Counting area"), _("Alert sounds"), _("Storage"), _("Health"),
-    _("Audit trail"), _("Access"), _("Teach mode")])
+    _("Audit trail"), _("Access"), _("Teach mode")], key="settings_tabs")   # keyed: a click keeps its tab
 
 # ----------------------------------------------------------------------------- camera + thresholds
 with t_cam:
@@ -167,11 +227,6 @@ with t_roi:
     for k, v in zip(roi_keys, roi):
         if reload_ or k not in st.session_state:
             st.session_state[k] = int(v)
-    # a box dragged on the frame below (plotly box-select) fills the four numbers
-    box = eng.roi_from_selection(st.session_state.get("roi_plot"), fw, fh)
-    if box and box != st.session_state.get("_roi_box_applied"):
-        st.session_state["_roi_box_applied"] = box
-        st.session_state.update(dict(zip(roi_keys, box)))
     with st.form("settings_roi"):
         r1, r2, r3, r4 = st.columns(4)
         x1 = r1.number_input(_("Left (px)"), 0, 20000, key="roi_x1")
@@ -194,11 +249,7 @@ with t_roi:
         import cv2
         mask_img = cv2.imread(str(c.paths.data / s.counting.mask_path), cv2.IMREAD_GRAYSCALE)
     if frame is not None:
-        st.caption(_("Preview: the dimmed part is ignored. Drag a box on the frame to fill in the numbers, "
-                     "then save."))
-        st.plotly_chart(eng.roi_figure(eng.roi_preview(frame, s.counting.roi, mask_img), fw, fh),
-                        on_select="rerun", selection_mode="box", key="roi_plot",
-                        config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
+        _draw_area(frame, s, mask_img, fw, fh)
     else:
         st.info(_("No frame to preview yet: start the camera or add the demo clip."))
     with st.expander(_("Mask image (optional)")):

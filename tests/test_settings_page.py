@@ -310,24 +310,26 @@ def test_roi_editor_on_a_real_camera_frame(data_dir, monkeypatch, tmp_path):
         _sign_in(at)
         assert not at.exception
         assert any("320 × 240 px" in c.value for c in at.caption), [c.value for c in at.caption]
-        assert len(at.get("plotly_chart")) == 1
+        assert any("Click two corners" in c.value for c in at.caption)      # the clickable frame is there
         assert at.number_input(key="roi_x2").value == 320 and at.number_input(key="roi_y2").value == 240
     finally:
         st.cache_resource.clear()
 
 
-def test_roi_box_select_helpers():
-    from core.platform.engineering import roi_figure, roi_from_selection, roi_preview
+def test_roi_click_helpers():
+    """Two clicked corners give the counting area; clicked points around a part give the mask."""
+    import cv2
+    from core.platform.engineering import mask_from_polygon, roi_from_corners, roi_preview
     frame = np.full((240, 320, 3), 100, np.uint8)
     prev = roi_preview(frame, [10, 20, 200, 220])
     assert prev[5, 5].max() < 50 and prev[100, 100].max() == 100     # outside dimmed, inside untouched
-    fig = roi_figure(prev, 320, 240)
-    assert fig.layout.dragmode == "select" and len(fig.data) == 2
-    assert list(fig.layout.yaxis.range) == [240, 0]                   # image coordinates, y down
-    ev = {"selection": {"box": [{"x": [300.7, 12.2], "y": [-5, 130.9]}], "points": []}}
-    assert roi_from_selection(ev, 320, 240) == [12, 0, 300, 130]
-    assert roi_from_selection({"selection": {"box": [{"x": [5, 5], "y": [1, 9]}]}}, 320, 240) is None
-    assert roi_from_selection(None, 320, 240) is None
+    assert roi_from_corners((300.7, 130.9), (12.2, -5), 320, 240) == [12, 0, 301, 131]
+    m = cv2.imdecode(np.frombuffer(mask_from_polygon([(0, 0), (100, 0), (100, 100)], 320, 240), np.uint8), 0)
+    assert m.shape == (240, 320) and m[10, 80] == 0 and m[200, 300] == 255
+    import pytest as _pt
+    from core.platform.engineering import InputError
+    with _pt.raises(InputError):
+        mask_from_polygon([(0, 0), (5, 5)], 320, 240)
 
 
 def test_idle_engineer_is_signed_out(app):

@@ -1,7 +1,7 @@
 """Headless Chromium on the running app (a real ``streamlit run`` subprocess): the Settings
 page is closed to operators, opens with the engineer PIN, saves a camera change that lands in
 the database with the engineer's name in the audit trail, and shows the health panel.
-The screenshot is kept in ``docs/screenshots/settings.png``."""
+Screenshots stay in the test's temporary folder."""
 from __future__ import annotations
 
 import time
@@ -75,3 +75,73 @@ def test_settings_in_a_real_browser(server, data_dir, tmp_path):
         assert (a.key, a.who) == ("camera.rtsp_url", "Budi")
     finally:
         db.dispose()
+
+
+def test_counting_area_and_mask_drawn_on_the_live_frame(server, data_dir):
+    """Settings → Counting area: two clicks on the live frame span the area (the numbers
+    follow), Save stores it; in mask mode three clicks outline a part to ignore, which is
+    stored as the mask PNG the worker reads."""
+    import re
+
+    import cv2
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            page = b.new_page(viewport={"width": 1400, "height": 1100}, locale="en-US")
+            page.goto(server, timeout=60_000)
+            page.get_by_role("heading", name="Live Monitoring").wait_for(timeout=60_000)
+            time.sleep(1.0)
+            open_page(page, "Settings", "text=Engineer access")
+            page.get_by_label("Your name (for the audit trail)").fill("Sari")
+            page.get_by_label("PIN or password", exact=True).fill(PIN)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Save camera and thresholds").wait_for(timeout=60_000)
+            page.get_by_role("tab", name="Counting area").click()
+            cap = page.get_by_text(re.compile(r"The frame is [\d.,]+ × [\d.,]+ px")).first
+            cap.wait_for(timeout=30_000)
+            fw, fh = (int(v.replace(",", "").replace(".", "")) for v in
+                      re.search(r"([\d.,]+) × ([\d.,]+) px", cap.inner_text()).groups())
+            img = page.frame_locator("iframe[title*='streamlit_image_coordinates']").first.locator("img#image")
+            img.wait_for(timeout=30_000)
+
+            def click(fx: float, fy: float) -> None:
+                bb = img.bounding_box()
+                page.mouse.click(bb["x"] + fx * bb["width"], bb["y"] + fy * bb["height"])
+                time.sleep(1.5)                  # the click reruns the page
+
+            click(0.2, 0.25)
+            click(0.8, 0.75)
+            x1 = page.get_by_label("Left (px)")
+            deadline = time.time() + 20
+            while abs(int(x1.input_value()) - 0.2 * fw) > 3 and time.time() < deadline:
+                time.sleep(0.5)
+            got = [int(page.get_by_label(n).input_value()) for n in ("Left (px)", "Top (px)", "Right (px)", "Bottom (px)")]
+            want = [0.2 * fw, 0.25 * fh, 0.8 * fw, 0.75 * fh]
+            assert all(abs(g - w) <= 3 for g, w in zip(got, want)), (got, want)
+            page.get_by_role("button", name="Save counting area").click()
+            page.get_by_text("saved", exact=False).first.wait_for(timeout=30_000)
+
+            page.get_by_text("a point around a part to ignore").click()
+            time.sleep(1.5)
+            img = page.frame_locator("iframe[title*='streamlit_image_coordinates']").first.locator("img#image")
+            for fx, fy in ((0.3, 0.3), (0.45, 0.3), (0.45, 0.5)):
+                click(fx, fy)
+            page.get_by_role("button", name="Ignore the outlined part").click()
+            deadline = time.time() + 30
+            mask = data_dir / "masks" / "counting_mask.png"
+            while not mask.exists() and time.time() < deadline:
+                time.sleep(0.5)
+        finally:
+            b.close()
+    from core.platform.storage import Database
+    db = Database()
+    try:
+        s = db.load_settings()
+        assert s.counting.roi is not None and all(abs(g - w) <= 3 for g, w in zip(s.counting.roi, want))
+        assert s.counting.mask_path
+    finally:
+        db.dispose()
+    m = cv2.imread(str(data_dir / s.counting.mask_path), cv2.IMREAD_GRAYSCALE)
+    assert m.shape == (fh, fw)
+    assert m[int(0.35 * fh), int(0.42 * fw)] == 0 and m[int(0.9 * fh), int(0.9 * fw)] == 255

@@ -249,6 +249,38 @@ def save_mask(paths: Paths, data: bytes, filename: str) -> str:
     return str(rel)
 
 
+def roi_from_corners(p1: tuple[float, float], p2: tuple[float, float], width: int, height: int) -> list[int]:
+    """The counting area spanned by two clicked corners (any order), clipped to the frame.
+
+    >>> roi_from_corners((600.4, 20.2), (100.6, 400.0), 640, 480)
+    [101, 20, 600, 400]
+    >>> roi_from_corners((-5, -5), (700, 500), 640, 480)
+    [0, 0, 640, 480]
+    """
+    xs = sorted((min(max(int(round(p1[0])), 0), width), min(max(int(round(p2[0])), 0), width)))
+    ys = sorted((min(max(int(round(p1[1])), 0), height), min(max(int(round(p2[1])), 0), height)))
+    return [xs[0], ys[0], xs[1], ys[1]]
+
+
+def mask_from_polygon(points: list[tuple[float, float]], width: int, height: int) -> bytes:
+    """A mask PNG of the frame's size: white = counted, black = the clicked polygon (the part of
+    the frame to ignore: a walkway, a second stack). Needs three points or more.
+
+    >>> import cv2
+    >>> png = mask_from_polygon([(0, 0), (10, 0), (10, 10), (0, 10)], 40, 20)
+    >>> m = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    >>> m.shape, int(m[5, 5]), int(m[5, 30])
+    ((20, 40), 0, 255)
+    """
+    import cv2
+    if len(points) < 3:
+        raise InputError("Click at least three points around the part to ignore.")
+    m = np.full((height, width), 255, np.uint8)
+    cv2.fillPoly(m, [np.array([[round(x), round(y)] for x, y in points], np.int32)], 0)
+    ok, png = cv2.imencode(".png", m)
+    return png.tobytes()
+
+
 def reference_frame(paths: Paths, worker: Any = None) -> Optional[np.ndarray]:
     """A BGR frame to draw the ROI on: the worker's latest frame when it has one, else the
     first frame of the bundled demo clip (never opens the camera from the UI — that could
@@ -299,36 +331,3 @@ def roi_preview(frame: np.ndarray, roi: Optional[list[int]], mask: Optional[np.n
     return out
 
 
-def roi_from_selection(event: Any, width: int, height: int) -> Optional[list[int]]:
-    """``[x1, y1, x2, y2]`` of the last box dragged on :func:`roi_figure` (a Streamlit
-    plotly selection event), clipped to the frame; None when there is no usable box.
-
-    >>> roi_from_selection({"selection": {"box": [{"x": [620.4, 100.2], "y": [50, 900]}]}}, 640, 480)
-    [100, 50, 620, 480]
-    >>> roi_from_selection({"selection": {"box": []}}, 640, 480) is None
-    True
-    """
-    try:
-        b = event["selection"]["box"][0]
-        xs, ys = sorted(float(v) for v in b["x"]), sorted(float(v) for v in b["y"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
-    box = [int(max(0, min(width, xs[0]))), int(max(0, min(height, ys[0]))),
-           int(max(0, min(width, xs[-1]))), int(max(0, min(height, ys[-1])))]
-    return box if box[2] > box[0] and box[3] > box[1] else None
-
-
-def roi_figure(preview_bgr: np.ndarray, width: int, height: int) -> Any:
-    """The ROI preview as a plotly figure with box-select in source pixels. An invisible
-    grid of points makes the image selectable (plotly only box-selects over data points)."""
-    import plotly.graph_objects as go
-    step = max(1, int(np.ceil(width / 960)))            # keep the browser payload small
-    fig = go.Figure(go.Image(z=preview_bgr[::step, ::step, ::-1], dx=step, dy=step, hoverinfo="skip"))
-    xs, ys = np.meshgrid(np.linspace(0, width, 41), np.linspace(0, height, 31))
-    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", marker={"opacity": 0},
-                             hoverinfo="none", showlegend=False))
-    fig.update_layout(dragmode="select", margin={"l": 0, "r": 0, "t": 0, "b": 0},
-                      height=min(640, int(900 * height / max(width, 1))))
-    fig.update_xaxes(range=[0, width], showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[height, 0], showgrid=False, zeroline=False, scaleanchor="x")
-    return fig
