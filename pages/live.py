@@ -264,7 +264,8 @@ def _finished_panel(session_id: str) -> None:
 def start_form() -> None:
     """Source choice and the session inputs (only while no session is open)."""
     s = w.status()
-    with st.expander(_("Video source"), expanded=s.source_status in ("idle", "error", "ended", "reconnecting")):
+    # open whenever the counter has no live picture (also while its process starts)
+    with st.expander(_("Video source"), expanded=s.source_status != "live"):
         kinds = {"demo": _("Demo clip"), "file": _("Upload a video file"), "rtsp": _("RTSP camera")}
         kind = st.radio(_("Source"), list(kinds), format_func=kinds.get, horizontal=True, key="live_src_kind")
         try:

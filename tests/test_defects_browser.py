@@ -24,7 +24,7 @@ SID = "qa-browser-1"
 @pytest.fixture
 def qa_session(db, paths):
     from core.platform.storage import CaptureRow, SessionRow
-    from core.synthetic.defects import render_synthetic_defect, sheet_texture
+    from core.synthetic.defects import render_synthetic_defect
     folder = "2026-11-21/" + SID
     d = paths.sessions / folder
     d.mkdir(parents=True)
@@ -32,13 +32,16 @@ def qa_session(db, paths):
     with db.session() as s:
         s.add(SessionRow(id=SID, name="QA browser", target=3, count=3, status="finished", folder=folder))
         s.flush()
+        from core.synthetic.stills import Camera, SheetScene, render
         for i in range(1, 4):
-            img = sheet_texture(320, 480, rng)
-            render_synthetic_defect(img, "scratch", rng)
-            if i == 3:              # a whole sheet on the floor, to measure
-                from core.synthetic.stills import Camera, SheetScene, render
-                img = render(SheetScene(length_mm=1200, width_mm=600, angle_deg=5), Camera(640, 480, 300, 2000),
-                             seed=2).image
+            # a whole sheet on the floor (analysis looks at the sheet only), a scratch drawn on
+            # its middle for the first two
+            r = render(SheetScene(length_mm=1200, width_mm=600, angle_deg=5), Camera(640, 480, 300, 2000), seed=i)
+            img = r.image
+            if i < 3:
+                xs, ys = r.truth.top_corners_px[:, 0], r.truth.top_corners_px[:, 1]
+                cx, cy, hw, hh = xs.mean(), ys.mean(), (xs.max() - xs.min()) / 4, (ys.max() - ys.min()) / 4
+                render_synthetic_defect(img[int(cy - hh):int(cy + hh), int(cx - hw):int(cx + hw)], "scratch", rng)
             cv2.imwrite(str(d / f"sheet_{i:04d}.jpg"), img)
             s.add(CaptureRow(session_id=SID, index=i, path=f"{folder}/sheet_{i:04d}.jpg"))
     english_station(paths.data)

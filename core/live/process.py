@@ -273,7 +273,9 @@ def serve(channel_path: str, station: str = "", source: str = "", parent_pid: in
         if n:
             log.info("%d command(s) left by the previous worker recovered", n)
         from core.live import sessions
-        if source and sessions.open_session(db, station) is None:
+        if source == "none":            # MSM_SOURCE=none: start with no source (the operator picks one)
+            w.default_to_demo = False
+        elif source and sessions.open_session(db, station) is None:
             try:
                 w.set_source(source)
             except Exception as e:      # a source that vanished: the page says "no source"

@@ -212,6 +212,7 @@ class CountingWorker:
         self._thread: Optional[threading.Thread] = None
         self._status = WorkerStatus()
         self._source_uri = source or ""
+        self.default_to_demo = True       # no source given: play the bundled demo (MSM_SOURCE=none: nothing)
         self._engine: Any = None
         self._logged_decision: Any = None   # the engine decision last written to the log
         self._stored_decision: Any = None   # ... and last stored for teach mode
@@ -242,7 +243,7 @@ class CountingWorker:
                 self._clean_temp_files(open_)
                 log.info("resuming open session %s at count %d (position %d)", open_.id, open_.count,
                          open_.source_position)
-            if not self._source_uri:
+            if not self._source_uri and self.default_to_demo:
                 self._source_uri = DEMO if self.paths.demo_clip.exists() else ""
             self._status = replace(self._status, running=True, session=open_, source=self._source_uri,
                                    source_label=describe_source(self._source_uri) if self._source_uri else "")
