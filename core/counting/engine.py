@@ -762,7 +762,7 @@ class CountingEngine:
             elif moving:
                 self._exit_seen = False
             arm_in_view = self._rim > self.rim_frac
-            if (self.state == EngineState.SETTLING and arm_in_view and self._settled is not None
+            if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
                     and self._exit_seen and self._still_time + 1e-6 >= MIN_STILL_S):
                 # the next arm enters before settle_s ran out (fast feeding): decide now on the
                 # last still frame, so that two sheets never merge into one cycle
@@ -790,6 +790,8 @@ class CountingEngine:
                     self.last_reason = f"rim occupied for {STUCK_S:.0f} s: background re-learned, no count"
                     _log.info("frame %d: %s", frame_index, self.last_reason)
             elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
+                if self.state == EngineState.OCCLUDED:
+                    self._exit_seen = True      # the arm held the edge band and has now left it
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
                 self._settled = (frame_bgr.copy(), frame_index, t_seconds)
