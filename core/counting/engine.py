@@ -2,35 +2,46 @@
 
 Stages (Frigate-style, each one cheap until a decision is due)::
 
-    frame ─► reduce (strided + INTER_AREA to ~160 px, grey, gain-normalised)      every frame
-          ─► motion vs last stable background / vs previous frame (shake tolerant)  every frame
-          ─► state machine  STABLE → MOTION ⇄ OCCLUDED → SETTLING                   every frame
-          ─► verify (registration + texture comparison, optional detector)        decision frames only
+    frame ─► reduce (strided + INTER_AREA to ~160 px, grey + red−blue, gain-normalised)  every frame
+          ─► change vs last stable background / vs previous frame (shake tolerant)     every frame
+          ─► state machine  STABLE → MOTION ⇄ OCCLUDED → SETTLING                      every frame
+          ─► cycle figures (peak change, swept area, swept edges, way in/out)          cycle frames
+          ─► verify: cues + one logistic rule (core.counting.cues), optional detector  decision frames only
           ─► CountEvent (with the clean stable full-resolution frame to capture)
 
 * STABLE — the scene matches the background ``B`` (the last stable frame).
 * MOTION — something moves (an arm, its shadow, a sheet in flight).
-* OCCLUDED — nothing moves but the entry zone (the rim of the ROI) still differs from ``B``:
-  an arm pausing in view. No decision is taken while the arm is there.
+* OCCLUDED — nothing moves but the entry zone (a thin band along the frame edge, or the ring
+  around the ROI) still differs from ``B``: an arm pausing in view. No decision meanwhile.
 * SETTLING — nothing moves and the entry zone matches ``B`` again (arm gone); after
   ``settle_s`` of stillness the verifier compares ``B`` with the new stable frame ``S``.
-  A new sheet is a large region whose fine texture changed (a new physical surface, even
-  laid exactly on top of the previous one); an arm that only touched leaves the texture
-  unchanged. Either way ``S`` becomes the new background.
+  The arm must have been seen LEAVING (motion in a wider edge band, or the entry zone
+  clearing) since the last motion inside; otherwise (a dark sleeve on a dark floor the camera
+  cannot see) the engine waits ``NO_EXIT_SETTLE_S`` instead. Either way ``S`` becomes the new
+  background.
+* Fast feeding: when the next arm moves into the entry zone before ``settle_s`` ran out, the
+  cycle is decided at once on the last still frame, so two sheets never merge.
+
+The verifier (:class:`ModelFreeVerifier`) measures per decision: fine texture change, tone
+change with a cut edge (soft shadows and light do not count), new/lost/parallel long edges,
+thin outline lines (an identical sheet laid a pixel or more off), whether the changed region
+is the same surface moved (rigid ECC registration: a nudge), and from the cycle: the peak
+changed area, the area swept and the area whose sharp structure was swept (a carried sheet vs
+a bare arm or a passing shadow). One logistic model combines them into a probability with the
+two cues that decided (:mod:`core.counting.cues`); a station can fit its own in teach mode
+(:mod:`core.counting.teach`). Every decision is kept in :attr:`CountingEngine.decisions`.
 
 Failing streams: black frames are ignored (they never advance anything); a frame with a
 repeated or older timestamp is ignored; dropped frames are handled through the
 timestamps (a gap never counts as more than 0.12 s of stillness). A frozen picture (the
 same image again with a new timestamp) shows "nothing moved" — it cannot create motion,
-and while it shows the arm at the rim it can never lead to a decision. Note: H.264
-decoders also return bit-identical frames for a truly still scene, so identical frames
-cannot be told from a stall by their pixels; the rim rule is what keeps them harmless.
-Something left in the entry zone for good (10 s still) makes the engine re-learn the
-scene without counting, so counting never blocks.
+and while it shows the arm at the rim it can never lead to a decision. Something left in
+the entry zone for good (10 s still) makes the engine re-learn the scene without counting,
+so counting never blocks.
 
-Per-frame cost: ~0.25 ms at 720p (green channel at a stride, INTER_AREA to 160 px, a
-coarse gain map, two 5×5 min/max comparisons) against ~1.5 ms of H.264 decoding; a
-decision costs ~5 ms and happens once per arm cycle.
+Per-frame cost: green channel + two strided chroma channels at ~160/80 px, a coarse gain
+map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (well under 0.5 ms at 720p)
+against ~1.5 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
 
 Example:
     >>> from core.counting import CountingEngine
@@ -390,8 +401,10 @@ class ModelFreeVerifier:
             if tone_area < 0.005:
                 tone_box = None
         pix_valid = None
-        if change.mask is not None:
-            pix_valid = cv2.resize(valid.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        if change.mask is not None:   # the counted area at pixel level, a few px inside its border
+            rx1, ry1, rx2, ry2 = change.roi
+            pm = cv2.resize(change.mask[ry1:ry2, rx1:rx2], (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA) > 127
+            pix_valid = cv2.erode(pm.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         new_e, lost_e, par, new_box = C.outline_cues(a, b / max(gain, 1e-3), pix_valid, with_box=True)
         boxes = [(tb[0] * B, tb[1] * B, tb[2] * B, tb[3] * B) for tb in (tex_box, tone_box) if tb]
         if new_box is not None:
@@ -404,9 +417,13 @@ class ModelFreeVerifier:
             x1 = y1 = x2 = y2 = 0
         cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
-                      outline=C.thin_outline(a, b / max(gain, 1e-3)), swept=change.swept,
+                      outline=C.thin_outline(a, b / max(gain, 1e-3), valid=pix_valid), swept=change.swept,
                       swept_edges=change.swept_edges)
         p, top = C.score(cues, self.model)
+        if not C.visible_change(cues):
+            # the one hard rule before the model: a count needs SOME visible change of the
+            # counted area's top (texture, tone with a cut edge, an outline or edges)
+            p, top = min(p, 0.05), ["tex_area", "outline"]
         accept = p >= self.model.threshold
         box = None
         if boxes:
