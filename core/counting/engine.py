@@ -359,10 +359,12 @@ class ModelFreeVerifier:
         if abs(dx) > 12 or abs(dy) > 12:
             dx = dy = 0.0
         # refine to a rigid motion (a straightened sheet also turns a little): ECC from the shift
-        W = np.float32([[1, 0, dx], [0, 1, dy]])
+        # (at half resolution: ~8× cheaper, ample for a motion of a few px and a degree)
+        W = np.float32([[1, 0, dx / 2], [0, 1, dy / 2]])
         try:
-            _cc, W = cv2.findTransformECC(ca, cb, W, cv2.MOTION_EUCLIDEAN,
-                                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4), None, 5)
+            _cc, W = cv2.findTransformECC(cv2.pyrDown(ca), cv2.pyrDown(cb), W, cv2.MOTION_EUCLIDEAN,
+                                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 25, 1e-4), None, 3)
+            W[:, 2] *= 2.0
         except cv2.error:       # no convergence: keep the plain shift
             W = np.float32([[1, 0, dx], [0, 1, dy]])
         ang = abs(math.degrees(math.atan2(float(W[1, 0]), float(W[0, 0]))))
@@ -811,7 +813,7 @@ class CountingEngine:
                     self._exit_seen = True      # the arm held the edge band and has now left it
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
-                self._settled = (frame_bgr.copy(), frame_index, t_seconds)
+                self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
             else:
                 self._still_time += dt
                 # no way out seen since the last motion inside: wait longer (an arm whose
@@ -820,7 +822,7 @@ class CountingEngine:
                 if self._still_time + 1e-6 >= need:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
                 else:
-                    self._settled = (frame_bgr.copy(), frame_index, t_seconds)
+                    self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
         return event
 
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
