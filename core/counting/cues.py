@@ -177,7 +177,7 @@ def tone_changed(a: np.ndarray, b: np.ndarray, B: int, nh: int, nw: int) -> tupl
 
 def _edges(img: np.ndarray) -> np.ndarray:
     u8 = np.clip(cv2.GaussianBlur(img, (0, 0), 1.2), 0, 255).astype(np.uint8)
-    return cv2.Canny(u8, 12, 30) > 0
+    return cv2.Canny(u8, 12, 30, L2gradient=True) > 0
 
 
 def _long(mask: np.ndarray, min_len: int) -> np.ndarray:
