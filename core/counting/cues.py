@@ -161,16 +161,20 @@ def _block_mean(a: np.ndarray, B: int, nh: int, nw: int) -> np.ndarray:
     return cv2.resize(a[:nh * B, :nw * B], (nw, nh), interpolation=cv2.INTER_AREA)
 
 
-def tone_changed(a: np.ndarray, b: np.ndarray, B: int, nh: int, nw: int) -> tuple[np.ndarray, float]:
+def tone_changed(a: np.ndarray, b: np.ndarray, B: int, nh: int, nw: int,
+                 gain: Optional[float] = None) -> tuple[np.ndarray, float]:
     """Blocks whose mean grey changed beyond exposure (gain from the frame's outer ring of
-    blocks, mostly floor) and noise: (mask, gain)."""
+    blocks, mostly floor, unless ``gain`` is given) and noise: (mask, gain)."""
     ma, mb = _block_mean(a, B, nh, nw), _block_mean(b, B, nh, nw)
-    ring = np.ones((nh, nw), bool)
-    ring[2:-2, 2:-2] = False
-    r = (mb[ring] + 1.0) / (ma[ring] + 1.0)
-    g = float(np.median(r)) if r.size else 1.0
-    if not 0.5 < g < 2.0:
-        g = 1.0
+    if gain is not None:
+        g = float(gain)
+    else:
+        ring = np.ones((nh, nw), bool)
+        ring[2:-2, 2:-2] = False
+        r = (mb[ring] + 1.0) / (ma[ring] + 1.0)
+        g = float(np.median(r)) if r.size else 1.0
+        if not 0.5 < g < 2.0:
+            g = 1.0
     d = np.abs(mb / g - ma)
     return d > (4.0 + 0.05 * ma), g
 
@@ -280,6 +284,11 @@ def edge_sharpness(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     """
     if not region.any():
         return 0.0
+    ys, xs = np.nonzero(region)      # work on the region's box (+ margin): same figures, less area
+    m = 16
+    y1, y2 = max(0, int(ys.min()) - m), min(region.shape[0], int(ys.max()) + 1 + m)
+    x1, x2 = max(0, int(xs.min()) - m), min(region.shape[1], int(xs.max()) + 1 + m)
+    a, b, region = a[y1:y2, x1:x2], b[y1:y2, x1:x2], region[y1:y2, x1:x2]
     # log ratio (×100 ≈ percent): a shadow darkens every surface by the same factor, so it
     # stays smooth across the sheet/bin edges it covers
     d = cv2.GaussianBlur(100.0 * (np.log(np.maximum(b, 0) + 8.0) - np.log(np.maximum(a, 0) + 8.0)), (0, 0), 1.2)
