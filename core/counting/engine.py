@@ -207,6 +207,13 @@ def _highpass(g: np.ndarray) -> np.ndarray:
     return g - cv2.blur(g, (5, 5))
 
 
+def _chroma_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
+    """Red−blue outside the reference's 5×5 range by more than ``1.5·thr`` plus 35 % of the
+    reference's own colour strength."""
+    t = 1.5 * thr
+    return (cur > ref_hi + t + 0.35 * np.abs(ref_hi)) | (cur < ref_lo - t - 0.35 * np.abs(ref_lo))
+
+
 def _tolerant_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
     """Pixels outside the 5×5 neighbourhood range of the reference (±thr): a shift of up
     to two small pixels (camera shake) changes nothing."""
@@ -580,6 +587,7 @@ class CountingEngine:
         self._bg_sub = None
         self._bg_cr = self._prev_cr = None
         self._glob = 1.0
+        self._gain: Optional[np.ndarray] = None
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -690,6 +698,7 @@ class CountingEngine:
         self._glob = glob
         ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
+        self._gain = gain
         return gf / np.maximum(gain, 0.05)
 
     def _set_background(self, frame: np.ndarray, t: float) -> None:
@@ -727,6 +736,7 @@ class CountingEngine:
             self.frames_ignored += 1
             return None
         self._glob = 1.0
+        self._gain = None
         g = self._norm(small_raw)
         if self._bg_full is None:
             self._set_background(frame_bgr, t_seconds)
@@ -746,12 +756,21 @@ class CountingEngine:
         ch_prev = _tolerant_changed(g, self._prev_hi, self._prev_lo, self.pix_thr)
         cr = _chroma_small(frame_bgr, self._cr_size) if self._bg_cr is not None else None
         if cr is not None:
-            cr *= 1.0 / max(self._glob, 0.05)     # same exposure as the background
+            # same exposure and light gradient as the background: red−blue scales with the light too
+            gm = self._gain
+            if gm is not None:
+                h2, w2 = cr.shape
+                cr /= np.maximum(gm[::2, ::2][:h2, :w2] if gm[::2, ::2].shape[0] >= h2 and gm[::2, ::2].shape[1] >= w2
+                                 else cv2.resize(gm, (w2, h2), interpolation=cv2.INTER_AREA), 0.05)
+            else:
+                cr *= 1.0 / max(self._glob, 0.05)
             up = self._small_size
-            cb = _tolerant_changed(cr, self._bg_cr[0], self._bg_cr[1], self.pix_thr).view(np.uint8)
+            # a colour change counts when it is large AND not proportional to the colour that was
+            # there (light and exposure scale red−blue; an arm replaces it)
+            cb = _chroma_changed(cr, self._bg_cr[0], self._bg_cr[1], self.pix_thr).view(np.uint8)
             ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
             if self._prev_cr is not None:
-                cp = _tolerant_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
+                cp = _chroma_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
                 ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
             self._prev_cr = _hi_lo(cr)
         self._change = np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
