@@ -227,3 +227,16 @@ def test_cli_synth_and_bench_sets(tmp_path, data_dir, capsys):
                "--no-peer", "--only", "h_matte_fast"])
     text = capsys.readouterr().out
     assert rc == 0 and "HELD-OUT" in text and "stacking/heldout" in text and "p50/p95/max" in text
+
+
+def test_clips_renderer_heldout_set_differs_from_its_tuning_set():
+    """``bench count --renderer clips --set heldout``: the project renderer's held-out clips use
+    other seeds and other size/frame-rate combinations than the set the engine was tuned on."""
+    from core.bench.count import set_specs
+    for quick in (False, True):
+        tune, held = set_specs("clips", "tune", quick), set_specs("clips", "heldout", quick)
+        assert held and not set(tune) & set(held)
+        assert not {s.seed for s in tune.values()} & {s.seed for s in held.values()}
+        assert not {(s.width, s.height, s.fps) for s in tune.values()} & {(s.width, s.height, s.fps)
+                                                                          for s in held.values()}
+    assert set(set_specs("stacking", "heldout")) == set(st.set_specs("heldout"))

@@ -347,8 +347,9 @@ class _Stage:
         bw = min(bw, 0.92 * W)
         self.cx, self.cy = self.CW / 2 + rng.uniform(-0.04, 0.04) * W, self.CH / 2 + rng.uniform(-0.04, 0.04) * H
         wall = max(3, int(round(0.06 * side))) if BINS[st.bin] is not None else 0
-        self.inner = (self.cx - bw / 2 + wall, self.cy - bh / 2 + wall, self.cx + bw / 2 - wall, self.cy + bh / 2 - wall)
-        ox0, oy0, ox1, oy1 = (int(self.cx - bw / 2), int(self.cy - bh / 2), int(self.cx + bw / 2), int(self.cy + bh / 2))
+        x0, y0, x1, y1 = self.cx - bw / 2, self.cy - bh / 2, self.cx + bw / 2, self.cy + bh / 2
+        self.inner = (x0 + wall, y0 + wall, x1 - wall, y1 - wall)
+        ox0, oy0, ox1, oy1 = int(x0), int(y0), int(x1), int(y1)
         col = BINS[st.bin]
         # contact shadow of the bin on the floor
         m = np.zeros((self.CH, self.CW), np.float32)
@@ -514,7 +515,8 @@ class _Arm:
                 for p, q, r, k in parts:
                     _capsule(target, p, q, r, 1.0 if single else self._c(self.col, k))
                     if not single:   # a highlight stripe along the link: it is round
-                        _capsule(target, p + perp * r * 0.35, q + perp * r * 0.35, r * 0.25, self._c(self.col, k * 1.35))
+                        hi = perp * r * 0.35
+                        _capsule(target, p + hi, q + hi, r * 0.25, self._c(self.col, k * 1.35))
                 # joint caps and the suction spider
                 jc = 1.0 if single else self._c(self.col * 0.5 + 40, 1.0)
                 for c, r in ((elbow, 20 * u), (h, 14 * u)):
@@ -638,7 +640,6 @@ def _default_colour(rng: np.random.Generator, st: Stage) -> tuple[int, int, int]
 
 def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Plan]:
     W, H, pad = stage.W, stage.H, stage.pad
-    fps = spec.fps
     diag = math.hypot(W, H)
     reach = 0.9 * max(W, H)
     frame = np.array([pad, pad, pad + W, pad + H], np.float32)
@@ -702,7 +703,8 @@ def _plan(spec: StackSpec, stage: _Stage, rng: np.random.Generator) -> list[_Pla
             col2 = cyc.colour or _default_colour(rng, stage.st)
             for sgn, col in ((1.0, colour), (-1.0, col2)):
                 od = perp * sgn * 0.8 + d_in * 0.6
-                arms.append((_Arm("hand", side, col, stage.unit, reach, rng, od), perp * sgn * (along + 4 * stage.unit)))
+                grip = perp * sgn * (along + 4 * stage.unit)
+                arms.append((_Arm("hand", side, col, stage.unit, reach, rng, od), grip))
         else:
             arms.append((_Arm("gripper" if carrier == "gripper" else "hand", side, colour, stage.unit, reach, rng),
                          np.zeros(2, np.float32)))
@@ -931,7 +933,7 @@ def _draw_plan(canvas: np.ndarray, stage: _Stage, p: _Plan, t: float, f: int, or
     view = (ox, oy, ox + stage.W, oy + stage.H)
     poses = [_pose(p, k, t) for k in range(len(p.arms))]
     carry = p.sheet is not None and f < p.release_f
-    lift = max(l for _, l in poses)
+    lift = max(lf for _, lf in poses)
     # ROI: around the heads, the carried sheet and the arms (which reach far out of view:
     # clip to the canvas)
     pts = [h for h, _ in poses]
@@ -954,8 +956,8 @@ def _draw_plan(canvas: np.ndarray, stage: _Stage, p: _Plan, t: float, f: int, or
     sv = stage.shadow_vec * (6 + 60 * lift) * stage.unit
     mask = np.zeros((rh, rw), np.float32)
     paint = np.zeros((rh, rw, 3), np.float32)
-    for (arm, _o), (h, l) in zip(p.arms, poses):
-        arm.draw(paint, mask, h, l, np.array([x0, y0], np.float32))
+    for (arm, _o), (h, lf) in zip(p.arms, poses):
+        arm.draw(paint, mask, h, lf, np.array([x0, y0], np.float32))
     smask = np.zeros((rh, rw), np.float32)
     if carry:
         c = p.sheet.corners(sc, grp[0] - p.sheet.cx, grp[1] - p.sheet.cy)
@@ -996,6 +998,7 @@ _TUNE = dict(
     bins=["painted_yellow", "plastic_black", "table_light"],
     paints=[(0.62, 0.42, 0.22), (0.30, 0.55, 0.25), (0.22, 0.25, 0.62)],       # blue, green, red (BGR)
     palette=[(40, 110, 235), (200, 120, 40), (235, 235, 235), (120, 120, 120), (30, 30, 30)],
+    near=[(2, 0), (0, 3), (-2, 1), (1, -2), (3, 3), (-1, -3), (2, -1), (0, 2), (-3, 0), (1, 1)],
     seed0=7100,
 )
 _HELD = dict(
@@ -1004,6 +1007,7 @@ _HELD = dict(
     bins=["steel_dark", "white", "plastic_blue"],
     paints=[(0.80, 0.88, 0.90), (0.50, 0.50, 0.48), (0.20, 0.45, 0.85)],       # cream, grey, orange
     palette=[(60, 170, 60), (40, 40, 200), (20, 200, 230), (150, 60, 140), (70, 60, 50)],
+    near=[(0, 2), (3, -1), (-2, -2), (1, 3), (-3, 1), (2, 2), (-1, 2), (3, 0), (0, -3), (-2, 1)],
     seed0=9300,
 )
 
@@ -1070,10 +1074,10 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
     add("hands_all_sides", sz[0], Stage(fl[2], bn[2], "hot_rolled", sheet_fill=0.7, initial=1),
         [Cycle("touch", side="left"), S(0, side="right", carrier="hands"), Cycle("nudge", side="top"),
          S(0, side="bottom"), Cycle("touch", side="bottom"), S(0, side="top", carrier="hands"),
-         Cycle("hover", side="right", carrier="hands", pause_s=1.2), S(0, side="left")], Camera(noise=2, shadow_passes=1))
+         Cycle("hover", side="right", carrier="hands", pause_s=1.2), S(0, side="left")],
+        Camera(noise=2, shadow_passes=1))
     add("near_aligned", sz[0], Stage(fl[0], bn[1], "painted", pt[2], identical=True, sheet_fill=0.78, initial=1),
-        [S(0, offset_px=(float(dx), float(dy)), angle_deg=0.0) for dx, dy in
-         [(2, 0), (0, 3), (-2, 1), (1, -2), (3, 3), (-1, -3), (2, -1), (0, 2), (-3, 0), (1, 1)]], Camera(noise=2.5))
+        [S(0, offset_px=(float(dx), float(dy)), angle_deg=0.0) for dx, dy in m["near"]], Camera(noise=2.5))
     add("linger_720p", sz[3], Stage(fl[1], bn[0], "galvanised", sheet_fill=0.95, initial=1),
         [S(0, linger_s=2.0, carrier="gripper"), S(0, linger_s=1.2), Cycle("hover", pause_s=1.5), S(0, linger_s=2.5),
          S(0)], Camera(noise=2, flicker=0.02, codec="h264", crf=28))
