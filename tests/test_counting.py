@@ -232,7 +232,9 @@ def test_verifier_seam_detector_and_failures(clip_set):
     assert count_video(truth.path, verifier=Exploding()).count == 0   # loop survives, no count
 
     assert isinstance(make_verifier(CountingSettings(verifier="model_free"), detect_sheet), ModelFreeVerifier)
-    assert isinstance(make_verifier(CountingSettings(), detect_sheet), DetectorVerifier)
+    # issue 12: the detector is opt-in ("auto"/"detector"); the default is model-free everywhere
+    assert isinstance(make_verifier(CountingSettings(verifier="auto"), detect_sheet), DetectorVerifier)
+    assert isinstance(make_verifier(CountingSettings(), detect_sheet), ModelFreeVerifier)
     assert isinstance(make_verifier(CountingSettings(), None), ModelFreeVerifier)
 
 
@@ -249,9 +251,10 @@ def test_model_free_verifier_directly():
     sc.place(s2)
     after = sc.canvas.copy()
     v = ModelFreeVerifier()
-    ch = Change(roi=[0, 0, 320, 240])
+    # what the engine saw during each cycle (issue 12 cues): a sheet carried in vs a bare hand
+    ch = Change(roi=[0, 0, 320, 240], carried=0.2, swept=0.4, swept_edges=0.25)
     assert v.verify(before, after, ch).accept
-    no = v.verify(before, relit, ch)
+    no = v.verify(before, relit, Change(roi=[0, 0, 320, 240], carried=0.06, swept=0.1, swept_edges=0.06))
     assert not no.accept and isinstance(no, Verdict)
     assert sheet_texture is not None
 
@@ -327,7 +330,7 @@ def test_cues_see_a_smooth_sheet_by_tone_and_outline_not_texture():
     before = _flat_scene(150)
     after = _flat_scene(162, off=(3, 2))
     v = ModelFreeVerifier()
-    ch = Change(roi=[0, 0, 320, 240], carried=0.3, swept=0.4)
+    ch = Change(roi=[0, 0, 320, 240], carried=0.2, swept=0.4, swept_edges=0.25)
     yes = v.verify(before, after, ch)
     assert yes.accept, yes.reason
     assert yes.cues["tone_area"] > 0.1 and yes.cues["tex_area"] < 0.05

@@ -229,3 +229,25 @@ def test_apply_settings_reaches_the_running_engine_without_a_restart(db, paths, 
         assert engine.cfg.motion_sensitivity == 0.9
     finally:
         w.stop()
+
+
+def test_every_decision_is_logged_with_its_cues_and_kept_for_teach_mode(db, paths, clip, caplog):
+    """Issue 12: one live log line per decision (count or not) naming the cues that decided,
+    and each decision stored with its cues (teach mode's examples)."""
+    import logging
+    from core.live import cycles
+    path, truth = clip
+    w = _run_once(db, paths, path)
+    w.start_session("Batch-L", 10)
+    with caplog.at_level(logging.INFO):
+        w.start()
+        try:
+            wait_for(lambda: w.status().source_status == "ended", 90, what="the clip to end")
+        finally:
+            w.stop()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decision frame")]
+    assert sum(" COUNT " in ln for ln in lines) == truth.expected_count == 3
+    assert all(" by " in ln and "swept=" in ln and "tex_area=" in ln for ln in lines)
+    kept = cycles.recent(db)
+    assert len(kept) == len(lines) and sum(c.accepted for c in kept) == 3
+    assert all("outline" in c.cues for c in kept)

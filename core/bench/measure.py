@@ -87,9 +87,9 @@ def bench_measure(argv: list[str]) -> int:
         c, r = res["with_parallax_compensation"], res["without_parallax_compensation"]
         what = ("stacks whose lower sheets stick out by up to 20 px at 0.88–0.97 of the top's brightness"
                 if a.stack else "sheets")
-        record("measure-stack" if a.stack else "measure", argv,
-               f"{a.n} rendered {what}, {w}×{h} (core.synthetic.stills, seed {a.seed})", res,
-               f"parallax-compensated mean abs. error {c['length']['mean_pct']} % length / {c['width']['mean_pct']} % "
+        record("measure-stack" if a.stack else "measure", argv, command="measure",
+               data=f"{a.n} rendered {what}, {w}×{h} (core.synthetic.stills, seed {a.seed})", figures=res,
+               summary=f"parallax-compensated mean abs. error {c['length']['mean_pct']} % length / {c['width']['mean_pct']} % "
                f"width, max {c['length']['max_pct']} / {c['width']['max_pct']} %; uncompensated mean "
                f"{r['length']['mean_pct']} / {r['width']['mean_pct']} %; {res['failed']} failed")
     return 0

@@ -45,13 +45,13 @@ def machine() -> str:
 
 
 def record(name: str, argv: list[str], data: str, figures: dict[str, Any], summary: str,
-           out_dir: Path | None = None) -> Path:
-    """Save one run's figures; returns the file written."""
+           out_dir: Path | None = None, command: str | None = None) -> Path:
+    """Save one run's figures as ``name`` (``command``: the bench command when it differs)."""
     out_dir = out_dir or RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     args = [a for a in argv if a != "--record"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    doc = {"name": name, "command": " ".join(["python -m core bench", name, *args]).strip(),
+    doc = {"name": name, "command": " ".join(["python -m core bench", command or name, *args]).strip(),
            "data": data, "machine": machine(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
            "load_avg_1min": None if load is None else round(load, 1),   # a busy machine slows every figure
            "summary": summary, "figures": figures}

@@ -2,35 +2,46 @@
 
 Stages (Frigate-style, each one cheap until a decision is due)::
 
-    frame ─► reduce (strided + INTER_AREA to ~160 px, grey, gain-normalised)      every frame
-          ─► motion vs last stable background / vs previous frame (shake tolerant)  every frame
-          ─► state machine  STABLE → MOTION ⇄ OCCLUDED → SETTLING                   every frame
-          ─► verify (registration + texture comparison, optional detector)        decision frames only
+    frame ─► reduce (strided + INTER_AREA to ~160 px, grey + red−blue, gain-normalised)  every frame
+          ─► change vs last stable background / vs previous frame (shake tolerant)     every frame
+          ─► state machine  STABLE → MOTION ⇄ OCCLUDED → SETTLING                      every frame
+          ─► cycle figures (peak change, swept area, swept edges, way in/out)          cycle frames
+          ─► verify: cues + one logistic rule (core.counting.cues), optional detector  decision frames only
           ─► CountEvent (with the clean stable full-resolution frame to capture)
 
 * STABLE — the scene matches the background ``B`` (the last stable frame).
 * MOTION — something moves (an arm, its shadow, a sheet in flight).
-* OCCLUDED — nothing moves but the entry zone (the rim of the ROI) still differs from ``B``:
-  an arm pausing in view. No decision is taken while the arm is there.
+* OCCLUDED — nothing moves but the entry zone (a thin band along the frame edge, or the ring
+  around the ROI) still differs from ``B``: an arm pausing in view. No decision meanwhile.
 * SETTLING — nothing moves and the entry zone matches ``B`` again (arm gone); after
   ``settle_s`` of stillness the verifier compares ``B`` with the new stable frame ``S``.
-  A new sheet is a large region whose fine texture changed (a new physical surface, even
-  laid exactly on top of the previous one); an arm that only touched leaves the texture
-  unchanged. Either way ``S`` becomes the new background.
+  The arm must have been seen LEAVING (motion in a wider edge band, or the entry zone
+  clearing) since the last motion inside; otherwise (a dark sleeve on a dark floor the camera
+  cannot see) the engine waits ``NO_EXIT_SETTLE_S`` instead. Either way ``S`` becomes the new
+  background.
+* Fast feeding: when the next arm moves into the entry zone before ``settle_s`` ran out, the
+  cycle is decided at once on the last still frame, so two sheets never merge.
+
+The verifier (:class:`ModelFreeVerifier`) measures per decision: fine texture change, tone
+change with a cut edge (soft shadows and light do not count), new/lost/parallel long edges,
+thin outline lines (an identical sheet laid a pixel or more off), whether the changed region
+is the same surface moved (rigid ECC registration: a nudge), and from the cycle: the peak
+changed area, the area swept and the area whose sharp structure was swept (a carried sheet vs
+a bare arm or a passing shadow). One logistic model combines them into a probability with the
+two cues that decided (:mod:`core.counting.cues`); a station can fit its own in teach mode
+(:mod:`core.counting.teach`). Every decision is kept in :attr:`CountingEngine.decisions`.
 
 Failing streams: black frames are ignored (they never advance anything); a frame with a
 repeated or older timestamp is ignored; dropped frames are handled through the
 timestamps (a gap never counts as more than 0.12 s of stillness). A frozen picture (the
 same image again with a new timestamp) shows "nothing moved" — it cannot create motion,
-and while it shows the arm at the rim it can never lead to a decision. Note: H.264
-decoders also return bit-identical frames for a truly still scene, so identical frames
-cannot be told from a stall by their pixels; the rim rule is what keeps them harmless.
-Something left in the entry zone for good (10 s still) makes the engine re-learn the
-scene without counting, so counting never blocks.
+and while it shows the arm at the rim it can never lead to a decision. Something left in
+the entry zone for good (10 s still) makes the engine re-learn the scene without counting,
+so counting never blocks.
 
-Per-frame cost: ~0.25 ms at 720p (green channel at a stride, INTER_AREA to 160 px, a
-coarse gain map, two 5×5 min/max comparisons) against ~1.5 ms of H.264 decoding; a
-decision costs ~5 ms and happens once per arm cycle.
+Per-frame cost: green channel + two strided chroma channels at ~160/80 px, a coarse gain
+map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (well under 0.5 ms at 720p)
+against ~1.5 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
 
 Example:
     >>> from core.counting import CountingEngine
@@ -192,6 +203,13 @@ def _highpass(g: np.ndarray) -> np.ndarray:
     return g - cv2.blur(g, (5, 5))
 
 
+def _chroma_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
+    """Red−blue outside the reference's 5×5 range by more than ``1.5·thr`` plus 35 % of the
+    reference's own colour strength."""
+    t = 1.5 * thr
+    return (cur > ref_hi + t + 0.35 * np.abs(ref_hi)) | (cur < ref_lo - t - 0.35 * np.abs(ref_lo))
+
+
 def _tolerant_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
     """Pixels outside the 5×5 neighbourhood range of the reference (±thr): a shift of up
     to two small pixels (camera shake) changes nothing."""
@@ -344,10 +362,12 @@ class ModelFreeVerifier:
         if abs(dx) > 12 or abs(dy) > 12:
             dx = dy = 0.0
         # refine to a rigid motion (a straightened sheet also turns a little): ECC from the shift
-        W = np.float32([[1, 0, dx], [0, 1, dy]])
+        # (at half resolution: ~8× cheaper, ample for a motion of a few px and a degree)
+        W = np.float32([[1, 0, dx / 2], [0, 1, dy / 2]])
         try:
-            _cc, W = cv2.findTransformECC(ca, cb, W, cv2.MOTION_EUCLIDEAN,
-                                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4), None, 5)
+            _cc, W = cv2.findTransformECC(cv2.pyrDown(ca), cv2.pyrDown(cb), W, cv2.MOTION_EUCLIDEAN,
+                                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 25, 1e-4), None, 3)
+            W[:, 2] *= 2.0
         except cv2.error:       # no convergence: keep the plain shift
             W = np.float32([[1, 0, dx], [0, 1, dy]])
         ang = abs(math.degrees(math.atan2(float(W[1, 0]), float(W[0, 0]))))
@@ -360,9 +380,16 @@ class ModelFreeVerifier:
         Wf = np.hstack([R, (W[:, 2] + o - R @ o)[:, None]]).astype(np.float32)
         b2 = cv2.warpAffine(b, Wf, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_REFLECT)
-        ch2, _n, _t = self._tex_changed(c["bpa"], self._bandpass(b2 * self._window(b2.shape)), nh, nw)
-        tn2, _g = C.tone_changed(a, b2, B, nh, nw)
-        resid = int(((ch2 | tn2) & orig).sum())
+        # re-check only the changed region's blocks (+ a blur margin): the same figures on far less area
+        m = 2 * B
+        p1x, p1y = max(0, x1 - m), max(0, y1 - m)
+        p2x, p2y = min(b.shape[1], x2 + m), min(b.shape[0], y2 + m)
+        win = self._window(b2.shape)
+        bp2 = self._bandpass(b2[p1y:p2y, p1x:p2x] * win[p1y:p2y, p1x:p2x])[y1 - p1y:y2 - p1y, x1 - p1x:x2 - p1x]
+        bh, bw = (y2 - y1) // B, (x2 - x1) // B
+        ch2, _n, _t = self._tex_changed(c["bpa"][y1:y2, x1:x2], bp2, bh, bw)
+        tn2, _g = C.tone_changed(a[y1:y2, x1:x2], b2[y1:y2, x1:x2], B, bh, bw, gain=gain)
+        resid = int(((ch2 | tn2) & orig[y1 // B:y1 // B + bh, x1 // B:x1 // B + bw]).sum())
         return float(np.clip(1.0 - resid / n0, 0.0, 1.0))
 
     def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
@@ -386,8 +413,10 @@ class ModelFreeVerifier:
             if tone_area < 0.005:
                 tone_box = None
         pix_valid = None
-        if change.mask is not None:
-            pix_valid = cv2.resize(valid.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        if change.mask is not None:   # the counted area at pixel level, a few px inside its border
+            rx1, ry1, rx2, ry2 = change.roi
+            pm = cv2.resize(change.mask[ry1:ry2, rx1:rx2], (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA) > 127
+            pix_valid = cv2.erode(pm.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         new_e, lost_e, par, new_box = C.outline_cues(a, b / max(gain, 1e-3), pix_valid, with_box=True)
         boxes = [(tb[0] * B, tb[1] * B, tb[2] * B, tb[3] * B) for tb in (tex_box, tone_box) if tb]
         if new_box is not None:
@@ -400,9 +429,13 @@ class ModelFreeVerifier:
             x1 = y1 = x2 = y2 = 0
         cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
-                      outline=C.thin_outline(a, b / max(gain, 1e-3)), swept=change.swept,
+                      outline=C.thin_outline(a, b / max(gain, 1e-3), valid=pix_valid), swept=change.swept,
                       swept_edges=change.swept_edges)
         p, top = C.score(cues, self.model)
+        if not C.visible_change(cues):
+            # the one hard rule before the model: a count needs SOME visible change of the
+            # counted area's top (texture, tone with a cut edge, an outline or edges)
+            p, top = min(p, 0.05), ["tex_area", "outline"]
         accept = p >= self.model.threshold
         box = None
         if boxes:
@@ -550,6 +583,7 @@ class CountingEngine:
         self._bg_sub = None
         self._bg_cr = self._prev_cr = None
         self._glob = 1.0
+        self._gain: Optional[np.ndarray] = None
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -604,11 +638,10 @@ class CountingEngine:
         whole = r == [0, 0, sw, sh]
         sides = []
         exits: list = []
-        if whole:   # thin band along each frame edge, minus the outermost px where camera shake
-            # brings content into view that has no neighbour in the background. Thin: an arm
-            # crosses the frame edge, a large sheet (one filling the bin) stops short of it
+        if whole:   # band along each frame edge, minus the outermost 2 px where camera shake
+            # brings content into view that has no neighbour in the background
             e = 2
-            bx, by = max(2, int(round(0.04 * sw))), max(2, int(round(0.04 * sh)))
+            bx, by = max(2, int(round(0.06 * sw))), max(2, int(round(0.06 * sh)))
             for sl in ((slice(e, sh - e), slice(e, e + bx)), (slice(e, sh - e), slice(sw - e - bx, sw - e)),
                        (slice(e, e + by), slice(e, sw - e)), (slice(sh - e - by, sh - e), slice(e, sw - e))):
                 sides.append(sl)
@@ -661,6 +694,7 @@ class CountingEngine:
         self._glob = glob
         ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
+        self._gain = gain
         return gf / np.maximum(gain, 0.05)
 
     def _set_background(self, frame: np.ndarray, t: float) -> None:
@@ -698,6 +732,7 @@ class CountingEngine:
             self.frames_ignored += 1
             return None
         self._glob = 1.0
+        self._gain = None
         g = self._norm(small_raw)
         if self._bg_full is None:
             self._set_background(frame_bgr, t_seconds)
@@ -717,12 +752,21 @@ class CountingEngine:
         ch_prev = _tolerant_changed(g, self._prev_hi, self._prev_lo, self.pix_thr)
         cr = _chroma_small(frame_bgr, self._cr_size) if self._bg_cr is not None else None
         if cr is not None:
-            cr *= 1.0 / max(self._glob, 0.05)     # same exposure as the background
+            # same exposure and light gradient as the background: red−blue scales with the light too
+            gm = self._gain
+            if gm is not None:
+                h2, w2 = cr.shape
+                cr /= np.maximum(gm[::2, ::2][:h2, :w2] if gm[::2, ::2].shape[0] >= h2 and gm[::2, ::2].shape[1] >= w2
+                                 else cv2.resize(gm, (w2, h2), interpolation=cv2.INTER_AREA), 0.05)
+            else:
+                cr *= 1.0 / max(self._glob, 0.05)
             up = self._small_size
-            cb = _tolerant_changed(cr, self._bg_cr[0], self._bg_cr[1], self.pix_thr).view(np.uint8)
+            # a colour change counts when it is large AND not proportional to the colour that was
+            # there (light and exposure scale red−blue; an arm replaces it)
+            cb = _chroma_changed(cr, self._bg_cr[0], self._bg_cr[1], self.pix_thr).view(np.uint8)
             ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
             if self._prev_cr is not None:
-                cp = _tolerant_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
+                cp = _chroma_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
                 ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
             self._prev_cr = _hi_lo(cr)
         self._change = np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
@@ -758,7 +802,7 @@ class CountingEngine:
             elif moving:
                 self._exit_seen = False
             arm_in_view = self._rim > self.rim_frac
-            if (self.state == EngineState.SETTLING and arm_in_view and self._settled is not None
+            if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
                     and self._exit_seen and self._still_time + 1e-6 >= MIN_STILL_S):
                 # the next arm enters before settle_s ran out (fast feeding): decide now on the
                 # last still frame, so that two sheets never merge into one cycle
@@ -786,9 +830,11 @@ class CountingEngine:
                     self.last_reason = f"rim occupied for {STUCK_S:.0f} s: background re-learned, no count"
                     _log.info("frame %d: %s", frame_index, self.last_reason)
             elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
+                if self.state == EngineState.OCCLUDED:
+                    self._exit_seen = True      # the arm held the edge band and has now left it
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
-                self._settled = (frame_bgr.copy(), frame_index, t_seconds)
+                self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
             else:
                 self._still_time += dt
                 # no way out seen since the last motion inside: wait longer (an arm whose
@@ -797,7 +843,7 @@ class CountingEngine:
                 if self._still_time + 1e-6 >= need:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
                 else:
-                    self._settled = (frame_bgr.copy(), frame_index, t_seconds)
+                    self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
         return event
 
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
