@@ -18,6 +18,7 @@ model-free segmenter's IoU (``python -m core bench defects``).
 
 Example:
     >>> import numpy as np
+    >>> from core.synthetic.defects import render_synthetic_defect, sheet_texture   # test data
     >>> rng = np.random.default_rng(0)
     >>> img = sheet_texture(240, 320, rng)
     >>> gt, box = render_synthetic_defect(img, "patch", rng)
@@ -55,7 +56,7 @@ class MaskResult:
     """One box's mask, stored box-local (``mask`` covers ``[y1:y2, x1:x2]`` of the image).
 
     >>> m = MaskResult(np.ones((2, 3), bool), 4, 5, 7, 7, "model-free")
-    >>> m.area_px, m.full_mask((10, 10)).sum()
+    >>> m.area_px, int(m.full_mask((10, 10)).sum())
     (6, 6)
     """
     mask: np.ndarray            # bool, (y2 - y1, x2 - x1)
@@ -141,8 +142,8 @@ class ModelFreeSegmenter:
         >>> seg = ModelFreeSegmenter()
         >>> img = np.full((100, 100, 3), 128, np.uint8); img[40:60, 30:70] = 60
         >>> r = seg.segment(img, [(25, 35, 75, 65)])[0]
-        >>> r.area_px
-        800
+        >>> abs(r.area_px - 800) <= 8        # the 20 × 40 patch, corners rounded by morphology
+        True
     """
     name = "model-free"
 
@@ -263,7 +264,7 @@ class Sam2Segmenter:
         >>> seg = Sam2Segmenter(None, random_init=True)   # plumbing only: random weights
         >>> seg.name
         'sam2-random-init'
-        >>> masks = seg.segment(img_bgr, [box1, box2]); seg.unload()
+        >>> masks = seg.segment(img_bgr, [box1, box2]); seg.unload()   # doctest: +SKIP
     """
 
     def __init__(self, ckpt_path: Optional[str | Path], random_init: bool = False, device: str = "cpu",
