@@ -564,3 +564,12 @@ def test_bench_pipeline_counts_false_defects_recall_and_time():
     imgs = B.clean_sheet_set(per_finish=1, demo=False, truth=True)
     assert {n.split()[0] for n, _i, _c in imgs} == {"brushed", "mill_scale", "galvanized", "painted"}
     assert len(B.demo_captures()) == 9
+
+
+@pytest.mark.slow
+def test_bench_defects_cli_prints_the_figures(tmp_path):
+    r = _cli("bench", "defects", "--no-sam2", "--no-pipeline", "--reps", "1", "--iou-n", "1",
+             env={"MSM_DATA_DIR": str(tmp_path / "data")})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["1920x1080"]["tiles"] == 84 and doc["model_free_iou"]["all"]["n"] == 4 and "pipeline" not in doc

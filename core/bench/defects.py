@@ -261,6 +261,29 @@ def pipeline_benchmark(loc: Locator, seg: Any, n_defect: int = 12, per_finish: i
     return res
 
 
+def _rss_mb() -> float:
+    import psutil
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
+def synthetic_capture(h: int, w: int, seed: int = 0, n_defects: int = 6) -> tuple[np.ndarray, list[list[float]]]:
+    """A sheet-texture capture with ``n_defects`` rendered defects; returns (image, boxes)."""
+    from core.qa.segment import DEFECT_KINDS
+    from core.synthetic.defects import render_synthetic_defect, sheet_texture
+    rng = np.random.default_rng(seed)
+    img = sheet_texture(h, w, rng)
+    boxes = []
+    for i in range(n_defects):
+        # render each defect in its own cell so they do not overlap
+        cw, ch = w // 3, h // 2
+        cx, cy = (i % 3) * cw, (i // 3 % 2) * ch
+        cell = img[cy:cy + ch, cx:cx + cw].copy()
+        _, b = render_synthetic_defect(cell, DEFECT_KINDS[i % len(DEFECT_KINDS)], rng, scale=0.6)
+        img[cy:cy + ch, cx:cx + cw] = cell
+        boxes.append([b[0] + cx, b[1] + cy, b[2] + cx, b[3] + cy])
+    return img, boxes
+
+
 def bench_defects(argv: list[str]) -> int:
     return _guard(_bench_defects, argv)
 
