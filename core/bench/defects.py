@@ -27,6 +27,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from core.bench.record import add_record_arg, record
 from core.platform.paths import PROJECT_ROOT, Paths
 from core.qa.defects import Locator, _guard, active_model_path, analyse_image, class_thresholds
 from core.qa.segment import DEFECT_KINDS, ModelFreeSegmenter, mask_iou
@@ -302,6 +303,7 @@ def _bench_defects(argv: list[str]) -> int:
     ap.add_argument("--clean-per-finish", type=int, default=6, help="clean renders per finish")
     ap.add_argument("--defect-captures", type=int, default=12, help="1080p captures with placed defects")
     ap.add_argument("--no-pipeline", action="store_true", help="skip clean sheets / placed defects / 1080p time")
+    add_record_arg(ap)
     a = ap.parse_args(argv)
     _log.setup()
     paths = Paths.from_env()
@@ -376,6 +378,17 @@ def _bench_defects(argv: list[str]) -> int:
     # fainter defects (40 % of the nominal contrast): closer to the noise floor, harder
     out["model_free_iou_faint"] = segmenter_iou_benchmark(a.iou_n, seed=1, contrast_scale=0.4)
     print(json.dumps(out, indent=1))
+    if a.record and "pipeline" in out:
+        P = out["pipeline"]
+        C, D, T, V = P["clean_sheets"], P["placed_defects"], P["time_per_1080p_capture_ms"], P["neu_val"]
+        iou = out["model_free_iou"]["all"]["mean_iou"]
+        record("defects", argv, f"{C['captures']} clean sheets ({C['renders']} renders of every finish under the "
+               f"counting clips' lighting + {C['demo_session']} demo captures); {D['captures']} rendered "
+               f"{D['size']} captures with {D['defects']} placed defects; NEU-DET val for mAP", out,
+               f"NEU-DET val mAP50 {V['map50']}; {C['false_defects_per_clean_sheet']} false defects per clean "
+               f"sheet (sheet found on {C['sheet_found']}/{C['captures']}); placed defects recall {D['recall']}, "
+               f"precision {D['precision']} (sheet found on {D['sheet_found']}/{D['captures']}); 1080p capture "
+               f"locate + model-free segment median {T['median']} ms, p90 {T['p90']} ms; model-free mask IoU {iou}")
     return 0
 
 
