@@ -89,6 +89,8 @@ class Cues:
 
 
 FEATURE_NAMES = CUE_NAMES + ("moved_not_carried",)
+# cues that show a new surface: their weights are fitted ≥ 0 (they may only count FOR a sheet)
+MONOTONE_FEATURES = ("tex_area", "tone_area", "new_edges", "outline", "swept", "swept_edges", "carried")
 
 
 def features(c: Cues) -> np.ndarray:
