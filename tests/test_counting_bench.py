@@ -42,3 +42,16 @@ def test_peer_summary_compares_accuracy_and_speed():
     assert s["exact_clips"] == 1 and s["abs_error"] == 2 and s["engine_exact_clips"] == 2
     assert s["speed_ratio_engine_over_peer"] == 20.0
     assert _peer_summary([mk("c", 1, 1, None, 800.0, None)]) is None
+
+
+def test_cuefit_labels_the_first_decision_of_each_sheet_window():
+    """The refit tool's labels follow ``bench count``'s scorer: the first decision at or after
+    a sheet's stable frame (before the next arm enters) is the sheet; a touch's decision and
+    a second decision in the same window are not."""
+    from types import SimpleNamespace as N
+    from core.bench.cuefit import label
+    ev = [N(kind="sheet", enter_frame=0, stable_frame=10), N(kind="hand", enter_frame=20, stable_frame=30),
+          N(kind="sheet", enter_frame=40, stable_frame=50)]
+    truth = N(events=ev, sheet_events=[ev[0], ev[2]])
+    decs = [N(frame=f) for f in (5, 12, 15, 33, 52)]
+    assert label(truth, decs) == [0, 1, 0, 0, 1]

@@ -125,9 +125,10 @@ def test_deterministic():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
-def test_sets_are_disjoint_and_cover_the_cases():
+@pytest.mark.parametrize("a,b", [("tune", "heldout"), ("tune", "heldout2"), ("heldout", "heldout2")])
+def test_sets_are_disjoint_and_cover_the_cases(a, b):
     for quick in (False, True):
-        tune, held = st.set_specs("tune", quick), st.set_specs("heldout", quick)
+        tune, held = st.set_specs(a, quick), st.set_specs(b, quick)
         assert not set(tune) & set(held)
         assert not {s.seed for s in tune.values()} & {s.seed for s in held.values()}
         size = lambda s: (s.width, s.height, s.fps)  # noqa: E731
@@ -138,12 +139,12 @@ def test_sets_are_disjoint_and_cover_the_cases():
             & {tuple(c) for s in held.values() for c in s.stage.palette}
         paints = lambda ss: {s.stage.paint for s in ss.values() if s.stage.finish == "painted"}  # noqa: E731
         assert not paints(tune) & paints(held)
-    full = st.set_specs("heldout")
+    full = st.set_specs(b)
     kinds = {c.kind for s in full.values() for c in s.cycles}
     assert kinds == {"sheet", "touch", "nudge", "hover", "empty"}
     finishes = {s.stage.finish for s in full.values()}
     assert finishes & set(st.SMOOTH_FINISHES) and finishes & set(st.TEXTURED_FINISHES)
-    assert {s.width for s in full.values()} >= {640, 960, 1280, 1920}
+    assert {s.width for s in full.values()} >= ({640, 960, 1280, 1920} if b == "heldout" else {720, 1280, 1600})
     assert min(s.fps for s in full.values()) >= 10 and max(s.fps for s in full.values()) <= 30
     sheets = sum(sum(c.kind == "sheet" for c in s.cycles) for s in full.values())
     assert 60 <= sheets <= 120 and 10 <= len(full) <= 12
@@ -156,7 +157,7 @@ def test_sets_are_disjoint_and_cover_the_cases():
 
 def _sizes():
     out = set()
-    for which in ("tune", "heldout"):
+    for which in st.SET_NAMES:
         for s in st.set_specs(which).values():
             out.add((s.width, s.height, s.fps, s.camera.codec))
     return sorted(out)
@@ -227,6 +228,10 @@ def test_cli_synth_and_bench_sets(tmp_path, data_dir, capsys):
                "--no-peer", "--only", "h_matte_fast"])
     text = capsys.readouterr().out
     assert rc == 0 and "HELD-OUT" in text and "stacking/heldout" in text and "p50/p95/max" in text
+    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "heldout2", "--repeat", "1",
+               "--no-peer", "--only", "h2_matte_fast", "--json"])
+    s = json.loads(capsys.readouterr().out)["sets"]
+    assert rc == 0 and set(s) == {"stacking/heldout2"} and s["stacking/heldout2"]["sheets_expected"] == 4
 
 
 def test_clips_renderer_heldout_set_differs_from_its_tuning_set():
@@ -240,3 +245,21 @@ def test_clips_renderer_heldout_set_differs_from_its_tuning_set():
         assert not {(s.width, s.height, s.fps) for s in tune.values()} & {(s.width, s.height, s.fps)
                                                                           for s in held.values()}
     assert set(set_specs("stacking", "heldout")) == set(st.set_specs("heldout"))
+
+
+def test_second_heldout_set_is_new_for_both_renderers():
+    """``--set heldout2`` (added after the first held-out set had been looked at): seeds and
+    size/frame-rate combinations that neither the tuning set nor the first held-out set use,
+    for the project renderer and the stacking one; ``--set all`` = the three sets."""
+    from core.bench.count import SETS, set_specs
+    assert SETS == ("tune", "heldout", "heldout2")
+    for r in ("clips", "stacking"):
+        for quick in (False, True):
+            new = set_specs(r, "heldout2", quick)
+            assert new
+            for old in ("tune", "heldout"):
+                o = set_specs(r, old, quick)
+                assert not set(o) & set(new)
+                assert not {s.seed for s in o.values()} & {s.seed for s in new.values()}
+                assert not {(s.width, s.height, s.fps) for s in o.values()} & {(s.width, s.height, s.fps)
+                                                                               for s in new.values()}

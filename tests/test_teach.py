@@ -79,3 +79,30 @@ def test_a_bad_cue_model_is_refused_by_validation(db):
     s = db.load_settings()
     s.counting.cue_model = {"weights": "x"}
     assert any("cue_model" in e for e in s.validate())
+
+
+def test_monotone_fit_keeps_new_surface_cues_for_a_sheet():
+    """``nonneg``: cycles in which a clearly new tone came with NO sheet (and sheets with a
+    weak tone) pull the free fit's tone weight below zero; the constrained fit keeps it at
+    ≥ 0 for every cue that shows a new surface, and still separates the examples."""
+    from core.counting.cues import MONOTONE_FEATURES
+    from core.counting.teach import fit
+    rng = np.random.default_rng(3)
+    ex, y = [], []
+    for i in range(40):
+        sheet = i % 2 == 0
+        c = Cues(tex_area=rng.uniform(0.1, 0.3) if sheet else rng.uniform(0.0, 0.02),
+                 tone_area=rng.uniform(0.0, 0.05) if sheet else rng.uniform(0.1, 0.4),
+                 swept=rng.uniform(0.2, 0.4) if sheet else rng.uniform(0.0, 0.1))
+        ex.append(c.to_dict())
+        y.append(int(sheet))
+    zero = DEFAULT_MODEL.__class__(weights=[0.0] * len(FEATURE_NAMES), bias=0.0)
+    free = fit(ex, y, prior=zero, l2=0.1)
+    mono = fit(ex, y, prior=zero, l2=0.1, nonneg=MONOTONE_FEATURES)
+    tone = FEATURE_NAMES.index("tone_area")
+    assert free.model.weights[tone] < -0.1                 # the data alone says "tone against"
+    for n in MONOTONE_FEATURES:
+        assert mono.model.weights[FEATURE_NAMES.index(n)] >= 0.0
+    assert mono.model.weights[tone] < 1e-6
+    assert mono.after.recall == 1.0 and mono.after.precision == 1.0
+    assert set(MONOTONE_FEATURES) <= set(FEATURE_NAMES)

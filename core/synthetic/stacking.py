@@ -34,9 +34,10 @@ the cycle kinds (``spec["cycles"][i]["kind"]``).
     >>> frames[0].shape
     (120, 160, 3)
 
-Sets: :func:`set_specs` ("tune" or "heldout", ``quick``) and :func:`render_set` give two
-disjoint clip sets (other seeds AND other resolutions/fps, floors, bins, paints, arm colours).
-Never tune on the held-out set.
+Sets: :func:`set_specs` ("tune", "heldout" or "heldout2", ``quick``) and :func:`render_set`
+give disjoint clip sets (other seeds AND other resolutions/fps, floors, bins, paints, arm
+colours). Never tune on a held-out set; "heldout2" was added after "heldout" had been looked
+at, so that a refit can be judged on clips nobody has seen.
 """
 from __future__ import annotations
 
@@ -60,6 +61,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "epoxy_grey": ((0.55, 0.55, 0.53), 0.008, 0.025),
     "planks": ((0.34, 0.48, 0.62), 0.02, 0.0),
     "rubber_dark": ((0.12, 0.12, 0.12), 0.02, 0.01),
+    # added for the second held-out set (heldout2) only
+    "concrete_dark": ((0.36, 0.37, 0.38), 0.035, 0.045),
+    "tile_terracotta": ((0.22, 0.32, 0.55), 0.012, 0.02),
+    "steel_deck": ((0.46, 0.47, 0.49), 0.01, 0.02),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -68,6 +73,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "white": (0.86, 0.87, 0.86),
     "plastic_blue": (0.62, 0.35, 0.12),
     "table_light": None,
+    # added for the second held-out set (heldout2) only
+    "painted_green": (0.28, 0.52, 0.22),
+    "plastic_grey": (0.46, 0.46, 0.45),
+    "crate_orange": (0.12, 0.48, 0.90),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1010,6 +1019,18 @@ _HELD = dict(
     near=[(0, 2), (3, -1), (-2, -2), (1, 3), (-3, 1), (2, 2), (-1, 2), (3, 0), (0, -3), (-2, 1)],
     seed0=9300,
 )
+# a second held-out set, added after the first had been looked at: other seeds, sizes/fps,
+# floors, bins, paints and arm colours again (none shared with tune or heldout)
+_HELD2 = dict(
+    sizes=[(800, 600, 25), (1024, 576, 15), (720, 480, 18), (1280, 720, 25), (1600, 900, 12), (854, 480, 30)],
+    floors=["concrete_dark", "tile_terracotta", "steel_deck"],
+    bins=["painted_green", "plastic_grey", "crate_orange"],
+    paints=[(0.35, 0.30, 0.30), (0.70, 0.70, 0.72), (0.15, 0.60, 0.70)],       # dark navy, silver, olive (BGR)
+    palette=[(180, 180, 60), (90, 30, 160), (0, 140, 255), (200, 200, 140), (45, 80, 30)],
+    near=[(1, 2), (-3, -1), (2, -3), (0, -2), (3, 2), (-2, 3), (1, -1), (-1, 0), (2, 3), (-3, 2)],
+    seed0=12700,
+)
+SET_NAMES = ("tune", "heldout", "heldout2")
 
 
 def _mix(which: str) -> dict[str, Any]:
@@ -1017,22 +1038,27 @@ def _mix(which: str) -> dict[str, Any]:
         return _TUNE
     if which == "heldout":
         return _HELD
-    raise ValueError(f"unknown set {which!r}; choose tune or heldout")
+    if which == "heldout2":
+        return _HELD2
+    raise ValueError(f"unknown set {which!r}; choose tune, heldout or heldout2")
 
 
 def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
-    """The clip set ``which`` ("tune" | "heldout"). Both sets cover the same situations; the
-    held-out set differs in every setting (sizes/fps, floors, bins, paints, arm and glove
-    colours) and in seeds.
+    """The clip set ``which`` ("tune" | "heldout" | "heldout2"). All sets cover the same
+    situations; each held-out set differs from the others in every setting (sizes/fps,
+    floors, bins, paints, arm and glove colours) and in seeds.
 
-    >>> t, h = set_specs("tune"), set_specs("heldout")
-    >>> len(t) >= 10 and len(h) >= 10 and not {s.seed for s in t.values()} & {s.seed for s in h.values()}
+    >>> t, h, h2 = set_specs("tune"), set_specs("heldout"), set_specs("heldout2")
+    >>> len(t) >= 10 and len(h) >= 10 and len(h2) >= 10
+    True
+    >>> seeds = [{s.seed for s in x.values()} for x in (t, h, h2)]
+    >>> not seeds[0] & seeds[1] and not seeds[0] & seeds[2] and not seeds[1] & seeds[2]
     True
     """
     m = _mix(which)
     sz, fl, bn, pt, pal = m["sizes"], m["floors"], m["bins"], m["paints"], m["palette"]
     seed = m["seed0"]
-    tag = "t" if which == "tune" else "h"
+    tag = {"tune": "t", "heldout": "h", "heldout2": "h2"}[which]
     specs: dict[str, StackSpec] = {}
 
     def add(name: str, size: tuple[int, int, int], stage: Stage, cycles: list[Cycle], camera: Camera,
