@@ -471,8 +471,10 @@ def refine_outline(gray: np.ndarray, rect: tuple) -> Optional[np.ndarray]:
         if line is None:
             return None
         # the top sheet's own edge when a sheet beneath sticks out, then out past a cut-edge rim line
-        line = _top_edge_over_beneath(sm, c, n, e, half, along, line) or line
-        lines.append(_past_rim(sm, line, c, n, along))
+        inner = _top_edge_over_beneath(sm, c, n, e, half, along, line)
+        # a sheet beneath sticks out: its band lies outside the top sheet's edge, and the dark
+        # line there is the top sheet's side wall, not a rim of its top face to step over
+        lines.append(inner if inner is not None else _past_rim(sm, line, c, n, along))
     try:
         corners = np.array([_intersect(lines[i], lines[(i + 1) % 4]) for i in range(4)])
     except np.linalg.LinAlgError:
