@@ -306,7 +306,16 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 row["new_tab_counter_s"] = round(cs, 2)
                 row["new_tab_video_s"] = round(vs, 2)
                 row["tab_load_counter_s_max"] = round(max(x[0] for x in loads), 2)
-                row.update(_pause_ack(db, tabs_open[0][1]))
+                try:
+                    row.update(_pause_ack(db, tabs_open[-1][1]))
+                except Exception as e:      # report it; the other figures still stand
+                    row["pause_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                    try:
+                        row["pause_page_text"] = tabs_open[-1][1].inner_text("body")[:400]
+                        tabs_open[-1][1].screenshot(path=str(Path(tempfile.gettempdir()) /
+                                                             f"msm-viewers-pause-{n}.png"))
+                    except Exception:
+                        pass
                 for c, _pg in tabs_open:
                     c.close()
                 # Streamlit keeps a closed tab's session for server.disconnectedSessionTTL
