@@ -168,14 +168,14 @@ def _status(channel) -> dict[str, Any]:
     return channel.read_status() or {}
 
 
-def _pause_ack(db, page) -> dict[str, Any]:
+def _pause_ack(db, page, active) -> dict[str, Any]:
     """Click PAUSE in a tab: seconds until the worker acknowledged the command (database)
     and until the tab shows RESUME; then RESUME again."""
     from sqlalchemy import select
     from core.live.commands import LiveCommandRow
     btn = page.get_by_role("button", name=re.compile("^(PAUSE|JEDA)$"))
     resume = page.get_by_role("button", name=re.compile("^(RESUME|LANJUTKAN)$"))
-    _click_until(resume, btn, 30)          # a session left paused: resume it first
+    _click_until(resume, btn, 30, active)  # a session left paused: resume it first
     btn.wait_for(timeout=30_000)
     t_click = time.time()
     btn.click()
@@ -189,21 +189,23 @@ def _pause_ack(db, page) -> dict[str, Any]:
                 if r is not None and r.acked_at is not None and r.created_at.timestamp() >= t_click - 1:
                     ack_s = r.acked_at.timestamp() - r.created_at.timestamp()
                     click_to_row = r.created_at.timestamp() - t_click
-        if ui_s != ui_s and resume.count() > 0:
+        if ui_s != ui_s and resume.count() > 0 and btn.count() == 0:
             ui_s = time.time() - t_click
         time.sleep(0.02)
     out = {"pause_ack_s": round(ack_s, 3), "pause_click_to_shown_s": round(ui_s, 3)}
     if ack_s == ack_s:
         out["pause_click_to_ack_s"] = round(ack_s + max(0.0, click_to_row), 3)
-    _click_until(resume, btn, 60)
+    _click_until(resume, btn, 60, active)
+    out["resumed"] = bool(active())
     return out
 
 
-def _click_until(button, shown, timeout_s: float) -> None:
-    """Click ``button`` (when there) until ``shown`` appears: a click that lands while
-    Streamlit reruns the fragment can be dropped by the browser side (counted in the log)."""
+def _click_until(button, shown, timeout_s: float, done) -> None:
+    """Click ``button`` (when there) until ``done()`` (the worker's published state) holds
+    and ``shown`` is on the page: a page element can be stale during a rerun, so the
+    worker's own status decides."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and shown.count() == 0:
+    while time.monotonic() < deadline and not (done() and shown.count() > 0):
         if button.count() > 0:
             try:
                 button.click(timeout=5_000)
@@ -317,7 +319,8 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 row["new_tab_video_s"] = round(vs, 2)
                 row["tab_load_counter_s_max"] = round(max((x[0] for x in loads), default=float("nan")), 2)
                 try:
-                    row.update(_pause_ack(db, tabs_open[-1][1]))
+                    row.update(_pause_ack(db, tabs_open[-1][1], lambda: (
+                        (_status(ch).get("session") or {}).get("status") == "active")))
                 except Exception as e:      # report it; the other figures still stand
                     row["pause_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
                     try:
