@@ -152,7 +152,11 @@ def _open_tab(browser, url: str, timeout_s: float = 60.0) -> tuple[Any, Any, flo
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     page = ctx.new_page()
     t0 = time.monotonic()
-    page.goto(url, wait_until="domcontentloaded", timeout=int(timeout_s * 1000))
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=int(timeout_s * 1000))
+    except Exception:
+        ctx.close()             # a tab that did not load must not stay open as a viewer
+        raise
     counter_s = video_s = float("nan")
     deadline = t0 + timeout_s
     while time.monotonic() < deadline and (counter_s != counter_s or video_s != video_s):
