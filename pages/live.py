@@ -123,8 +123,7 @@ def _do(action: str, *args) -> None:
         st.session_state["live_msg"] = _("The action failed") + f": {e}"
         return
     st.session_state["live_pending"] = {"id": cid, "action": action}
-    from core.live import commands
-    commands.wait(c.db, cid, ACK_WAIT_S)
+    w.wait(cid, ACK_WAIT_S)
     _settle()
 
 

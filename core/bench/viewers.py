@@ -152,7 +152,11 @@ def _open_tab(browser, url: str, timeout_s: float = 60.0) -> tuple[Any, Any, flo
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     page = ctx.new_page()
     t0 = time.monotonic()
-    page.goto(url, wait_until="domcontentloaded", timeout=int(timeout_s * 1000))
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=int(timeout_s * 1000))
+    except Exception:
+        ctx.close()             # a tab that did not load must not stay open as a viewer
+        raise
     counter_s = video_s = float("nan")
     deadline = t0 + timeout_s
     while time.monotonic() < deadline and (counter_s != counter_s or video_s != video_s):
@@ -168,14 +172,14 @@ def _status(channel) -> dict[str, Any]:
     return channel.read_status() or {}
 
 
-def _pause_ack(db, page) -> dict[str, Any]:
+def _pause_ack(db, page, active) -> dict[str, Any]:
     """Click PAUSE in a tab: seconds until the worker acknowledged the command (database)
     and until the tab shows RESUME; then RESUME again."""
     from sqlalchemy import select
     from core.live.commands import LiveCommandRow
     btn = page.get_by_role("button", name=re.compile("^(PAUSE|JEDA)$"))
     resume = page.get_by_role("button", name=re.compile("^(RESUME|LANJUTKAN)$"))
-    _click_until(resume, btn, 30)          # a session left paused: resume it first
+    _click_until(resume, btn, 30, active)  # a session left paused: resume it first
     btn.wait_for(timeout=30_000)
     t_click = time.time()
     btn.click()
@@ -189,21 +193,23 @@ def _pause_ack(db, page) -> dict[str, Any]:
                 if r is not None and r.acked_at is not None and r.created_at.timestamp() >= t_click - 1:
                     ack_s = r.acked_at.timestamp() - r.created_at.timestamp()
                     click_to_row = r.created_at.timestamp() - t_click
-        if ui_s != ui_s and resume.count() > 0:
+        if ui_s != ui_s and resume.count() > 0 and btn.count() == 0:
             ui_s = time.time() - t_click
         time.sleep(0.02)
     out = {"pause_ack_s": round(ack_s, 3), "pause_click_to_shown_s": round(ui_s, 3)}
     if ack_s == ack_s:
         out["pause_click_to_ack_s"] = round(ack_s + max(0.0, click_to_row), 3)
-    _click_until(resume, btn, 60)
+    _click_until(resume, btn, 60, active)
+    out["resumed"] = bool(active())
     return out
 
 
-def _click_until(button, shown, timeout_s: float) -> None:
-    """Click ``button`` (when there) until ``shown`` appears: a click that lands while
-    Streamlit reruns the fragment can be dropped by the browser side (counted in the log)."""
+def _click_until(button, shown, timeout_s: float, done) -> None:
+    """Click ``button`` (when there) until ``done()`` (the worker's published state) holds
+    and ``shown`` is on the page: a page element can be stale during a rerun, so the
+    worker's own status decides."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and shown.count() == 0:
+    while time.monotonic() < deadline and not (done() and shown.count() > 0):
         if button.count() > 0:
             try:
                 button.click(timeout=5_000)
@@ -263,8 +269,14 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
             for n in tabs:
                 tabs_open = []
                 loads = []
+                failed = 0
                 for _ in range(n):
-                    c, pg, cs, vs = _open_tab(browser, app.url, 90)
+                    try:
+                        c, pg, cs, vs = _open_tab(browser, app.url, 90)
+                    except Exception as e:   # a tab that never loaded is a result, not a crash
+                        print(f"tab failed to load: {str(e).splitlines()[0][:160]}", file=out, flush=True)
+                        failed += 1
+                        continue
                     tabs_open.append((c, pg))
                     loads.append((cs, vs))
                 time.sleep(3)                       # settle
@@ -300,13 +312,27 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 if not rtsp:   # a file: the exact truth for the positions played in the window
                     row["truth_sheets_in_window"] = truth_in_positions(st0.get("position", 0) + 1,
                                                                        st1.get("position", 0) + 1)
+                row["tabs_failed_to_load"] = failed
                 # a new tab while N are watching
-                c, pg, cs, vs = _open_tab(browser, app.url, 90)
-                tabs_open.append((c, pg))
+                try:
+                    c, pg, cs, vs = _open_tab(browser, app.url, 90)
+                    tabs_open.append((c, pg))
+                except Exception:
+                    cs = vs = float("nan")
                 row["new_tab_counter_s"] = round(cs, 2)
                 row["new_tab_video_s"] = round(vs, 2)
-                row["tab_load_counter_s_max"] = round(max(x[0] for x in loads), 2)
-                row.update(_pause_ack(db, tabs_open[0][1]))
+                row["tab_load_counter_s_max"] = round(max((x[0] for x in loads), default=float("nan")), 2)
+                try:
+                    row.update(_pause_ack(db, tabs_open[-1][1], lambda: (
+                        (_status(ch).get("session") or {}).get("status") == "active")))
+                except Exception as e:      # report it; the other figures still stand
+                    row["pause_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                    try:
+                        row["pause_page_text"] = tabs_open[-1][1].inner_text("body")[:400]
+                        tabs_open[-1][1].screenshot(path=str(Path(tempfile.gettempdir()) /
+                                                             f"msm-viewers-pause-{n}.png"))
+                    except Exception:
+                        pass
                 for c, _pg in tabs_open:
                     c.close()
                 # Streamlit keeps a closed tab's session for server.disconnectedSessionTTL
@@ -345,6 +371,9 @@ def bench_viewers(argv: list[str]) -> int:
     ap.add_argument("--tabs", default="1,3,10", help="viewer counts to measure, comma separated (default 1,3,10)")
     ap.add_argument("--seconds", type=float, default=60.0, help="measuring time per viewer count (default 60)")
     ap.add_argument("--rtsp", action="store_true", help="the demo clip served over RTSP instead of the file")
+    ap.add_argument("--after-close", type=float, default=150.0,
+                    help="seconds to wait for memory/threads to come back after the tabs close (default 150: "
+                         "Streamlit keeps a closed tab's session 120 s)")
     a = ap.parse_args(argv)
     try:
         tabs = [int(x) for x in a.tabs.split(",") if x.strip()]
@@ -357,5 +386,5 @@ def bench_viewers(argv: list[str]) -> int:
         print(f"error: Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
-    run(tabs, a.seconds, a.rtsp)
+    run(tabs, a.seconds, a.rtsp, ttl_s=a.after_close)
     return 0

@@ -489,6 +489,10 @@ class LiveOwner:
     def command(self, cid: str) -> Optional[commands.Command]:
         return commands.get(self.db, cid)
 
+    def wait(self, cid: str, timeout: float) -> Optional[commands.Command]:
+        """The command once acknowledged, or None when still pending after ``timeout``."""
+        return commands.wait(self.db, cid, timeout)
+
     def call(self, kind: str, timeout: float = COMMAND_TIMEOUT_S, **args: Any) -> dict[str, Any]:
         """Submit and wait for the acknowledgement; a refused command raises its message."""
         cid = self.submit(kind, **args)

@@ -299,6 +299,10 @@ class CountingWorker:
                 s = _state_name(getattr(src, "status", None))
                 if s == "connecting" and getattr(src, "reconnects", 0):
                     s = "reconnecting"          # tried and failed at least once: say so
+                if s == "stalled" and not _is_stream(self._status.source):
+                    # a file cannot stall: no frame read for a while means this loop was busy
+                    # (a model loading, a slow disk); that is a slow counter, not an outage
+                    s = cur
                 if s in ("connecting", "reconnecting", "stalled", "error") and cur != s:
                     new = s
                 if s in ("reconnecting", "error"):
