@@ -40,7 +40,7 @@ export MSM_NEU_DIR
 
 # lint + import order, type check of core/ (see CONTRIBUTING.md)
 check: install-dev
-	$(VENV)/bin/ruff check core pages tests app.py
+	$(VENV)/bin/ruff check core pages tests app.py conftest.py
 	$(VENV)/bin/mypy
 
 # the whole suite: checks, doctests of core/, every test (browser, RTSP, PostgreSQL, NEU-DET)

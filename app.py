@@ -41,6 +41,7 @@ def get_worker():
     ``MSM_STREAM_PORT`` the port of the live video stream (default 8502, or any free port
     when 8502 is taken)."""
     import os
+
     from core.live.process import LiveOwner
     host = st.get_option("server.address") or "0.0.0.0"
     w = LiveOwner(get_db(), Paths.from_env(), source=os.environ.get("MSM_SOURCE") or None,

@@ -16,9 +16,9 @@ import numpy as np
 import streamlit as st
 from sqlalchemy import select
 
-from core.qa import calibration as cal
 from core.platform.paths import safe_join
 from core.platform.storage import CaptureRow, SessionRow
+from core.qa import calibration as cal
 from pages.auth_gate import require_engineer
 from pages.common import ctx, friendly_error
 

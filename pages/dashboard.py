@@ -14,9 +14,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.platform import i18n
-
 import core.reports as reports
+from core.platform import i18n
 from core.platform.storage import utcnow
 from pages.common import ctx, friendly_error
 

@@ -14,8 +14,8 @@ import cv2
 import streamlit as st
 
 from core.platform import i18n
-from core.qa import defects as D
 from core.platform.paths import safe_join
+from core.qa import defects as D
 from pages.common import ctx, friendly_error
 
 c = ctx()

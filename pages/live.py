@@ -249,8 +249,9 @@ def _finished_panel(session_id: str) -> None:
         st.success(msg + " " + _("Target reached."))
     _render_audio(done.id)
     try:
-        from core.reports.sessionlog import build_session_log
         import json
+
+        from core.reports.sessionlog import build_session_log
         data = json.dumps(build_session_log(c.db, session_id, c.tz), ensure_ascii=False, indent=2)
         st.download_button(_("Download the JSON log"), data=data.encode("utf-8"),
                            file_name=f"{session_id}.json", mime="application/json", key="live_dl_json")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from core.qa.measure import Measurement, MeasureError, draw_measurement, measure_with_settings, store_measurement
+from core.qa.measure import MeasureError, Measurement, draw_measurement, measure_with_settings, store_measurement
 
 
 def show_measure(c: Any, capture_row: Any, image_bgr: np.ndarray) -> Optional[Measurement]:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from needs import in_ci, need
+
+from needs import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
-from needs import in_ci, need
+
+from needs import need
 
 
 @dataclass

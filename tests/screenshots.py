@@ -37,10 +37,11 @@ def _qa_session(data: Path) -> None:
     import cv2
     import numpy as np
 
-    from browser import english_station
     from core.platform.paths import Paths
     from core.platform.storage import CaptureRow, Database, SessionRow
     from core.synthetic.defects import render_synthetic_defect, sheet_texture
+
+    from browser import english_station
     english_station(data)
     db, paths = Database(), Paths.from_env()
     folder = "2026-11-29/qa-shots"
@@ -61,9 +62,9 @@ def _qa_session(data: Path) -> None:
 
 def main(out: Path) -> int:
     from playwright.sync_api import sync_playwright
+    from test_calibration_browser import PIN, bar_frame, click_at, sign_in_and_upload, wait_value
 
     from browser import launch, open_page, running_app
-    from test_calibration_browser import PIN, bar_frame, click_at, sign_in_and_upload, wait_value
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)

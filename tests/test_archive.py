@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 import core.reports as reports
-from core.synthetic.session import make_synthetic_session
 from core.platform.paths import Paths
 from core.platform.storage import CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow
+from core.synthetic.session import make_synthetic_session
 
 ROOT = Path(__file__).resolve().parent.parent
 

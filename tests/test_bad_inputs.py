@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import COMMANDS, main as cli_main
+from core.__main__ import COMMANDS
+from core.__main__ import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 CMD_IDS = [" ".join(w) for w, *_ in COMMANDS]
@@ -97,6 +98,7 @@ def test_cli_unknown_command_and_no_traceback_in_a_real_process(data_dir):
 def test_dispatcher_turns_a_crash_into_one_line(monkeypatch, capfd):
     """The safety net itself: a command that raises gives exit 1 and one line, no traceback."""
     import types
+
     import core.__main__ as m
     mod = types.ModuleType("core._boom")
     mod.run = lambda argv: 1 / 0

@@ -7,9 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.qa.calibration import (CalibrationError, Corrector, active_calibration, calibration_history,
-                              checkerboard_calibration, line_calibration, plane_calibration, rollback,
-                              save_calibration, validate_length_mm)
+from core.qa.calibration import (
+    CalibrationError,
+    Corrector,
+    active_calibration,
+    calibration_history,
+    checkerboard_calibration,
+    line_calibration,
+    plane_calibration,
+    rollback,
+    save_calibration,
+    validate_length_mm,
+)
 from core.qa.measure import measure_sheet, measure_with_settings
 from core.synthetic.stills import Camera, SheetScene, Style, render, render_checkerboard
 

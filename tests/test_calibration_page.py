@@ -50,8 +50,8 @@ def _db(at):
 def _capture(at) -> None:
     """A session with one capture: a rendered sheet written where the worker would put it."""
     from core.platform.paths import Paths
-    from core.synthetic.stills import Camera, SheetScene, render
     from core.platform.storage import CaptureRow, SessionRow
+    from core.synthetic.stills import Camera, SheetScene, render
     r = render(SheetScene(length_mm=1200, width_mm=600, angle_deg=0), Camera(480, 360, 200, 2000), seed=1)
     p = Paths.from_env().sessions / "2026-01-01" / "batch-a-1"
     p.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from needs import in_ci, need
 
 from core.synthetic.clips import ClipSpec, Event, Nuisances, SceneConfig, render_clip
+
+from needs import need
 
 ROOT = Path(__file__).resolve().parent.parent
 

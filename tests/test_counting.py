@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.counting.engine import Change, CountingEngine, DetectorVerifier, EngineState, ModelFreeVerifier, Verdict, make_verifier
+from core.counting.engine import (
+    Change,
+    CountingEngine,
+    DetectorVerifier,
+    EngineState,
+    ModelFreeVerifier,
+    Verdict,
+    make_verifier,
+)
 from core.live.count import count_video
 from core.platform.settings import CountingSettings
 from core.synthetic.clips import ClipTruth, SceneConfig, presets, render_clip
@@ -294,6 +302,7 @@ def test_detector_verifier_with_the_trained_sheet_model(clip_set, tmp_path):
     """The real trained ``metal_sheet`` detector (issue 4) through the verifier seam: still
     exact on the hand-only clip; skipped when the weights are not in this checkout."""
     from pathlib import Path
+
     from core.platform.paths import PROJECT_ROOT, Paths
     weights = Path(PROJECT_ROOT) / "weights"
     assert (weights / "metal_sheet.pt").exists() or (weights / "metal_sheet.onnx").exists(), "shipped weights missing"
@@ -326,6 +335,7 @@ def test_cues_see_a_smooth_sheet_by_tone_and_outline_not_texture():
     """A smooth sheet of another shade laid 3 px off: no texture change, yet tone and
     outline cues see it; the verifier counts it. The same frame re-exposed (+20 %) does not."""
     import cv2
+
     from core.counting.cues import thin_outline
     before = _flat_scene(150)
     after = _flat_scene(162, off=(3, 2))
@@ -381,7 +391,6 @@ def test_fast_feeding_never_merges_two_sheets():
     scene = _flat_scene(150)
     frames += [scene] * 10
     for k, shade in enumerate((175, 200)):
-        arm = scene.copy()
         for x in range(0, 200, 25):                 # an arm carrying the sheet in from the left
             f = _flat_scene(shade, off=(4 * (k + 1), 0)) if x > 150 else scene.copy()
             cv2.rectangle(f, (0, 110), (x, 130), (20, 20, 20), -1)
@@ -400,6 +409,7 @@ def test_fast_feeding_never_merges_two_sheets():
 
 def test_count_event_details_keep_old_keys_and_add_cues():
     from datetime import datetime, timezone
+
     from core.counting.engine import CountEvent
     ev = CountEvent(1, 10, 0.5, datetime.now(timezone.utc), 0.9, "r", [0, 0, 1, 1], np.zeros((1, 1, 3), np.uint8),
                     cues={"tex_area": 0.1}, decided_by=["tex_area"])
@@ -418,7 +428,7 @@ def test_teach_fit_learns_a_station_and_reports_precision_recall():
     """Labelled cycles (cues + confirmed truth) → a model that separates them, with the
     before/after figures the Settings page shows; a station whose identical sheets only
     change their outline is fitted so that outline + carried decide."""
-    from core.counting.cues import Cues, DEFAULT_MODEL
+    from core.counting.cues import DEFAULT_MODEL, Cues
     from core.counting.teach import evaluate, fit
     rng = np.random.default_rng(0)
     ex, y = [], []

@@ -49,6 +49,7 @@ def test_cuefit_labels_the_first_decision_of_each_sheet_window():
     a sheet's stable frame (before the next arm enters) is the sheet; a touch's decision and
     a second decision in the same window are not."""
     from types import SimpleNamespace as N
+
     from core.bench.cuefit import label
     ev = [N(kind="sheet", enter_frame=0, stable_frame=10), N(kind="hand", enter_frame=20, stable_frame=30),
           N(kind="sheet", enter_frame=40, stable_frame=50)]

@@ -13,13 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from core.platform.storage import CaptureRow, CountEventRow, Database, SessionRow
+
 from live_clips import sheets_clip, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,10 +17,8 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.reports as reports
-from core.platform.storage import utcnow
+from core.platform.storage import SessionRow, utcnow
 from core.synthetic.session import make_synthetic_session
-from core.platform.storage import SessionRow
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -13,12 +13,13 @@ pytestmark = MARKS
 
 
 def test_day_axis_is_dates_and_downloads_follow_the_selection(data_dir, db, paths):
+    from datetime import datetime, time, timezone
+
     from playwright.sync_api import sync_playwright
 
     from core.platform import i18n
     from core.platform.storage import utcnow
     from core.synthetic.session import make_synthetic_session
-    from datetime import datetime, time, timezone
     jkt = i18n.zone("Asia/Jakarta")       # yesterday 10:00 plant time: inside shift A of one day
     day = i18n.to_local(utcnow(), "Asia/Jakarta").date() - timedelta(days=1)
     t0 = datetime.combine(day, time(10, 0), tzinfo=jkt).astimezone(timezone.utc)

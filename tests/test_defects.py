@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
-from core.qa import defects as D
-from needs import neu_dir
 from core.models.manager import Box
+from core.qa import defects as D
 from core.qa.segment import ModelFreeSegmenter
 from core.synthetic.defects import sheet_texture
+
+from needs import neu_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("MSM_TEST_DEFECT_MODEL") or ROOT / "weights" / "defect_yolo11n.pt")

@@ -11,8 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from needs import in_ci, need
 import yaml
+
+from needs import need
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = ["Dockerfile", "Dockerfile.jetson"]

@@ -259,8 +259,9 @@ def test_clean_cache_only_old_files(paths):
 def test_health_reads_fps_and_decision_latency_from_a_counting_worker(db, paths, tmp_path):
     """The real worker counts a generated clip; the health panel's camera block shows it live,
     with counting FPS and the decision latency (settle window + verifier time)."""
-    from live_clips import sheets_clip, wait_for
     from core.live.worker import CountingWorker
+
+    from live_clips import sheets_clip, wait_for
     clip = tmp_path / "c.mp4"
     sheets_clip(clip, n_sheets=2, hand=False)
     w = CountingWorker(db, paths, source=str(clip), realtime=True, loop=True)

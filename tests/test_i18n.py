@@ -117,9 +117,11 @@ def no_webrtc(tmp_path, monkeypatch):
     """Mocked: ``streamlit_webrtc.webrtc_streamer`` only (as in test_live_page.py) — it cannot
     run under AppTest (no browser session manager); the live page then shows its polling
     image. Everything else is real: the worker counts a small generated clip, real DB."""
+    from types import SimpleNamespace
+
     import streamlit as st
     import streamlit_webrtc
-    from types import SimpleNamespace
+
     from live_clips import sheets_clip
     clip = tmp_path / "i18n.mp4"
     sheets_clip(clip, n_sheets=1, hand=False, gap_s=0.5, tail_s=1.0, fps=5)
@@ -143,6 +145,7 @@ def test_every_page_renders_without_missing_keys(lang, data_dir, db, paths, no_w
     engineer where a page asks); in Indonesian no visible text may be an English msgid
     that has a different Indonesian translation (i.e. a string that escaped `_()`)."""
     from streamlit.testing.v1 import AppTest
+
     from core.synthetic.session import make_synthetic_session
     monkeypatch.setenv("MSM_ENGINEER_PIN", "i18n-4321")
     make_synthetic_session(db, paths, n_captures=4, name="Shift-A")
@@ -261,7 +264,9 @@ def test_settings_retention_table_in_local_time_and_language(data_dir, db, paths
     """The retention preview lists old sessions with their finish time in plant time (with
     the zone) and sizes with a decimal comma in Bahasa Indonesia."""
     from datetime import timedelta
+
     from streamlit.testing.v1 import AppTest
+
     from core.synthetic.session import make_synthetic_session
     monkeypatch.setenv("MSM_ENGINEER_PIN", "i18n-4321")
     old = datetime.now(timezone.utc) - timedelta(days=400)

@@ -18,12 +18,12 @@ pytestmark = MARKS
 @pytest.fixture
 def server(data_dir, tmp_path):
     from core.platform.paths import Paths
-    from core.synthetic.session import make_synthetic_session
     from core.platform.storage import Database
+    from core.synthetic.session import make_synthetic_session
     db = Database()                      # default settings: ui.language = "id", Asia/Jakarta
     make_synthetic_session(db, Paths.from_env(), 3, name="Shift-A")
     db.dispose()
-    from live_clips import sheets_clip   # a small clip keeps the counting worker cheap
+    from live_clips import sheets_clip  # a small clip keeps the counting worker cheap
     clip = tmp_path / "i18n.mp4"
     sheets_clip(clip, n_sheets=1, hand=False, gap_s=0.5, tail_s=1.0, fps=5)
     with running_app(data_dir, MSM_SOURCE=str(clip)) as app:

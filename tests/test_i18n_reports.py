@@ -14,9 +14,8 @@ import openpyxl
 import pypdf
 import pytest
 
-from core.platform import i18n
-
 import core.reports as reports
+from core.platform import i18n
 from core.synthetic.session import make_synthetic_session
 
 START = datetime(2026, 11, 21, 16, 0, tzinfo=timezone.utc)     # 23:00 WIB: the session crosses midnight

@@ -15,14 +15,10 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from core.live import capture
-
-from core.platform import i18n
-
 import core.reports as reports
-
-from core.live import sessions
+from core.live import capture, sessions
 from core.live.capture import CountInput
+from core.platform import i18n
 from core.platform.storage import CaptureRow, CountEventRow, SessionRow
 
 UTC = timezone.utc

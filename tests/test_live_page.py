@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.live import sessions
 from core.platform.storage import Database
+
 from live_clips import sheets_clip
 
 ROOT = Path(__file__).resolve().parent.parent

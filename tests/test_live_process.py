@@ -19,6 +19,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from core.bench.rtsp_server import RtspServer, available
 from core.live import commands
 from core.live.channel import Channel
 from core.live.process import LiveOwner
@@ -26,8 +27,8 @@ from core.live.sessions import SessionError
 from core.live.stream import FrameHub, StreamServer
 from core.live.worker import CountingWorker
 from core.platform.storage import CaptureRow, CountEventRow, SessionRow
+
 from live_clips import sheets_clip, wait_for
-from core.bench.rtsp_server import RtspServer, available
 
 pytestmark = pytest.mark.slow
 

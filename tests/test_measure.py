@@ -12,8 +12,19 @@ import cv2
 import numpy as np
 import pytest
 
-from core.qa.measure import MeasureError, draw_measurement, find_silhouette, measure_pixels, measure_sheet, parallax_factor, stack_height_from_count, store_measurement, to_mm, Measurement
 from core.bench.measure import run_benchmark
+from core.qa.measure import (
+    MeasureError,
+    Measurement,
+    draw_measurement,
+    find_silhouette,
+    measure_pixels,
+    measure_sheet,
+    parallax_factor,
+    stack_height_from_count,
+    store_measurement,
+    to_mm,
+)
 from core.synthetic.stills import Camera, SheetScene, Style, render
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ def _script(image_kind: str) -> None:   # runs inside AppTest (its own module na
     import numpy as np
 
     from core.platform.paths import Paths
-    from core.synthetic.stills import Camera, SheetScene, render
     from core.platform.storage import CaptureRow, Database
+    from core.synthetic.stills import Camera, SheetScene, render
     from pages.common import AppContext
     from pages.measure_view import show_measure
 

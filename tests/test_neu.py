@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.models.neu import NEU_CLASSES, convert, parse_voc, yolo_lines
+
 from needs import neu_dir
 
 SHIPPED_MAP50 = 0.616   # `python -m core eval defects` on the 361 val images, shipped model
@@ -127,8 +128,9 @@ def test_selection_split_is_deterministic_stratified_and_never_val():
 
 def _real_mini(tmp_path: Path, n_per_class: int = 3) -> Path:
     """A few real NEU-DET images per class (train ids only) converted to YOLO."""
-    from core.models.neu import read_split
     import shutil
+
+    from core.models.neu import read_split
     NEU = neu_dir()
     src = tmp_path / "neu"
     for d in ("images", "annotations", "splits"):
@@ -147,8 +149,8 @@ def _real_mini(tmp_path: Path, n_per_class: int = 3) -> Path:
 def test_train_continues_from_weights_picks_best_on_the_selection_split_and_records_the_run(tmp_path):
     """A real (tiny) CPU run: the manifest fields come from what the run did."""
     NEU = neu_dir()
-    from core.models.neu import RUN_META, train
     from core.models.manager import sha256_file
+    from core.models.neu import RUN_META, train
     if not (NEU / "images").exists():
         pytest.fail(f"NEU-DET missing at {NEU} (set MSM_NEU_DIR)")
     src = _real_mini(tmp_path)

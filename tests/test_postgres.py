@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, inspect, select
 
-
 from core.platform.settings import Settings
-from core.platform.storage import (Base, CaptureRow, CountEventRow, CredentialRow, Database, SessionRow,
-                          SettingAuditRow)
+from core.platform.storage import Base, CaptureRow, CountEventRow, CredentialRow, Database, SessionRow, SettingAuditRow
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +66,7 @@ def test_datetimes_stay_utc_aware(pg):
 
 
 def test_session_flow_counts_and_dedup(pg, paths):
-    from core.live import capture
-    from core.live import sessions
+    from core.live import capture, sessions
     st = sessions.start_session(pg, paths, "Batch-Ä " + "x" * 150, 3, source="demo", station="line-1")
     img = np.full((60, 80, 3), 90, np.uint8)
     ev = capture.CountInput(frame=10, image=img, box=(5, 5, 70, 50), confidence=0.9, t=1.0)
@@ -168,8 +165,7 @@ def test_several_stations_aggregate(pg, paths):
 
 def test_session_log_and_export_on_postgres(pg, paths):
     import core.reports as reports
-    from core.live import capture
-    from core.live import sessions
+    from core.live import capture, sessions
     st = sessions.start_session(pg, paths, "Export-PG", 2)
     img = np.full((60, 80, 3), 120, np.uint8)
     capture.record_count(pg, paths, st.id, capture.CountInput(frame=1, image=img, box=None, confidence=0.9, t=0.1))

@@ -15,11 +15,12 @@ import jsonschema
 import openpyxl
 import pypdf
 import pytest
-from needs import in_ci, need
 
 import core.reports as reports
-from core.synthetic.session import make_synthetic_session
 from core.platform.storage import SessionRow
+from core.synthetic.session import make_synthetic_session
+
+from needs import need
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +165,7 @@ def test_cli_export_and_bad_input(db, paths, two_days, data_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["format"] == "pdf" and res["sessions"] == [a] and Path(res["path"]).is_file()
-    from core.platform.i18n import translator   # default language from settings: id
+    from core.platform.i18n import translator  # default language from settings: id
     assert pypdf.PdfReader(res["path"]).pages[0].extract_text().startswith(translator("id")("Production report"))
     r = _cli(["export", "--from", "2026-11-19", "--to", "2026-11-20", "--format", "csv", "--lang", "en",
               "--out", str(tmp_path / "r.csv")], data_dir)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 import core.reports as reports
-from core.synthetic.session import make_synthetic_session
 from core.platform.storage import CaptureRow, CountEventRow, DefectRow, SessionRow
+from core.synthetic.session import make_synthetic_session
 
 
 def _validate(doc):
@@ -82,9 +82,7 @@ def test_log_of_a_real_session_lifecycle(db, paths):
     correction, a QA reject, finish); finish writes the log and it validates."""
     import numpy as np
 
-    from core.live import capture
-
-    from core.live import sessions
+    from core.live import capture, sessions
     from core.qa.defects import set_review
     st = sessions.start_session(db, paths, "Batch Real", 3)
     img = np.full((60, 80, 3), 120, np.uint8)

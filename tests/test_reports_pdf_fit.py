@@ -3,14 +3,13 @@ long session name was cut at 20 characters ("Night shift coil bat") and a captur
 list at 70 ("inclusion 0,"); now lines wrap at words and what does not fit ends in "…"."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import re
+from datetime import datetime, timezone
 
 import pypdf
 
 import core.reports as reports
-from core.reports.export_pdf import _fit_lines, _pdf_font
+from core.reports.export_pdf import _pdf_font
 from core.synthetic.session import make_synthetic_session
 
 

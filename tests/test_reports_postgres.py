@@ -7,11 +7,10 @@ from datetime import datetime, timezone
 import openpyxl
 import pytest
 
-
 import core.reports as reports
-from core.synthetic.session import make_synthetic_session
 from core.platform.paths import Paths
 from core.platform.storage import Database
+from core.synthetic.session import make_synthetic_session
 
 pytestmark = pytest.mark.postgres
 

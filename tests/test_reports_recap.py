@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import core.reports as reports
-from core.synthetic.session import make_synthetic_session
 from core.platform.storage import CountEventRow, SessionRow
+from core.synthetic.session import make_synthetic_session
 
 
 @pytest.mark.parametrize("hh, mm, day, shift", [

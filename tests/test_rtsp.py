@@ -7,14 +7,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from needs import in_ci, need
 from sqlalchemy import select
 
-from core.live import sessions
-from core.platform.storage import CountEventRow
-from core.live.worker import CountingWorker
-from live_clips import sheets_clip, split_clip, wait_for
 from core.bench.rtsp_server import RtspServer, available
+from core.live import sessions
+from core.live.worker import CountingWorker
+from core.platform.storage import CountEventRow
+
+from live_clips import sheets_clip, split_clip, wait_for
+from needs import in_ci
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow,
               pytest.mark.skipif(not available() and not in_ci(),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.bench.defects import segmenter_iou_benchmark
 from core.qa.segment import DEFECT_KINDS, MaskResult, ModelFreeSegmenter, as_bgr, load_segmenter, mask_iou
 from core.synthetic.defects import render_synthetic_defect, sheet_texture
-from core.bench.defects import segmenter_iou_benchmark
 
 
 @pytest.mark.parametrize("kind", DEFECT_KINDS)

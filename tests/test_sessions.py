@@ -10,11 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from core.live import alerts
-
-from core.live import capture
-
-from core.live import sessions
+from core.live import alerts, capture, sessions
 from core.live.sessions import SessionError
 from core.platform.settings import Settings
 from core.platform.storage import CaptureRow, CountEventRow, SessionRow

@@ -293,6 +293,7 @@ def test_roi_editor_on_a_real_camera_frame(data_dir, monkeypatch, tmp_path):
     the worker's own frame (its size, not the configured one)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
+
     from live_clips import sheets_clip, wait_for
     clip = tmp_path / "clip.mp4"
     sheets_clip(clip, n_sheets=1, hand=False)
@@ -319,6 +320,7 @@ def test_roi_editor_on_a_real_camera_frame(data_dir, monkeypatch, tmp_path):
 def test_roi_click_helpers():
     """Two clicked corners give the counting area; clicked points around a part give the mask."""
     import cv2
+
     from core.platform.engineering import mask_from_polygon, roi_from_corners, roi_preview
     frame = np.full((240, 320, 3), 100, np.uint8)
     prev = roi_preview(frame, [10, 20, 200, 220])
@@ -327,6 +329,7 @@ def test_roi_click_helpers():
     m = cv2.imdecode(np.frombuffer(mask_from_polygon([(0, 0), (100, 0), (100, 100)], 320, 240), np.uint8), 0)
     assert m.shape == (240, 320) and m[10, 80] == 0 and m[200, 300] == 255
     import pytest as _pt
+
     from core.platform.engineering import InputError
     with _pt.raises(InputError):
         mask_from_polygon([(0, 0), (5, 5)], 320, 240)
@@ -345,8 +348,8 @@ def test_idle_engineer_is_signed_out(app):
 def test_camera_change_reopens_the_running_worker(db, paths):
     """Real CountingWorker watching the configured camera: a new URL reopens it at once;
     while a session is open the change waits (never a camera switch mid-batch)."""
-    from core.platform.engineering import apply_settings
     from core.live.worker import CountingWorker
+    from core.platform.engineering import apply_settings
     s = db.load_settings()
     s.camera.rtsp_url = "rtsp://127.0.0.1:9/cam-a"          # port 9: nothing listens
     db.save_settings(s, who="t")

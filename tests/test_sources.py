@@ -13,8 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from core.live.sources import (Backoff, FrameFlag, SourceError, SourceStatus, black_or_frozen, open_source,
-                          probe_video)
+from core.live.sources import Backoff, FrameFlag, SourceError, SourceStatus, black_or_frozen, open_source, probe_video
 from core.synthetic.clips import ClipSpec, Event, Nuisances, render_clip
 
 

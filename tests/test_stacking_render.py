@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.synthetic import stacking as st
-from core.synthetic.stacking import Camera, Cycle, Stage, StackSpec, render_clip, render_frames
+from core.synthetic.stacking import Camera, Cycle, StackSpec, Stage, render_clip, render_frames
 
 CLEAN = Camera(noise=0.0)          # no noise or lighting changes: frames compare exactly
 

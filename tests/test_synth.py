@@ -9,9 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
-from core.synthetic.clips import (FINISHES, ClipSpec, ClipTruth, Event, Nuisances, SceneConfig, demo_spec, presets,
-                        render_clip, render_still)
 from core.live.sources import probe_video
+from core.synthetic.clips import (
+    FINISHES,
+    ClipSpec,
+    ClipTruth,
+    Event,
+    Nuisances,
+    SceneConfig,
+    demo_spec,
+    presets,
+    render_clip,
+    render_still,
+)
 
 
 def _read(path):

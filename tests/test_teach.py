@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.counting.cues import FEATURE_NAMES, Cues, DEFAULT_MODEL
+from core.counting.cues import DEFAULT_MODEL, FEATURE_NAMES, Cues
 from core.counting.engine import CountingEngine, ModelFreeVerifier, make_verifier
 from core.live import cycles, sessions
 from core.platform.engineering import audit_trail

@@ -21,7 +21,7 @@ pytestmark = MARKS
 @pytest.fixture
 def server(data_dir):
     english_station(data_dir)
-    from core.counting.cues import Cues, DEFAULT_MODEL
+    from core.counting.cues import DEFAULT_MODEL, Cues
     from core.live import cycles
     from core.platform.storage import Database
     db = Database()

@@ -42,9 +42,9 @@ def _one_error_line(r: subprocess.CompletedProcess, msg: str) -> None:
 @pytest.mark.slow
 def test_smoke_train_one_epoch_registers_and_exports(data_dir, own_weights):
     from core.models.manager import Registry, YoloRunner
+    from core.models.training import read_results, train_detect
     from core.platform.paths import Paths
     from core.platform.storage import Database
-    from core.models.training import read_results, train_detect
     paths = Paths.from_env()
     res = train_detect("synthetic:12", "yolo11n.yaml", epochs=1, imgsz=64, batch=4, workers=0, device="cpu",
                        name="smoke", heldout="synthetic-heldout:10", paths=paths)
@@ -132,8 +132,8 @@ def test_bad_model_files_refused(data_dir, own_weights, tmp_path):
 @pytest.mark.slow
 def test_training_job_progress_and_cancel(db, data_dir, own_weights):
     """The Models page's job: a child process, progress from results.csv, cancel kills it."""
-    from core.platform.jobs import JobRunner
     from core.models.training import training_job
+    from core.platform.jobs import JobRunner
     runner = JobRunner(db)
     jid = runner.submit("train", training_job, data="synthetic:12", epochs=200, imgsz=64, batch=4,
                         name="cancel-me", poll_s=0.3)

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from core.live import sessions
-from core.platform.storage import CaptureRow, CountEventRow
 from core.live.worker import CountingWorker, UploadError, check_source_uri, validate_upload
+from core.platform.storage import CaptureRow, CountEventRow
+
 from live_clips import sheets_clip, wait_for
 
 
@@ -235,6 +236,7 @@ def test_every_decision_is_logged_with_its_cues_and_kept_for_teach_mode(db, path
     """Issue 12: one live log line per decision (count or not) naming the cues that decided,
     and each decision stored with its cues (teach mode's examples)."""
     import logging
+
     from core.live import cycles
     path, truth = clip
     w = _run_once(db, paths, path)

@@ -38,8 +38,8 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from core.platform import log
 from core.bench.record import add_record_arg, record
+from core.platform import log
 from core.platform.paths import Paths
 
 _log = log.get("bench")

@@ -92,7 +92,7 @@ def collect() -> tuple[list[dict[str, float]], list[int], list[str]]:
 
 
 def main(argv: list[str]) -> int:
-    from core.counting.cues import MONOTONE_FEATURES, CueModel, Cues, FEATURE_NAMES
+    from core.counting.cues import FEATURE_NAMES, MONOTONE_FEATURES, CueModel, Cues
     from core.counting.teach import evaluate, fit
     cache = Paths.from_env().cache / "bench" / "cuefit_examples.json"
     if "--reuse" in argv and cache.exists():

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -31,7 +32,6 @@ from core.bench.record import add_record_arg, record
 from core.platform.paths import PROJECT_ROOT, Paths
 from core.qa.defects import Locator, _guard, active_model_path, analyse_image, class_thresholds
 from core.qa.segment import DEFECT_KINDS, ModelFreeSegmenter, mask_iou
-import gc
 from core.synthetic.defects import render_synthetic_defect, sheet_texture
 
 #: demo.mp4's "stable" frames (data/demo/README.md), one per counted sheet
@@ -292,9 +292,9 @@ def bench_defects(argv: list[str]) -> int:
 def _bench_defects(argv: list[str]) -> int:
     """``python -m core bench defects``: time per capture (locate / segment) at 1280×720 and
     1920×1080, memory in each mode, and the model-free segmenter's IoU on synthetic defects."""
+    from core.bench.defects import segmenter_iou_benchmark
     from core.platform import log as _log
     from core.qa.segment import ModelFreeSegmenter, Sam2Segmenter
-    from core.bench.defects import segmenter_iou_benchmark
     ap = argparse.ArgumentParser(prog="python -m core bench defects")
     ap.add_argument("--model", help="defect model (default: the active one)")
     ap.add_argument("--reps", type=int, default=3)

@@ -7,13 +7,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
 from core.bench.record import add_record_arg, record
 from core.platform.paths import Paths
-from core.platform.storage import (Database)
-from core.reports.common import FORMATS
-from core.reports.common import ReportError
-from core.reports.cli import _Parser
-from core.reports.cli import _fail
+from core.platform.storage import Database
+from core.reports.cli import _fail, _Parser
+from core.reports.common import FORMATS, ReportError
 from core.reports.export import export_sessions
 from core.synthetic.session import make_synthetic_session
 

@@ -5,7 +5,9 @@ import json
 import sys
 import time
 from typing import Any
+
 import numpy as np
+
 from core.bench.record import add_record_arg, record
 from core.platform.errors import CliParser
 from core.qa.measure import MeasureError, log, measure_sheet

@@ -1,14 +1,15 @@
 """``python -m core bench models``: process memory in each model mode (counting, analysis with SAM 2) and after swaps."""
 from __future__ import annotations
 
-from core.bench.record import add_record_arg, record
-
 import argparse
 import json
 import sys
 import time
 from typing import Any
+
 import numpy as np
+
+from core.bench.record import add_record_arg, record
 from core.models.manager import Box, ModelError, ModelManager, Registry, YoloRunner, _ctx, _fail, log
 
 

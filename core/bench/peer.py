@@ -62,7 +62,7 @@ def default_weights() -> Optional[Path]:
 
 
 def _tracker_args(frame_rate: float) -> SimpleNamespace:
-    from ultralytics.utils import IterableSimpleNamespace, YAML
+    from ultralytics.utils import YAML, IterableSimpleNamespace
     from ultralytics.utils.checks import check_yaml
     cfg = YAML.load(check_yaml("bytetrack.yaml"))
     return IterableSimpleNamespace(**cfg)

@@ -1,12 +1,12 @@
 """``python -m core bench rss``: process memory while the counting worker loops a clip for N minutes."""
 from __future__ import annotations
 
-from core.bench.record import add_record_arg, record
-
 import time
+
+from core.bench.record import add_record_arg, record
+from core.live.worker import CountingWorker, UploadError, _print_json
 from core.platform.paths import Paths
 from core.platform.storage import Database
-from core.live.worker import CountingWorker, UploadError, _print_json
 
 
 def bench_rss(argv: list[str]) -> int:
@@ -17,6 +17,7 @@ def bench_rss(argv: list[str]) -> int:
     import gc
     import sys
     import tempfile
+
     import psutil
     ap = argparse.ArgumentParser(prog="python -m core bench rss", description=bench_rss.__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)

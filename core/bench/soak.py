@@ -88,6 +88,7 @@ def make_clip(path: Path, minutes: float, width: int, height: int, fps: float, s
     H.264 via PyAV so GStreamer can serve it."""
     import av
     import cv2
+
     from core.synthetic.clips import ClipSpec, Event, SceneConfig, render_clip
     base = path.with_name(path.stem + "_base.mp4")
     events = [Event("sheet", gap_s=1.0)] + [Event("hand", gap_s=1.0)] + [Event("sheet", gap_s=1.0) for _ in range(7)]
@@ -183,9 +184,9 @@ def run(source: str, minutes: float, interval_s: float, data_dir: Path, warmup_s
         session: bool = True, out=sys.stderr) -> dict[str, Any]:
     os.environ["MSM_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
+    from core.live.worker import CountingWorker
     from core.platform.paths import Paths
     from core.platform.storage import Database
-    from core.live.worker import CountingWorker
     paths = Paths.from_env().ensure()
     db = Database()
     proc = psutil.Process()

@@ -176,6 +176,7 @@ def _pause_ack(db, page, active) -> dict[str, Any]:
     """Click PAUSE in a tab: seconds until the worker acknowledged the command (database)
     and until the tab shows RESUME; then RESUME again."""
     from sqlalchemy import select
+
     from core.live.commands import LiveCommandRow
     btn = page.get_by_role("button", name=re.compile("^(PAUSE|JEDA)$"))
     resume = page.get_by_role("button", name=re.compile("^(RESUME|LANJUTKAN)$"))

@@ -47,8 +47,8 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
 
 import cv2
 import numpy as np

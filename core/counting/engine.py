@@ -53,8 +53,9 @@ Example:
 """
 from __future__ import annotations
 
-import math
 import enum
+import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -63,7 +64,6 @@ from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkabl
 import cv2
 import numpy as np
 
-import logging
 from core.platform.settings import CountingSettings
 
 _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches no platform code

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from core.counting.cues import FEATURE_NAMES, CueModel, Cues, DEFAULT_MODEL, features
+from core.counting.cues import DEFAULT_MODEL, FEATURE_NAMES, CueModel, Cues, features
 
 
 @dataclass

@@ -67,7 +67,7 @@ def _ensure(db: Database) -> None:
     """The table is created by ``Database()`` when this module was imported first; this
     covers a database opened before (one cheap check per engine)."""
     if id(db.engine) not in _ready:
-        LiveCommandRow.__table__.create(db.engine, checkfirst=True)
+        LiveCommandRow.__table__.create(db.engine, checkfirst=True)  # type: ignore[attr-defined]
         _ready.add(id(db.engine))
 
 

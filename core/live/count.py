@@ -17,15 +17,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
+
 import cv2
 import numpy as np
-from core.platform.settings import CountingSettings, Settings
-
-
-
 
 from core.counting.engine import CountEvent, CountingEngine, DetectFn, Verifier, load_mask, make_verifier
 from core.platform import log
+from core.platform.settings import CountingSettings, Settings
 
 _log = log.get("count")
 

@@ -141,6 +141,7 @@ def _examples_of(db: Database, ids: list[int]) -> tuple[list[dict[str, float]], 
 def save_fit(db: Database, model: Any, who: str, worker: Any = None) -> list[str]:
     """Make a fitted model the station's rule (audited per field, applied live)."""
     from dataclasses import replace as _replace
+
     from core.platform.engineering import apply_settings
     cur = db.load_settings()
     new = _replace(cur, counting=_replace(cur.counting, cue_model=model.to_dict()))
@@ -151,6 +152,7 @@ def undo_fit(db: Database, who: str, worker: Any = None) -> Optional[dict]:
     """Restore the cue model in force before the last teach-mode save (None = the default
     rule); returns the restored value. Audited like any settings change."""
     from dataclasses import replace as _replace
+
     from core.platform.engineering import apply_settings, audit_trail
     trail = [e for e in audit_trail(db, limit=1000, key_prefix="counting.cue_model")]
     if not trail:

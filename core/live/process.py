@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np

@@ -32,21 +32,19 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import cv2
 import numpy as np
 
-from core.platform.errors import UserError
-from core.live import capture
-from core.live import sessions
-from core.live import cycles
+from core.live import capture, cycles, sessions
+from core.live.sessions import SessionError, SessionStatus
 from core.live.sources import is_stream_uri
+from core.platform.errors import UserError
 from core.platform.log import get
 from core.platform.paths import Paths, atomic_write_bytes, slugify
-from core.live.sessions import SessionError, SessionStatus
 from core.platform.settings import Settings
 from core.platform.storage import Database
 
@@ -180,7 +178,7 @@ def check_source_uri(uri: str, paths: Paths) -> str:
             raise UploadError("The demo clip is missing: {path}", path=str(paths.demo_clip))
         return DEMO
     if "://" in uri:
-        from core.live.sources import AddressError, validate_stream_url   # the same check as Settings
+        from core.live.sources import AddressError, validate_stream_url  # the same check as Settings
         try:
             return validate_stream_url(uri)
         except AddressError as e:
@@ -299,7 +297,7 @@ class CountingWorker:
                 s = _state_name(getattr(src, "status", None))
                 if s == "connecting" and getattr(src, "reconnects", 0):
                     s = "reconnecting"          # tried and failed at least once: say so
-                if s == "stalled" and not _is_stream(self._status.source):
+                if s == "stalled" and not is_stream_uri(self._status.source):
                     # a file cannot stall: no frame read for a while means this loop was busy
                     # (a model loading, a slow disk); that is a slow counter, not an outage
                     s = cur
@@ -769,6 +767,7 @@ def cli_live(argv: list[str]) -> int:
     """
     import argparse
     import sys
+
     from core.platform import log as _log
     ap = argparse.ArgumentParser(prog="python -m core live", description=cli_live.__doc__.splitlines()[0])
     ap.add_argument("--source", default="", help="demo, a video file or rtsp:// URL (default: the open session's)")

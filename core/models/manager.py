@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import builtins  # Registry.list shadows the builtin inside the class
 import ctypes
 import gc
 import hashlib
@@ -39,7 +40,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-import builtins  # Registry.list shadows the builtin inside the class
 from typing import Any, Callable, Optional, Protocol
 
 import numpy as np

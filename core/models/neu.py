@@ -258,6 +258,7 @@ def train(data_yaml: str | Path, *, out: str | Path = "data/runs/neu", name: str
     """
     import json
     import time
+
     from core.platform import offline
     offline.prepare()
     from ultralytics import YOLO  # heavy import: only here
@@ -438,6 +439,7 @@ def write_thresholds(model_file: str, table: dict[str, Any], paths: Any = None) 
     """Record a threshold table in ``weights/manifest.json`` under the model's metrics
     (``class_thresholds``); the file's hashes are unchanged."""
     import json
+
     from core.models.manager import MANIFEST
     from core.platform.paths import Paths
     paths = paths or Paths.from_env()
@@ -462,12 +464,12 @@ def finalize(run_dir: str | Path, neu_dir: str | Path | None = None,
     import json
     import tempfile
 
-    from core.platform import offline
-    from core.qa.defects import evaluate
     from core.models.manager import Registry
+    from core.models.training import ship_weights
+    from core.platform import offline
     from core.platform.paths import Paths
     from core.platform.storage import Database
-    from core.models.training import ship_weights
+    from core.qa.defects import evaluate
     offline.prepare()
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import strip_optimizer

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from core.platform.i18n import local_stamp   # names carrying dates use plant local time
+from core.platform.i18n import local_stamp  # names carrying dates use plant local time
 from core.platform.log import get
 from core.platform.paths import PROJECT_ROOT, Paths, slugify
 

@@ -24,10 +24,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from core.platform.urls import redact_url  # noqa: F401  (re-exported for the pages)
 from core.platform.log import get
 from core.platform.paths import Paths, atomic_write_bytes
 from core.platform.settings import Settings
+from core.platform.urls import redact_url  # noqa: F401  (re-exported for the pages)
 
 log = get("engineering")
 
@@ -114,6 +114,7 @@ class AuditEntry:
 def audit_trail(db: Any, limit: int = 100, key_prefix: str = "") -> list[AuditEntry]:
     """Newest settings changes first: who, when, old → new."""
     from sqlalchemy import select
+
     from core.platform.storage import SettingAuditRow
     q = select(SettingAuditRow).order_by(SettingAuditRow.at.desc(), SettingAuditRow.id.desc()).limit(limit)
     if key_prefix:
@@ -132,7 +133,7 @@ def validate_camera_url(url: Any) -> str:
     ...
     core.platform.engineering.InputError: The camera address must start with rtsp://, rtsps://, http:// or https://.
     """
-    from core.live.sources import AddressError, validate_stream_url   # ONE validator (Live uses it too)
+    from core.live.sources import AddressError, validate_stream_url  # ONE validator (Live uses it too)
     try:
         return validate_stream_url(url)
     except AddressError as err:

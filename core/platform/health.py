@@ -468,6 +468,7 @@ def apply_retention(db: Any, paths: Paths, settings: Settings | None = None, *, 
     []
     """
     from sqlalchemy import select
+
     from core.platform.storage import CaptureRow, SessionRow, UserLogRow
 
     settings = settings or Settings()

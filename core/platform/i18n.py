@@ -140,6 +140,7 @@ def plant_tz(db: object | None = None) -> str:
     try:
         if db is None:
             import os
+
             from core.platform.paths import Paths
             from core.platform.storage import Database
             if not os.environ.get("DATABASE_URL") and not (Paths.from_env().db_dir / "msm.sqlite3").exists():

@@ -17,6 +17,7 @@ class PlantTimeFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         from datetime import datetime, timezone
+
         from core.platform.i18n import fmt_dt, plant_tz
         if self.tz is None:          # read once, on the first line (the settings live in the DB)
             self.tz = os.environ.get("MSM_TZ") or plant_tz()

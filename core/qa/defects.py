@@ -1206,8 +1206,8 @@ def _pt_for(path: Path) -> Path:
 def evaluate(model_path: str | Path, neu_dir: str | Path, work_dir: Path, imgsz: Optional[int] = None,
              batch: int = 16) -> dict[str, Any]:
     """mAP of a NEU-DET locator on the 361 validation images (``splits/val.txt``)."""
-    from core.platform import offline
     from core.models.neu import NEU_CLASSES, convert
+    from core.platform import offline
     offline.prepare()
     yolo_dir = work_dir / "neu-yolo"
     if not (yolo_dir / "data.yaml").exists() or len(list((yolo_dir / "images" / "val").glob("*.jpg"))) != 361:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from typing import Optional
+
 import cv2
 import numpy as np
+
 from core.qa.segment import DEFECT_KINDS
 
 

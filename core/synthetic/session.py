@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
 from core.platform import i18n
 from core.platform.paths import Paths
-from core.platform.storage import (CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow,
-                      utcnow)
-from core.reports.common import DEFECT_TYPES
-from core.reports.common import _settings_tz
-from core.reports.common import session_dir
+from core.platform.storage import CaptureRow, CountEventRow, Database, DefectRow, MeasurementRow, SessionRow, utcnow
+from core.reports.common import DEFECT_TYPES, _settings_tz, session_dir
 
 
 def make_synthetic_session(db: Database, paths: Paths, n_captures: int = 20, *, name: str = "Synthetic",

@@ -462,7 +462,7 @@ class _Stage:
         return out
 
     def place(self, s: _Sheet) -> None:
-        self.below = self.lit if not self.stack else self._top_canvas
+        self.below = self.lit if not self.stack else self._top_canvas  # type: ignore[has-type]
         self.stack.append(s)
         self._top_canvas = self._composite(self.below, s)
         self.canvas8 = np.clip(self._top_canvas, 0, 255).astype(np.uint8)
@@ -622,7 +622,8 @@ class _Writer:
             self.s.width, self.s.height, self.s.pix_fmt = W, H, "yuv420p"
             self.s.options = {"crf": str(cam.crf), "preset": "faster", "g": str(max(1, int(fps * 3)))}
         else:
-            self.w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
+            self.w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),  # type: ignore[attr-defined]
+                                     fps, (W, H))
             if not self.w.isOpened():
                 raise RuntimeError(f"OpenCV cannot write {path}")
 
