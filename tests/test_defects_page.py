@@ -144,6 +144,7 @@ def test_analysis_is_disabled_while_a_counting_session_runs(app):
     at = app()
     c = at.session_state["_ctx"]
     assert c.worker is not None, "the app must wire its counting worker"
+    c.worker.set_source("demo")               # the app fixture starts the station with no source
     c.worker.start_session("Running batch", 10)
     try:
         at.run()

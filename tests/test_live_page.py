@@ -42,6 +42,11 @@ def _start(at, name, target):
     at.text_input(key="live_target").set_value(target)
     [b for b in at.button if b.label == "START SESSION"][0].click()
     at.run()
+    deadline = time.time() + 30                  # a loaded machine: wait for the worker's acknowledgement
+    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
+        assert time.time() < deadline, "START was never acknowledged"
+        time.sleep(0.3)
+        at.run()
     assert not at.exception, at.exception
 
 
@@ -101,6 +106,10 @@ def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
     db = Database()
     s = sessions.open_session(db)
     assert s is not None and s.name == "Batch ü/.." and s.target == 2
+    deadline = time.time() + 30                  # the worker process may still be opening the clip
+    while "Waiting for the camera" in _markdown(at) and time.time() < deadline:
+        time.sleep(0.3)
+        at.run()
     assert "Monitoring active" in _markdown(at) or "Paused" in _markdown(at)
     # Defect check is disabled while the session runs
     links = [e for e in at.get("page_link")]
