@@ -37,42 +37,31 @@ def app(data_dir, tmp_path, monkeypatch):
     st.cache_resource.clear()      # on_release stops the worker process
 
 
+def _acked(at, button) -> None:
+    """Click ``button`` and rerun until the worker process acknowledged the command (the page
+    shows "sent" meanwhile; a loaded machine may take a while)."""
+    button.click()
+    at.run()
+    deadline = time.time() + 30
+    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
+        assert time.time() < deadline, "the command was never acknowledged"
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception, at.exception
+
+
 def _start(at, name, target):
     at.text_input(key="live_name").set_value(name)
     at.text_input(key="live_target").set_value(target)
-    [b for b in at.button if b.label == "START SESSION"][0].click()
-    at.run()
-    deadline = time.time() + 30                  # a loaded machine: wait for the worker's acknowledgement
-    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
-        assert time.time() < deadline, "START was never acknowledged"
-        time.sleep(0.3)
-        at.run()
-    assert not at.exception, at.exception
+    _click(at, "START SESSION")
 
 
 def _click_key(at, key: str) -> None:
-    """Like :func:`_click`, for a button found by its key."""
-    at.button(key=key).click()
-    at.run()
-    deadline = time.time() + 30
-    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
-        assert time.time() < deadline, "the command was never acknowledged"
-        time.sleep(0.3)
-        at.run()
-    assert not at.exception, at.exception
+    _acked(at, at.button(key=key))
 
 
 def _click(at, label: str) -> None:
-    """Click a session button and rerun until the worker process acknowledged the command
-    (the page shows "sent" meanwhile)."""
-    [b for b in at.button if b.label == label][0].click()
-    at.run()
-    deadline = time.time() + 30
-    while at.session_state["live_pending"] if "live_pending" in at.session_state else False:
-        assert time.time() < deadline, "the command was never acknowledged"
-        time.sleep(0.3)
-        at.run()
-    assert not at.exception, at.exception
+    _acked(at, [b for b in at.button if b.label == label][0])
 
 
 def _errors(at) -> list[str]:

@@ -307,17 +307,7 @@ def bench_count(argv: list[str]) -> int:
     if a.json:
         print(json.dumps(s))
         return 0
-    has_peer = any(r.peer is not None for r in results)
-    hdr = f"{'clip':24s} {'size':>9s} {'fps':>4s} {'frames':>6s} {'exp':>3s} {'got':>3s} {'fp':>2s} {'miss':>4s} " \
-          f"{'lat p50/max ms':>15s} {'decode/s':>8s} {'count/s':>8s} {'cpu':>5s} {'wall':>5s}" \
-          + ("  peer" if has_peer else "")
-    print(hdr)
-    print("-" * len(hdr))
-    for r in results:
-        lat = f"{np.median(r.latencies_ms):.0f}/{max(r.latencies_ms):.0f}" if r.latencies_ms else "-"
-        print(f"{r.name:24s} {r.size:>9s} {r.fps:4.0f} {r.frames:6d} {r.expected:3d} {r.counted:3d} {r.false_counts:2d} "
-              f"{r.missed:4d} {lat:>15s} {r.decode_fps:8.0f} {r.count_fps:8.0f} {r.ratio:5.2f} {r.wall_ratio:5.2f}"
-              + (f"  {r.peer if r.peer is not None else '-'}" if has_peer else ""))
+    _print_table(results)
     L = s["latency_ms"]
     T = s["throughput_ratio"]
     print()

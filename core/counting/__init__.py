@@ -7,6 +7,8 @@ Modules: ``engine`` (state machine and verifiers).
 """
 from __future__ import annotations
 
+from core.platform.lazy import lazy_exports
+
 _EXPORTS = {
     "CountingEngine": ".engine",
     "CountEvent": ".engine",
@@ -21,12 +23,5 @@ _EXPORTS = {
     "DetectFn": ".engine",
     "Change": ".engine",
 }
-
-def __getattr__(name: str):  # PEP 562: names load on first use, so importing the package stays cheap
-    if name in _EXPORTS:
-        import importlib
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # PEP 562: names load on first use
 __all__ = sorted(_EXPORTS)

@@ -6,6 +6,8 @@ station), ``capture`` (atomic capture files), ``sessions`` (start/pause/finish/c
 """
 from __future__ import annotations
 
+from core.platform.lazy import lazy_exports
+
 _EXPORTS = {
     "open_source": ".sources",
     "probe_video": ".sources",
@@ -25,12 +27,5 @@ _EXPORTS = {
     "SessionStatus": ".sessions",
     "SessionError": ".sessions",
 }
-
-def __getattr__(name: str):  # PEP 562: names load on first use, so importing the package stays cheap
-    if name in _EXPORTS:
-        import importlib
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # PEP 562: names load on first use
 __all__ = sorted(_EXPORTS)

@@ -5,6 +5,8 @@ Modules: ``manager`` (YoloRunner, Registry, ModelManager), ``training``, ``neu``
 """
 from __future__ import annotations
 
+from core.platform.lazy import lazy_exports
+
 _EXPORTS = {
     "YoloRunner": ".manager",
     "Registry": ".manager",
@@ -23,12 +25,5 @@ _EXPORTS = {
     "convert": ".neu",
     "default_neu_dir": ".neu",
 }
-
-def __getattr__(name: str):  # PEP 562: names load on first use, so importing the package stays cheap
-    if name in _EXPORTS:
-        import importlib
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # PEP 562: names load on first use
 __all__ = sorted(_EXPORTS)

@@ -7,6 +7,8 @@ Modules: ``storage``, ``settings``, ``paths``, ``auth``, ``engineering``, ``heal
 """
 from __future__ import annotations
 
+from core.platform.lazy import lazy_exports
+
 _EXPORTS = {
     "Database": ".storage",
     "Settings": ".settings",
@@ -14,12 +16,5 @@ _EXPORTS = {
     "Paths": ".paths",
     "UserError": ".errors",
 }
-
-def __getattr__(name: str):  # PEP 562: names load on first use, so importing the package stays cheap
-    if name in _EXPORTS:
-        import importlib
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # PEP 562: names load on first use
 __all__ = sorted(_EXPORTS)

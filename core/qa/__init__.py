@@ -6,6 +6,8 @@ model-free masks), ``measure`` (sub-pixel top-sheet outline), ``calibration``.
 """
 from __future__ import annotations
 
+from core.platform.lazy import lazy_exports
+
 _EXPORTS = {
     "Locator": ".defects",
     "Defect": ".defects",
@@ -26,12 +28,5 @@ _EXPORTS = {
     "measure_pixels": ".measure",
     "MeasureError": ".measure",
 }
-
-def __getattr__(name: str):  # PEP 562: names load on first use, so importing the package stays cheap
-    if name in _EXPORTS:
-        import importlib
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # PEP 562: names load on first use
 __all__ = sorted(_EXPORTS)

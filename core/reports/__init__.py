@@ -25,6 +25,8 @@ Example:
 """
 from __future__ import annotations
 
+from core.platform.lazy import lazy_exports
+
 _EXPORTS = {
     "build_session_log": ".sessionlog",
     "write_session_log": ".sessionlog",
@@ -62,12 +64,7 @@ _EXPORTS = {
     "render_pdf": ".export_pdf",
 }
 
-
-def __getattr__(name: str):  # PEP 562: names load on first use, so importing the package stays cheap
-    if name in _EXPORTS:
-        import importlib
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # PEP 562: names load on first use
 
 
 __all__ = sorted(_EXPORTS)

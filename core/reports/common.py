@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
@@ -130,3 +131,20 @@ def _short(iso: Optional[str]) -> str:
 def session_dir(paths: Paths, folder: str) -> Path:
     """The session's folder on disk (refuses a stored folder that escapes ``sessions``)."""
     return safe_join(paths.sessions, folder)
+
+
+def defect_and_review_totals(logs: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
+    """Defect types and review decisions summed over the session logs (the reports' charts).
+
+    >>> logs = [{"summary": {"defect_types": {"scratches": 2}, "approved": 1, "rejected": 0, "pending": 3}}] * 2
+    >>> types, reviews = defect_and_review_totals(logs)
+    >>> dict(types), dict(reviews)
+    ({'scratches': 4}, {'approved': 2, 'rejected': 0, 'pending': 6})
+    """
+    types: Counter[str] = Counter()
+    reviews: Counter[str] = Counter()
+    for lg in logs:
+        types.update(lg["summary"]["defect_types"])
+        for k in ("approved", "rejected", "pending"):
+            reviews[k] += lg["summary"][k]
+    return types, reviews

@@ -13,7 +13,7 @@ from core.platform.paths import Paths
 from core.platform.storage import (
     utcnow,
 )
-from core.reports.common import Period, Progress, _image_file, _noop, _short
+from core.reports.common import Period, Progress, _image_file, _noop, _short, defect_and_review_totals
 from core.reports.recap import SHIFT_NAMES, shift_of
 
 log = get("reports")
@@ -60,12 +60,7 @@ def _chart_png(logs: list[dict[str, Any]], lang: str, tz: str) -> bytes:
     a1.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
     a1.set_title(_("Target vs actual"), fontsize=10)
     a1.legend(fontsize=7)
-    types: Counter[str] = Counter()
-    reviews: Counter[str] = Counter()
-    for lg in logs:
-        types.update(lg["summary"]["defect_types"])
-        for k in ("approved", "rejected", "pending"):
-            reviews[k] += lg["summary"][k]
+    types, reviews = defect_and_review_totals(logs)
     if types:
         items = sorted(types.items(), key=lambda kv: kv[1])
         a2.barh([t for t, _n in items], [n for _t, n in items], color="#C8553D")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,7 +11,7 @@ from core.platform.paths import Paths
 from core.platform.storage import (
     utcnow,
 )
-from core.reports.common import Period, Progress, _image_file, _iso, _local_naive, _noop
+from core.reports.common import Period, Progress, _image_file, _iso, _local_naive, _noop, defect_and_review_totals
 from core.reports.export_pdf import _crop_thumb
 
 log = get("reports")
@@ -103,12 +102,7 @@ def render_xlsx(paths: Paths, logs: list[dict[str, Any]], period: Optional[Perio
         ws.write_formula(r, j, f"=SUM({col}7:{col}{r})", bold)
     sname = ws.get_name()
     # chart data block (defect types, reviews) to the right of the table
-    types: Counter[str] = Counter()
-    reviews: Counter[str] = Counter()
-    for lg in logs:
-        types.update(lg["summary"]["defect_types"])
-        for k in ("approved", "rejected", "pending"):
-            reviews[k] += lg["summary"][k]
+    types, reviews = defect_and_review_totals(logs)
     dr = r + 3
     ws.write(dr, 0, _("Defect type"), head)
     ws.write(dr, 1, _("Defects"), head)
