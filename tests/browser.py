@@ -95,3 +95,16 @@ def open_page(page, link_name, ready_selector: str, attempts: int = 4, wait_ms: 
 def launch(playwright):
     """Headless Debian Chromium with the flags this closed network needs."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+def open_settings_signed_in(page, url: str, name: str, pin: str) -> None:
+    """Open the app at ``url``, go to Settings and sign in as engineer ``name``."""
+    import time
+    page.goto(url, timeout=60_000)
+    page.get_by_role("heading", name="Live Monitoring").wait_for(timeout=60_000)
+    time.sleep(1.0)                       # a click during the very first run can be dropped
+    open_page(page, "Settings", "text=Engineer access")
+    page.get_by_label("Your name (for the audit trail)").fill(name)
+    page.get_by_label("PIN or password", exact=True).fill(pin)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Save camera and thresholds").wait_for(timeout=60_000)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import MARKS, english_station, launch, open_page, running_app
+from browser import MARKS, english_station, launch, open_page, open_settings_signed_in, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "browser-8642"
@@ -89,14 +89,7 @@ def test_counting_area_and_mask_drawn_on_the_live_frame(server, data_dir):
         b = launch(p)
         try:
             page = b.new_page(viewport={"width": 1400, "height": 1100}, locale="en-US")
-            page.goto(server, timeout=60_000)
-            page.get_by_role("heading", name="Live Monitoring").wait_for(timeout=60_000)
-            time.sleep(1.0)
-            open_page(page, "Settings", "text=Engineer access")
-            page.get_by_label("Your name (for the audit trail)").fill("Sari")
-            page.get_by_label("PIN or password", exact=True).fill(PIN)
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_role("button", name="Save camera and thresholds").wait_for(timeout=60_000)
+            open_settings_signed_in(page, server, "Sari", PIN)
             page.get_by_role("tab", name="Counting area").click()
             cap = page.get_by_text(re.compile(r"The frame is [\d.,]+ × [\d.,]+ px")).first
             cap.wait_for(timeout=30_000)

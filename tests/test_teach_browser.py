@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from browser import MARKS, english_station, launch, open_page, running_app
+from browser import MARKS, english_station, launch, open_settings_signed_in, running_app
 
 PIN = "teach-8642"
 pytestmark = MARKS
@@ -62,14 +62,7 @@ def test_teach_mode_in_a_real_browser(server, data_dir):
         b = launch(p)
         try:
             page = b.new_page(viewport={"width": 1400, "height": 1200}, locale="en-US")
-            page.goto(url, timeout=60_000)
-            page.get_by_role("heading", name="Live Monitoring").wait_for(timeout=60_000)
-            time.sleep(1.0)
-            open_page(page, "Settings", "text=Engineer access")
-            page.get_by_label("Your name (for the audit trail)").fill("Sari")
-            page.get_by_label("PIN or password", exact=True).fill(PIN)
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_role("button", name="Save camera and thresholds").wait_for(timeout=60_000)
+            open_settings_signed_in(page, url, "Sari", PIN)
 
             _teach_tab(page)
             page.get_by_text("In use: the default counting rule.").wait_for(timeout=30_000)
