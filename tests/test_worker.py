@@ -253,3 +253,41 @@ def test_every_decision_is_logged_with_its_cues_and_kept_for_teach_mode(db, path
     kept = cycles.recent(db)
     assert len(kept) == len(lines) and sum(c.accepted for c in kept) == 3
     assert all("outline" in c.cues for c in kept)
+
+
+def test_captures_and_live_view_outline_the_top_sheet_not_the_change(db, paths):
+    """The engine's box is where the scene changed (the arm's sweep and shadows too: on the
+    demo it reached the frame's right edge); the annotated capture and the live view draw
+    the top sheet's outline, found on the clean frame by the measuring code."""
+    import cv2
+    import numpy as np
+
+    from core.qa.measure import measure_pixels
+
+    w = CountingWorker(db, paths, source="data/demo/demo.mp4", realtime=False, loop=False)
+    s = w.start_session("Outline", 20)
+    w.start()
+    try:
+        wait_for(lambda: w.status().source_status == "ended", 120, what="the demo clip to end")
+    finally:
+        w.stop()
+    assert w.status().count == 9
+    with db.session() as ss:
+        caps = ss.scalars(select(CaptureRow).where(CaptureRow.session_id == s.id)).all()
+    assert len(caps) == 9
+    for c in caps:
+        clean = cv2.imread(str(paths.sessions / c.path))
+        ann = cv2.imread(str(paths.sessions / c.annotated_path))
+        corners = np.array(measure_pixels(clean).corners_src_px)
+        (x1, y1), (x2, y2) = corners.min(0), corners.max(0)
+        ys, xs = np.nonzero(np.abs(ann.astype(int) - clean.astype(int)).max(2) > 60)
+        assert len(xs) > 200, "nothing drawn"
+        # everything drawn hugs the sheet (the label sits just above its top-left corner)
+        assert x1 - 8 <= xs.min() and xs.max() <= x2 + 8, (c.index, xs.min(), xs.max(), x1, x2)
+        assert y1 - 40 <= ys.min() and ys.max() <= y2 + 8, (c.index, ys.min(), ys.max(), y1, y2)
+    # the live view: the last sheet's outline, nothing right of it (the old box ran to the edge)
+    raw, shown = w.latest_frame(annotated=False), w.latest_frame(annotated=True)
+    corners = np.array(measure_pixels(raw).corners_src_px)
+    diff = np.abs(shown.astype(int) - raw.astype(int)).max(2) > 60
+    right = int(corners[:, 0].max()) + 8
+    assert diff[:, :right].sum() > 200 and diff[:, right:].sum() == 0

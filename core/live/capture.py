@@ -57,6 +57,7 @@ class CountInput:
     image: np.ndarray
     box: Optional[Sequence[float]] = None
     confidence: Optional[float] = None
+    outline: Optional[Sequence[Sequence[float]]] = None     # the sheet's corners, when found
     t: Optional[float] = None
     wall_time: Optional[datetime] = None
     reason: str = ""
@@ -82,14 +83,64 @@ def _field(ev: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
-def annotate(image: np.ndarray, box: Optional[Sequence[float]], label: str) -> np.ndarray:
-    """A copy of ``image`` with the sheet box and a label drawn on it."""
+OUTLINE_WIDTH = 640    # the outline is found on a copy this wide: ~30 ms, inside the counting loop
+
+
+def sheet_outline(image: np.ndarray, hint: Optional[Sequence[float]] = None) -> Optional[list[list[float]]]:
+    """The counted (top) sheet's four corners in ``image`` pixels, or ``None``.
+
+    The engine's box is where the scene CHANGED (arm shadows and swept floor included), not
+    the sheet, so the capture and the live view draw the top sheet's outline as the
+    measuring code finds it (:func:`core.qa.measure.measure_pixels`) on a small copy. An
+    outline whose centre is outside the engine's box (``hint``, xyxy) is another object:
+    then ``None`` and the box is drawn.
+
+    Example:
+        >>> img = np.full((300, 400, 3), 60, np.uint8)
+        >>> _ = cv2.rectangle(img, (100, 80), (300, 220), (200, 200, 200), -1)
+        >>> [[round(v) for v in p] for p in sorted(sheet_outline(img, (90, 70, 310, 230)))]
+        [[100, 80], [100, 220], [300, 80], [300, 220]]
+        >>> sheet_outline(img, (0, 0, 50, 50)) is None          # not where the change was
+        True
+    """
+    from core.qa.measure import measure_pixels
+    h, w = image.shape[:2]
+    f = min(1.0, OUTLINE_WIDTH / float(w))
+    small = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else image
+    try:
+        m = measure_pixels(small)
+    except Exception as e:      # no clear sheet (or a degenerate frame): the box is drawn instead
+        log.debug("no sheet outline: %s", e)
+        return None
+    pts = [[float(x) / f, float(y) / f] for x, y in (m.corners_src_px or m.corners_px)]
+    if hint is not None and len(hint) == 4:
+        cx = sum(p[0] for p in pts) / 4
+        cy = sum(p[1] for p in pts) / 4
+        x1, y1, x2, y2 = (float(v) for v in hint)
+        if not (x1 <= cx <= x2 and y1 <= cy <= y2):
+            return None
+    return pts
+
+
+def draw_outline(out: np.ndarray, outline: Sequence[Sequence[float]], thick: int) -> None:
+    """Draw the sheet's outline (a rotated quadrilateral) in place."""
+    pts = np.round(np.asarray(outline, np.float32)).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(out, [pts], True, GREEN, thick, cv2.LINE_AA)
+
+
+def annotate(image: np.ndarray, box: Optional[Sequence[float]], label: str,
+             outline: Optional[Sequence[Sequence[float]]] = None) -> np.ndarray:
+    """A copy of ``image`` with the sheet (its outline, else the box) and a label drawn on it."""
     out = image.copy()
     if out.ndim == 2:
         out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
     h, w = out.shape[:2]
     thick = max(2, round(min(h, w) / 240))
-    if box is not None and len(box) == 4:
+    if outline is not None and len(outline) == 4:
+        draw_outline(out, outline, thick)
+        x1, y1 = (int(round(min(p[i] for p in outline))) for i in (0, 1))
+        org = (max(0, x1), max(14, y1 - 6))
+    elif box is not None and len(box) == 4:
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), GREEN, thick)
         org = (max(0, x1), max(14, y1 - 6))
@@ -108,14 +159,17 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     return buf.tobytes()
 
 
-def record_count(db: Database, paths: Paths, session_id: str, event: Any) -> Optional[CaptureResult]:
+def record_count(db: Database, paths: Paths, session_id: str, event: Any,
+                 outline: Optional[Sequence[Sequence[float]]] = None) -> Optional[CaptureResult]:
     """Store one counted sheet; ``None`` when this frame was already counted (replay after
-    a crash) or the session is not active any more."""
+    a crash) or the session is not active any more. ``outline``: the sheet's corners for
+    the annotated copy (:func:`sheet_outline`), else the event's box is drawn."""
     frame = int(_field(event, "frame", "index"))
     image = _field(event, "image")
     if image is None:
         raise ValueError("a count event needs the frame image")
     box = _field(event, "box")
+    outline = outline if outline is not None else _field(event, "outline")
     conf = _field(event, "confidence")
     t = _field(event, "t")
     at = _field(event, "wall_time") or utcnow()
@@ -141,7 +195,7 @@ def record_count(db: Database, paths: Paths, session_id: str, event: Any) -> Opt
             clean_name, ann_name = f"sheet_{idx:04d}.jpg", f"sheet_{idx:04d}_annotated.jpg"
             label = f"#{count}" + (f" {float(conf):.2f}" if conf is not None else "")
             atomic_write_bytes(folder / clean_name, encode_jpeg(image))
-            atomic_write_bytes(folder / ann_name, encode_jpeg(annotate(image, box, label)))
+            atomic_write_bytes(folder / ann_name, encode_jpeg(annotate(image, box, label, outline)))
             h, w = image.shape[:2]
             cap = CaptureRow(session_id=session_id, index=idx, path=f"{row.folder}/{clean_name}",
                              annotated_path=f"{row.folder}/{ann_name}", width=w, height=h, frame=frame,

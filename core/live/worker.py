@@ -215,6 +215,7 @@ class CountingWorker:
         self._logged_decision: Any = None   # the engine decision last written to the log
         self._stored_decision: Any = None   # ... and last stored for teach mode
         self._want_reset = False
+        self._outline: Optional[list[list[float]]] = None    # the last counted sheet's corners
         self._settings_dirty = False
         self._latest: Optional[tuple[int, np.ndarray, Any]] = None      # (position, image, box)
         self._jpeg_cache: tuple[int, int, bytes] | None = None        # (position, width, bytes)
@@ -617,6 +618,7 @@ class CountingWorker:
         if self._want_reset:
             self._want_reset = False
             self._engine = None
+            self._outline = None
         if self._engine is None or self._settings_dirty:
             if self._engine is not None and self._settings_dirty and hasattr(self._engine, "apply_settings"):
                 with self._lock:
@@ -652,7 +654,9 @@ class CountingWorker:
                 log.warning("counting cycle not stored: %s", e)
         result = None
         if event is not None and sess is not None and sess.is_active:
-            result = capture.record_count(self.db, self.paths, sess.id, event)
+            # the top sheet's outline, drawn on the capture and on the live view until the next count
+            self._outline = capture.sheet_outline(event.image, getattr(event, "box", None))
+            result = capture.record_count(self.db, self.paths, sess.id, event, outline=self._outline)
             if result is not None:
                 # published only after the commit: the UI never shows an uncommitted count
                 self.db.log(f"Sheet #{result.count} detected", session_id=sess.id)
@@ -666,6 +670,8 @@ class CountingWorker:
             self._last_save_t = time.monotonic()
             capture.save_position(self.db, sess.id, pos)
         box = getattr(event, "box", None) if event is not None else self._engine_box()
+        if self._outline is not None and box is not None:
+            box = self._outline             # drawn as the sheet's outline instead of the change box
         now = time.monotonic()
         with self._lock:
             self._fps_times.append(now)
@@ -724,8 +730,11 @@ def draw_overlay(img: np.ndarray, box: Any, st: WorkerStatus) -> np.ndarray:
     thick = max(2, round(min(h, w) / 240))
     if box is not None:
         try:
-            x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-            cv2.rectangle(out, (x1, y1), (x2, y2), (40, 200, 40), thick)
+            if len(box) == 4 and hasattr(box[0], "__len__"):      # the sheet's outline (4 corners)
+                capture.draw_outline(out, box, thick)
+            else:
+                x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+                cv2.rectangle(out, (x1, y1), (x2, y2), (40, 200, 40), thick)
         except (TypeError, ValueError):
             pass
     # No words on the frame: one JPEG is shared by every tab, and each tab has its own
