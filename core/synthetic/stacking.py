@@ -34,10 +34,11 @@ the cycle kinds (``spec["cycles"][i]["kind"]``).
     >>> frames[0].shape
     (120, 160, 3)
 
-Sets: :func:`set_specs` ("tune", "heldout" or "heldout2", ``quick``) and :func:`render_set`
+Sets: :func:`set_specs` ("tune", "heldout", "heldout2" or "heldout3", ``quick``) and :func:`render_set`
 give disjoint clip sets (other seeds AND other resolutions/fps, floors, bins, paints, arm
 colours). Never tune on a held-out set; "heldout2" was added after "heldout" had been looked
-at, so that a refit can be judged on clips nobody has seen.
+at, so that a refit can be judged on clips nobody has seen; "heldout3" was fixed before the
+final run of issue 12 and looked at only in it.
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "concrete_dark": ((0.36, 0.37, 0.38), 0.035, 0.045),
     "tile_terracotta": ((0.22, 0.32, 0.55), 0.012, 0.02),
     "steel_deck": ((0.46, 0.47, 0.49), 0.01, 0.02),
+    # added for the third held-out set (heldout3) only
+    "linoleum_blue": ((0.55, 0.42, 0.30), 0.008, 0.02),
+    "concrete_polished": ((0.50, 0.52, 0.52), 0.015, 0.06),
+    "plywood": ((0.45, 0.60, 0.70), 0.02, 0.01),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -77,6 +82,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "painted_green": (0.28, 0.52, 0.22),
     "plastic_grey": (0.46, 0.46, 0.45),
     "crate_orange": (0.12, 0.48, 0.90),
+    # added for the third held-out set (heldout3) only
+    "painted_red": (0.15, 0.15, 0.70),
+    "steel_light": (0.60, 0.61, 0.62),
+    "plastic_green": (0.25, 0.55, 0.20),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1031,7 +1040,18 @@ _HELD2 = dict(
     near=[(1, 2), (-3, -1), (2, -3), (0, -2), (3, 2), (-2, 3), (1, -1), (-1, 0), (2, 3), (-3, 2)],
     seed0=12700,
 )
-SET_NAMES = ("tune", "heldout", "heldout2")
+# a third held-out set, fixed before the final run and never looked at before it: other seeds,
+# sizes/fps, floors, bins, paints and arm colours again (none shared with any other set)
+_HELD3 = dict(
+    sizes=[(1024, 768, 20), (1152, 648, 14), (768, 432, 28), (1280, 720, 20), (1920, 1080, 12), (720, 540, 16)],
+    floors=["linoleum_blue", "concrete_polished", "plywood"],
+    bins=["painted_red", "steel_light", "plastic_green"],
+    paints=[(0.25, 0.20, 0.15), (0.85, 0.85, 0.84), (0.30, 0.35, 0.55)],       # slate, white, brown (BGR)
+    palette=[(255, 90, 0), (20, 20, 120), (160, 160, 160), (0, 200, 120), (210, 150, 90)],
+    near=[(-1, 3), (2, 1), (-3, -2), (3, -3), (0, 1), (-2, 0), (1, -3), (2, 2), (-1, -1), (3, 1)],
+    seed0=15100,
+)
+SET_NAMES = ("tune", "heldout", "heldout2", "heldout3")
 
 
 def _mix(which: str) -> dict[str, Any]:
@@ -1041,25 +1061,27 @@ def _mix(which: str) -> dict[str, Any]:
         return _HELD
     if which == "heldout2":
         return _HELD2
-    raise ValueError(f"unknown set {which!r}; choose tune, heldout or heldout2")
+    if which == "heldout3":
+        return _HELD3
+    raise ValueError(f"unknown set {which!r}; choose tune, heldout, heldout2 or heldout3")
 
 
 def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
-    """The clip set ``which`` ("tune" | "heldout" | "heldout2"). All sets cover the same
+    """The clip set ``which`` ("tune" | "heldout" | "heldout2" | "heldout3"). All sets cover the same
     situations; each held-out set differs from the others in every setting (sizes/fps,
     floors, bins, paints, arm and glove colours) and in seeds.
 
-    >>> t, h, h2 = set_specs("tune"), set_specs("heldout"), set_specs("heldout2")
-    >>> len(t) >= 10 and len(h) >= 10 and len(h2) >= 10
+    >>> sets = [set_specs(w) for w in SET_NAMES]
+    >>> all(len(x) >= 10 for x in sets)
     True
-    >>> seeds = [{s.seed for s in x.values()} for x in (t, h, h2)]
-    >>> not seeds[0] & seeds[1] and not seeds[0] & seeds[2] and not seeds[1] & seeds[2]
+    >>> seeds = [{s.seed for s in x.values()} for x in sets]
+    >>> all(not seeds[i] & seeds[j] for i in range(len(seeds)) for j in range(i + 1, len(seeds)))
     True
     """
     m = _mix(which)
     sz, fl, bn, pt, pal = m["sizes"], m["floors"], m["bins"], m["paints"], m["palette"]
     seed = m["seed0"]
-    tag = {"tune": "t", "heldout": "h", "heldout2": "h2"}[which]
+    tag = {"tune": "t", "heldout": "h", "heldout2": "h2", "heldout3": "h3"}[which]
     specs: dict[str, StackSpec] = {}
 
     def add(name: str, size: tuple[int, int, int], stage: Stage, cycles: list[Cycle], camera: Camera,
