@@ -40,8 +40,11 @@ the entry zone for good (10 s still) makes the engine re-learn the scene without
 so counting never blocks.
 
 Per-frame cost: green channel + two strided chroma channels at ~160/80 px, a coarse gain
-map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (well under 0.5 ms at 720p)
-against ~1.5 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
+map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (~0.2–0.3 ms at 720p)
+against ~1.2–1.7 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
+While the scene is idle only ``CountingSettings.idle_fps`` frames/s are analysed (15,
+:meth:`CountingEngine.wants`; an arm takes many frames to come in), every frame once something
+moves; a file counted by ``core.live.count`` does not even convert the skipped frames to BGR.
 
 Example:
     >>> from core.counting import CountingEngine
@@ -72,7 +75,6 @@ SMALL_W = 160          # per-frame analysis width (px)
 DECISION_W = 640       # verifier analysis width (px)
 NO_EXIT_SETTLE_S = 1.5  # stillness needed when no arm was seen leaving through the edge band
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
-IDLE_RATE = 0.5        # share of analysis_fps watched while the scene is idle (STABLE)
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -612,7 +614,7 @@ class CountingEngine:
         self.last_decision: Optional[Decision] = None
         self._motion = self._change = self._rim = 0.0
         self._last_refresh = 0.0
-        self._next_t: Optional[float] = None    # next frame time to analyse (analysis_fps)
+        self._next_t: Optional[float] = None    # next frame time to analyse (idle_fps)
         self._prev_rim = 0.0
         self._thresholds()
 
@@ -743,23 +745,25 @@ class CountingEngine:
         self.frames_seen += 1
         if not self.wants(t_seconds):
             return None
-        fps = float(getattr(self.cfg, "analysis_fps", 0.0) or 0.0)
+        fps = float(getattr(self.cfg, "idle_fps", 0.0) or 0.0)
         was_stable = self.state == EngineState.STABLE
         event = self._analyse(frame_bgr, frame_index, t_seconds)
         if fps > 0:
-            # an idle scene is watched at half the rate: an arm takes many frames to come in,
-            # and the cycle itself (motion, settling, the decision) is analysed at full rate
-            step = 1.0 / (fps * (IDLE_RATE if self.state == EngineState.STABLE and was_stable else 1.0))
-            self._next_t = t_seconds + step if self._next_t is None else max(self._next_t + step, t_seconds)
-            if self.state != EngineState.STABLE:
-                self._next_t = min(self._next_t, t_seconds + 1.0 / fps)
+            if self.state == EngineState.STABLE and was_stable:
+                # an idle scene is watched at idle_fps: an arm takes many frames to come in
+                step = 1.0 / fps
+                self._next_t = t_seconds + step if self._next_t is None else max(self._next_t + step, t_seconds)
+            else:
+                # a cycle (motion, settling, the decision) is analysed frame by frame: the
+                # cycle's figures (swept area, peak) must not depend on a sampling rate
+                self._next_t = t_seconds
         return event
 
     def wants(self, t: float) -> bool:
-        """Whether the frame at video time ``t`` will be analysed (at most
-        ``cfg.analysis_fps`` frames/s, half that while the scene is idle); the others are
-        skipped at no cost. A file source can leave them unconverted (``want=``)."""
-        fps = float(getattr(self.cfg, "analysis_fps", 0.0) or 0.0)
+        """Whether the frame at video time ``t`` will be analysed (``cfg.idle_fps`` frames/s
+        while the scene is idle, every frame during a cycle); the others are skipped at no
+        cost. A file source can leave them unconverted (``want=``)."""
+        fps = float(getattr(self.cfg, "idle_fps", 0.0) or 0.0)
         return fps <= 0 or self._next_t is None or t + 1e-6 >= self._next_t
 
     def _analyse(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
