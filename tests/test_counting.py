@@ -443,3 +443,42 @@ def test_teach_fit_learns_a_station_and_reports_precision_recall():
     assert evaluate(r.model, ex, y).to_dict()["precision"] == 1.0
     with pytest.raises(ValueError):
         fit([], [])
+
+
+def test_idle_scene_is_watched_at_idle_fps_and_every_cycle_frame_is_analysed(clip_set):
+    """Issue 12 throughput: while nothing moves only ``idle_fps`` frames/s are analysed; from
+    the first change to the decision every frame is (the cycle's figures never depend on a
+    sampling rate); ``idle_fps = 0`` analyses every frame; the settings refuse a rate too low
+    to see an arm come in."""
+    truth = clip_set["fast_feed"]
+    frames = _frames(truth)
+    fps = 30.0                                   # fed as a 30 fps camera (timestamps i / 30)
+    analysed, states = [], []
+    eng = CountingEngine(CountingSettings(idle_fps=10.0))
+    for i, f in enumerate(frames):
+        if eng.wants(i / fps):
+            analysed.append(i)
+            states.append(eng.state.value)
+        eng.update(f, i, i / fps)
+    assert len(analysed) < len(frames)
+    steps = [b - a for a, b in zip(analysed, analysed[1:])]
+    assert max(steps) <= 3, "idle: at least 10 frames/s"
+    busy = [b - a for a, b, st in zip(analysed, analysed[1:], states[1:]) if st != "stable"]
+    assert busy and all(d == 1 for d in busy), "a cycle is analysed frame by frame"
+    every = CountingEngine(CountingSettings(idle_fps=0.0))
+    assert all(every.wants(i / fps) for i in range(10))
+    from core.platform.settings import Settings
+    assert any("idle_fps" in e for e in Settings(counting=CountingSettings(idle_fps=2.0)).validate())
+    assert not Settings(counting=CountingSettings(idle_fps=0.0)).validate()
+
+
+def test_count_video_reports_every_frame_and_the_files_frame_numbers(clip_set):
+    """``python -m core count``'s contract with the analysis rate: ``frames`` is the file's
+    frame count and event frames are the file's frame numbers."""
+    from core.live.count import count_video
+    truth = clip_set["fast_feed"]
+    r = count_video(truth.path, keep_images=True)
+    assert r.frames == truth.frames
+    check_counts(truth, r.events)
+    r0 = count_video(truth.path, CountingSettings(idle_fps=0.0), keep_images=True)
+    assert r0.frames == truth.frames and r0.count == r.count

@@ -167,3 +167,22 @@ def test_status_readable_from_another_thread_and_stall(clip):
 def test_backoff_cap():
     b = Backoff(0.5, 2.0, 4.0)
     assert [b.delay(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+def test_analysis_rate_skips_frames_without_converting_and_keeps_the_numbering(clip):
+    """Issue 12 throughput: ``analysis_fps`` / ``want`` yield only the frames to analyse,
+    numbered and timed as in the file; the others are grabbed, never converted (all frames
+    are still read: ``frames_read``)."""
+    import cv2
+    full = list(open_source(clip.path))
+    half = open_source(clip.path, analysis_fps=5)          # the clip is 10 fps
+    got = list(half)
+    assert [f.index for f in got] == list(range(0, clip.frames, 2))
+    assert all(abs(f.t - f.index / clip.fps) < 1e-9 for f in got)
+    assert half.frames_read == len(full) == clip.frames
+    by_index = {f.index: f.image for f in full}
+    assert all(np.array_equal(f.image, by_index[f.index]) for f in got), "the analysed frames are the file's own"
+    # want(t): the consumer chooses per frame (here: only the first second)
+    first = list(open_source(clip.path, want=lambda t: t < 1.0))
+    assert [f.index for f in first] == [i for i in range(clip.frames) if i / clip.fps < 1.0]
+    assert cv2.getNumThreads() >= 1

@@ -125,7 +125,10 @@ def test_deterministic():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
-@pytest.mark.parametrize("a,b", [("tune", "heldout"), ("tune", "heldout2"), ("heldout", "heldout2")])
+@pytest.mark.parametrize("a,b", [("tune", "heldout"), ("tune", "heldout2"), ("heldout", "heldout2"),
+                                 ("tune", "heldout3"), ("heldout", "heldout3"), ("heldout2", "heldout3"),
+                                 ("tune", "heldout4"), ("heldout", "heldout4"), ("heldout2", "heldout4"),
+                                 ("heldout3", "heldout4")])
 def test_sets_are_disjoint_and_cover_the_cases(a, b):
     for quick in (False, True):
         tune, held = st.set_specs(a, quick), st.set_specs(b, quick)
@@ -144,10 +147,11 @@ def test_sets_are_disjoint_and_cover_the_cases(a, b):
     assert kinds == {"sheet", "touch", "nudge", "hover", "empty"}
     finishes = {s.stage.finish for s in full.values()}
     assert finishes & set(st.SMOOTH_FINISHES) and finishes & set(st.TEXTURED_FINISHES)
-    assert {s.width for s in full.values()} >= ({640, 960, 1280, 1920} if b == "heldout" else {720, 1280, 1600})
+    assert {s.width for s in full.values()} >= {"heldout": {640, 960, 1280, 1920}, "heldout2": {720, 1280, 1600},
+                                                "heldout3": {720, 768, 1280, 1920}, "heldout4": {704, 896, 1280, 1920}}[b]
     assert min(s.fps for s in full.values()) >= 10 and max(s.fps for s in full.values()) <= 30
     sheets = sum(sum(c.kind == "sheet" for c in s.cycles) for s in full.values())
-    assert 60 <= sheets <= 120 and 10 <= len(full) <= 12
+    assert 60 <= sheets <= 140 and 10 <= len(full) <= (15 if b in ("heldout3", "heldout4") else 12)
     assert any(c.linger_s > 0 for s in full.values() for c in s.cycles)
     assert any(s.stage.identical for s in full.values()) and any(s.stage.sheet_fill > 0.9 for s in full.values())
     assert any(s.camera.codec == "h264" for s in full.values()) and any(s.camera.shake_px for s in full.values())
@@ -252,7 +256,7 @@ def test_second_heldout_set_is_new_for_both_renderers():
     size/frame-rate combinations that neither the tuning set nor the first held-out set use,
     for the project renderer and the stacking one; ``--set all`` = the three sets."""
     from core.bench.count import SETS, set_specs
-    assert SETS == ("tune", "heldout", "heldout2")
+    assert SETS == ("tune", "heldout", "heldout2", "heldout3", "heldout4")
     for r in ("clips", "stacking"):
         for quick in (False, True):
             new = set_specs(r, "heldout2", quick)
@@ -263,3 +267,23 @@ def test_second_heldout_set_is_new_for_both_renderers():
                 assert not {s.seed for s in o.values()} & {s.seed for s in new.values()}
                 assert not {(s.width, s.height, s.fps) for s in o.values()} & {(s.width, s.height, s.fps)
                                                                                for s in new.values()}
+
+
+@pytest.mark.parametrize("which", ["heldout3", "heldout4"])
+def test_later_heldout_sets_are_new_for_both_renderers(which):
+    """``--set heldout3`` (fixed before a final run of issue 12, after heldout and heldout2 had
+    been looked at) and ``heldout4`` (fixed after heldout3 had been looked at): seeds and
+    size/frame-rate combinations no other set uses, for both renderers, with 720p clips for
+    the throughput bar."""
+    from core.bench.count import SETS, set_specs
+    for r in ("clips", "stacking"):
+        for quick in (False, True):
+            new = set_specs(r, which, quick)
+            assert new
+            for old in [w for w in SETS if w != which]:
+                o = set_specs(r, old, quick)
+                assert not set(o) & set(new)
+                assert not {s.seed for s in o.values()} & {s.seed for s in new.values()}
+                assert not {(s.width, s.height, s.fps) for s in o.values()} & {(s.width, s.height, s.fps)
+                                                                               for s in new.values()}
+        assert any((s.width, s.height) == (1280, 720) for s in set_specs(r, which).values())

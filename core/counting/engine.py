@@ -40,8 +40,11 @@ the entry zone for good (10 s still) makes the engine re-learn the scene without
 so counting never blocks.
 
 Per-frame cost: green channel + two strided chroma channels at ~160/80 px, a coarse gain
-map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (well under 0.5 ms at 720p)
-against ~1.5 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
+map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (~0.2–0.3 ms at 720p)
+against ~1.2–1.7 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
+While the scene is idle only ``CountingSettings.idle_fps`` frames/s are analysed (15,
+:meth:`CountingEngine.wants`; an arm takes many frames to come in), every frame once something
+moves; a file counted by ``core.live.count`` does not even convert the skipped frames to BGR.
 
 Example:
     >>> from core.counting import CountingEngine
@@ -252,6 +255,7 @@ class ModelFreeVerifier:
         self.block = block
         self.min_fill = min_fill          # changed blocks / bounding box of the region
         self._cache: Optional[tuple] = None
+        self._next_cache: Optional[tuple] = None
         self._win: Optional[np.ndarray] = None
         self._hwin: Optional[np.ndarray] = None
 
@@ -271,15 +275,21 @@ class ModelFreeVerifier:
         return cv2.GaussianBlur(a, (0, 0), 0.8) - cv2.GaussianBlur(a, (0, 0), 3.0)
 
     def _prepared(self, img: np.ndarray, roi: Box, f: float) -> tuple[np.ndarray, np.ndarray]:
-        """(grey, band-pass) of an image; the background's is cached (it is compared
-        with every decision until the next one)."""
-        key = (img.__array_interface__["data"][0], img.shape, tuple(roi), f, img[::97, ::89].tobytes())
+        """(grey, band-pass) of the background. Cached by content: a decision's new stable
+        frame becomes the next background (as a copy), so its figures are kept from
+        :meth:`compare` and the next decision does not compute them again."""
+        key = self._key(img, roi, f)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1], self._cache[2]
         a = self._prep(img, roi, f)
         bp = self._bandpass(a * self._window(a.shape))
         self._cache = (key, a, bp)
         return a, bp
+
+    @staticmethod
+    def _key(img: np.ndarray, roi: Box, f: float) -> tuple:
+        # a sparse sample of the pixels (~1/140 of them): two different camera frames never match
+        return (img.shape, tuple(roi), f, hash(img[::13, ::11].tobytes()))
 
     def _window(self, shape: tuple[int, ...]) -> np.ndarray:
         """Hanning window: registration needs it, and the comparison uses it too — the
@@ -302,11 +312,14 @@ class ModelFreeVerifier:
             self._hwin = cv2.createHanningWindow((ha.shape[1], ha.shape[0]), cv2.CV_32F)
         (dx, dy), _resp = cv2.phaseCorrelate(ha, hb, self._hwin)
         dx, dy = 2.0 * dx, 2.0 * dy
-        if abs(dx) <= 6 and abs(dy) <= 6 and (abs(dx) > 0.05 or abs(dy) > 0.05):
+        warped = abs(dx) <= 6 and abs(dy) <= 6 and (abs(dx) > 0.05 or abs(dy) > 0.05)
+        if warped:
             M = np.float32([[1, 0, -dx], [0, 1, -dy]])
             b = cv2.warpAffine(b, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT)
         bpb = self._bandpass(b * self._window(b.shape))
+        if not warped:     # ``after`` is the next background: keep its figures
+            self._next_cache = (self._key(after, roi, f), b, bpb)
         B = self.block
         nh, nw = a.shape[0] // B, a.shape[1] // B
         if nh < 2 or nw < 2:
@@ -395,7 +408,10 @@ class ModelFreeVerifier:
     def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
         """Measure every cue (:mod:`core.counting.cues`) and apply the one logistic rule."""
         from core.counting import cues as C
+        self._next_cache = None
         c = self.compare(before, after, change)
+        if self._next_cache is not None:
+            self._cache = self._next_cache
         if "a" not in c:   # ROI too small to tell anything
             return Verdict(False, 0.5, "counted area too small to compare", cues=C.Cues().to_dict())
         a, b, valid = c["a"], c["b"], c["valid"]
@@ -598,6 +614,8 @@ class CountingEngine:
         self.last_decision: Optional[Decision] = None
         self._motion = self._change = self._rim = 0.0
         self._last_refresh = 0.0
+        self._next_t: Optional[float] = None    # next frame time to analyse (idle_fps)
+        self._prev_rim = 0.0
         self._thresholds()
 
     def _geometry(self, shape: tuple[int, int]) -> None:
@@ -725,6 +743,30 @@ class CountingEngine:
                 _log.warning("frame size changed to %dx%d: relearning the background", shape[1], shape[0])
             self._bg_full = None
         self.frames_seen += 1
+        if not self.wants(t_seconds):
+            return None
+        fps = float(getattr(self.cfg, "idle_fps", 0.0) or 0.0)
+        was_stable = self.state == EngineState.STABLE
+        event = self._analyse(frame_bgr, frame_index, t_seconds)
+        if fps > 0:
+            if self.state == EngineState.STABLE and was_stable:
+                # an idle scene is watched at idle_fps: an arm takes many frames to come in
+                step = 1.0 / fps
+                self._next_t = t_seconds + step if self._next_t is None else max(self._next_t + step, t_seconds)
+            else:
+                # a cycle (motion, settling, the decision) is analysed frame by frame: the
+                # cycle's figures (swept area, peak) must not depend on a sampling rate
+                self._next_t = t_seconds
+        return event
+
+    def wants(self, t: float) -> bool:
+        """Whether the frame at video time ``t`` will be analysed (``cfg.idle_fps`` frames/s
+        while the scene is idle, every frame during a cycle); the others are skipped at no
+        cost. A file source can leave them unconverted (``want=``)."""
+        fps = float(getattr(self.cfg, "idle_fps", 0.0) or 0.0)
+        return fps <= 0 or self._next_t is None or t + 1e-6 >= self._next_t
+
+    def _analyse(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
         small_raw = _gray_small(frame_bgr, self._small_size)
         # black frame of a failing stream: no information at all
         mean, std = cv2.meanStdDev(small_raw)
@@ -776,6 +818,7 @@ class CountingEngine:
         self._prev_hi, self._prev_lo = _hi_lo(g)
 
         moving = self._motion > self.motion_frac
+        prev_rim, self._prev_rim = self._prev_rim, self._rim
         # the arm's way out: motion in the band along the edge. Motion inside the area with
         # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
         rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
@@ -830,8 +873,10 @@ class CountingEngine:
                     self.last_reason = f"rim occupied for {STUCK_S:.0f} s: background re-learned, no count"
                     _log.info("frame %d: %s", frame_index, self.last_reason)
             elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
-                if self.state == EngineState.OCCLUDED:
-                    self._exit_seen = True      # the arm held the edge band and has now left it
+                if self.state == EngineState.OCCLUDED or prev_rim > self.rim_frac:
+                    # the arm held the entry zone and has now left it (a slow arm leaves
+                    # the band without moving enough in it to count as motion there)
+                    self._exit_seen = True
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame

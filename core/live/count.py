@@ -55,20 +55,29 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     Event images are dropped unless ``keep_images`` (a long video would hold them all).
     """
     from core.live.sources import open_source
-    eng = CountingEngine(cfg or CountingSettings(), verifier)
+    cfg = cfg or CountingSettings()
+    eng = CountingEngine(cfg, verifier)
     events: list[CountEvent] = []
     t0 = time.perf_counter()
     n = 0
-    src = open_source(uri, max_reconnects=max_reconnects)
+    # the frames the engine skips (idle scene: cfg.idle_fps) are never converted to BGR
+    src = open_source(uri, max_reconnects=max_reconnects, want=eng.wants if cfg.idle_fps else None)
     if src.info is not None:
         _log.info("counting %s (%dx%d @ %.2f fps) with the %s verifier", src.info.uri, src.info.width,
                   src.info.height, src.info.fps, getattr(eng.verifier, "name", "custom"))
     w = h = 0
+    stopped = False
+    next_progress = 100
+    # the engine's images are small (160 px per frame, 640 px per decision): OpenCV's worker
+    # threads cost more CPU in hand-offs than they save, so this loop runs it on one thread
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
         for fr in src:
             if duration_s is not None and fr.t >= duration_s:
+                n, stopped = fr.index, True    # frames before this one (skipped ones included)
                 break
-            n += 1
+            n = fr.index + 1        # the source's own numbering: skipped frames count too
             if not w:
                 h, w = fr.image.shape[:2]
             ev = eng.update(fr.image, fr.index, fr.t)
@@ -76,12 +85,16 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
                 if not keep_images:
                     ev.image = np.empty((0, 0, 3), np.uint8)
                 events.append(ev)
-            if progress and n % 100 == 0:
+            if progress and n >= next_progress:
                 progress(n)
+                next_progress += 100
     except KeyboardInterrupt:      # an operator stopping a live count: report what was counted
         _log.warning("interrupted after %d frames", n)
     finally:
         src.close()
+        cv2.setNumThreads(threads)
+    if not stopped:
+        n = max(n, src.frames_read)  # frames after the last analysed one were read too
     if n == 0 and src.is_stream:
         from core.live.sources import SourceError
         raise SourceError(f"the camera stream sent no frames ({src.last_error or 'unreachable'})")

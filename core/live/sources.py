@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 # FFmpeg's own console chatter ("moov atom not found", connection refused …) would reach
 # the user next to our one clear message; it must be set before the first capture opens
@@ -253,16 +253,27 @@ class FrameSource:
     :class:`Backoff` until :meth:`close`. ``realtime`` paces a file at its own fps (the
     live page plays the demo clip like a camera); ``fps_limit`` drops frames above it.
     ``sleep`` and ``clock`` are injectable so reconnect logic is testable quickly.
+
+    ``analysis_fps`` (counting a file or stream as fast as it decodes): frames above that
+    rate are only grabbed — decoded but never converted to BGR, the costliest step after
+    decoding — and not yielded; ``Frame.index`` and ``t`` stay the source's own frame
+    number and time (``fps_limit``, by contrast, renumbers the frames it keeps). ``want(t)``
+    does the same per frame: the consumer (the counting engine's ``wants``) says which
+    frames it will analyse.
     """
 
     def __init__(self, uri: str, *, loop: bool = False, fps_limit: Optional[float] = None,
-                 realtime: bool = False, backoff: Optional[Backoff] = None,
+                 realtime: bool = False, analysis_fps: Optional[float] = None,
+                 want: Optional[Callable[[float], bool]] = None, backoff: Optional[Backoff] = None,
                  open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, stall_after_s: float = 3.0,
                  max_reconnects: Optional[int] = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.uri = str(uri)
         self.is_stream = is_stream_uri(self.uri)
         self.loop, self.fps_limit, self.realtime = loop, fps_limit, realtime
+        self.analysis_fps = analysis_fps if analysis_fps and analysis_fps > 0 else None
+        self.want = want
+        self._grab_only = bool(self.analysis_fps or want)
         self.backoff = backoff or Backoff()
         self.open_timeout_s, self.read_timeout_s, self.stall_after_s = open_timeout_s, read_timeout_s, stall_after_s
         self.max_reconnects = max_reconnects
@@ -333,6 +344,7 @@ class FrameSource:
         reconnected = False
         start_clock = self._clock()
         next_emit_t = 0.0
+        next_analysis_t = 0.0
         file_index = 0
         self._iterating = True
         if self._cap is not None:               # a file, opened while probing
@@ -365,11 +377,14 @@ class FrameSource:
                     with self._lock:
                         self._last_frame_clock = self._clock()
                 cap = self._cap
+                img: Optional[np.ndarray]
                 if self._pending is not None:      # the frame read while probing
                     ok, img, self._pending = True, self._pending, None
+                elif self._grab_only:
+                    ok, img = cap.grab(), None     # converted below only when it is analysed
                 else:
                     ok, img = cap.read()
-                if not ok or img is None:
+                if not ok or (img is None and not self._grab_only):
                     cap.release()
                     self._cap = None
                     if self.is_stream:
@@ -401,6 +416,17 @@ class FrameSource:
                     t = t_offset + file_index / (self.fps or 30.0)
                     file_index += 1
                 self.frames_read += 1
+                if self._grab_only:
+                    if (self.analysis_fps and t + 1e-6 < next_analysis_t) or (self.want and not self.want(t)):
+                        index += 1             # skipped, never converted: the numbering stays the source's
+                        continue
+                    if self.analysis_fps:
+                        next_analysis_t = max(next_analysis_t + 1.0 / self.analysis_fps, t)
+                    if img is None:
+                        ok, img = cap.retrieve()
+                        if not ok or img is None:
+                            index += 1
+                            continue
                 if self.fps_limit and self.fps_limit > 0 and t + 1e-6 < next_emit_t:
                     continue          # drop: above the fps limit
                 if self.fps_limit and self.fps_limit > 0:
@@ -425,7 +451,7 @@ class FrameSource:
 
 
 def open_source(uri: str | os.PathLike, *, loop: bool = False, fps_limit: Optional[float] = None,
-                realtime: bool = False, **kw) -> FrameSource:
+                realtime: bool = False, **kw: Any) -> FrameSource:
     """A :class:`FrameSource` for a file path, the demo clip (``"demo"``) or a stream URL.
 
     Files are probed at once, so a bad file raises :class:`SourceError` here; a stream

@@ -36,6 +36,10 @@ class CountingSettings:
     roi: Optional[list[int]] = None     # [x1, y1, x2, y2] in source pixels; None = whole frame
     mask_path: str = ""                 # optional PNG mask (white = counted area)
     cue_model: Optional[dict] = None    # a station's teach-mode fit of the cue rule; None = the default
+    # frames/s the counting engine analyses while the scene is idle (nothing moving; the other
+    # frames are skipped, and file counting does not even convert them); an arm cycle is analysed
+    # frame by frame; 0 = every frame always
+    idle_fps: float = 15.0
 
 
 @dataclass
@@ -140,6 +144,8 @@ class Settings:
             errs.append("assumed_sheet_width_mm must be within 50..10000 mm")
         if not 0.0 <= m.sheet_margin_mm <= 500.0:
             errs.append("sheet_margin_mm must be within 0..500 mm")
+        if not 0.0 <= float(c.idle_fps) <= 240.0 or 0.0 < float(c.idle_fps) < 5.0:
+            errs.append("idle_fps must be 0 (every frame) or within 5..240")
         if self.camera.fps_limit <= 0:
             errs.append("fps_limit must be > 0")
         cal = self.calibration
