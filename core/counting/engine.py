@@ -42,7 +42,7 @@ so counting never blocks.
 Per-frame cost: green channel + two strided chroma channels at ~160/80 px, a coarse gain
 map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (~0.2–0.3 ms at 720p)
 against ~1.2–1.7 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
-While the scene is idle only ``CountingSettings.idle_fps`` frames/s are analysed (15,
+While the scene is idle only ``CountingSettings.idle_fps`` frames/s are analysed (7.5,
 :meth:`CountingEngine.wants`; an arm takes many frames to come in), every frame once something
 moves; a file counted by ``core.live.count`` does not even convert the skipped frames to BGR.
 
@@ -419,12 +419,13 @@ class ModelFreeVerifier:
         nh, nw = valid.shape
         tex_area, _fill, tex_box = C._largest(c["changed"], valid)
         tone_mask, gain = C.tone_changed(a, b, B, nh, nw)
+        bn = b / max(gain, 1e-3)       # ``after`` at the background's exposure
         tone_area, _tfill, tone_box = C._largest(tone_mask, valid)
         if tone_area > 0:   # only a change with a cut edge is a sheet; soft shadows and light are not
             px = cv2.resize((tone_mask & valid).astype(np.uint8), (nw * B, nh * B), interpolation=cv2.INTER_NEAREST) > 0
             full = np.zeros(a.shape, bool)
             full[:nh * B, :nw * B] = px
-            sharp = C.edge_sharpness(a, b / max(gain, 1e-3), full)
+            sharp = C.edge_sharpness(a, bn, full)
             tone_area *= float(np.clip((sharp - 0.05) / 0.07, 0.0, 1.0))
             if tone_area < 0.005:
                 tone_box = None
@@ -433,7 +434,7 @@ class ModelFreeVerifier:
             rx1, ry1, rx2, ry2 = change.roi
             pm = cv2.resize(change.mask[ry1:ry2, rx1:rx2], (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA) > 127
             pix_valid = cv2.erode(pm.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-        new_e, lost_e, par, new_box = C.outline_cues(a, b / max(gain, 1e-3), pix_valid, with_box=True)
+        new_e, lost_e, par, new_box = C.outline_cues(a, bn, pix_valid, with_box=True)
         boxes = [(tb[0] * B, tb[1] * B, tb[2] * B, tb[3] * B) for tb in (tex_box, tone_box) if tb]
         if new_box is not None:
             boxes.append(new_box)
@@ -898,9 +899,9 @@ class CountingEngine:
     def _decide(self, frame: np.ndarray, index: int, t: float) -> Optional[CountEvent]:
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
-            ys, xs = np.nonzero(self._motion_acc)
-            mb = [int(xs.min() * self._sx), int(ys.min() * self._sy),
-                  int((xs.max() + 1) * self._sx), int((ys.max() + 1) * self._sy)]
+            from core.counting.cues import _bbox
+            bx, by, bw, bh = _bbox(self._motion_acc)
+            mb = [int(bx * self._sx), int(by * self._sy), int((bx + bw) * self._sx), int((by + bh) * self._sy)]
         change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
                         cycle_s=t - (self._cycle_start or t), frame=index, t=t,
                         carried=self._peak, final_change=self._change,

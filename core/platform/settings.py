@@ -39,7 +39,7 @@ class CountingSettings:
     # frames/s the counting engine analyses while the scene is idle (nothing moving; the other
     # frames are skipped, and file counting does not even convert them); an arm cycle is analysed
     # frame by frame; 0 = every frame always
-    idle_fps: float = 15.0
+    idle_fps: float = 7.5
 
 
 @dataclass
