@@ -482,3 +482,28 @@ def test_count_video_reports_every_frame_and_the_files_frame_numbers(clip_set):
     check_counts(truth, r.events)
     r0 = count_video(truth.path, CountingSettings(idle_fps=0.0), keep_images=True)
     assert r0.frames == truth.frames and r0.count == r.count
+
+
+def test_nudge_check_leaves_the_compared_images_untouched():
+    """OpenCV's phaseCorrelate multiplies its inputs by the window IN PLACE when their size
+    needs no DFT padding. The nudge check (``_same_surface``) crops the registered images; a
+    crop over the whole width is a view, so without copies the background figures (cached:
+    the next decision's ``before``) and the thin-outline cue were computed on windowed images."""
+    import cv2
+
+    from core.counting import cues
+    rng = np.random.default_rng(3)
+    before = cv2.GaussianBlur(rng.integers(0, 255, (256, 320, 3), dtype=np.uint8), (0, 0), 1.5)
+    after = before.copy()          # a band across the whole width slid 8 px: a nudged sheet
+    after[64:192] = np.roll(before[64:192], 8, axis=1)
+    v = ModelFreeVerifier()
+    c = v.compare(before, after, Change(roi=[0, 0, 320, 256]))
+    a0, b0 = c["a"].copy(), c["b"].copy()
+    tone, gain = cues.tone_changed(c["a"], c["b"], v.block, *c["valid"].shape)
+    assert v._same_surface(c, tone, gain) > 0.5          # seen as the same surface moved
+    assert np.array_equal(c["a"], a0) and np.array_equal(c["b"], b0)
+    a = before[..., 1].astype(np.float32)
+    b = after[..., 1].astype(np.float32)
+    a1, b1 = a.copy(), b.copy()
+    cues.same_surface(a, b, (0, 0, 320, 256))     # the module's own nudge measure: the same
+    assert np.array_equal(a, a1) and np.array_equal(b, b1)

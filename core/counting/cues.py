@@ -374,8 +374,8 @@ def same_surface(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int], m
     x1, y1, x2, y2 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
     if x2 - x1 < 16 or y2 - y1 < 16:
         return 0.0
-    ca = np.ascontiguousarray(a[y1:y2, x1:x2])
-    cb = np.ascontiguousarray(b[y1:y2, x1:x2])
+    # copies: phaseCorrelate windows its inputs in place when their size needs no padding
+    ca, cb = a[y1:y2, x1:x2].copy(), b[y1:y2, x1:x2].copy()
     win = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(ca, cb, win)
     if abs(dx) > max_shift or abs(dy) > max_shift:

@@ -367,7 +367,8 @@ class ModelFreeVerifier:
         ys, xs = np.nonzero(orig)
         x1, y1 = max(0, xs.min() - 1) * B, max(0, ys.min() - 1) * B
         x2, y2 = min(nw, xs.max() + 2) * B, min(nh, ys.max() + 2) * B
-        ca, cb = np.ascontiguousarray(a[y1:y2, x1:x2]), np.ascontiguousarray(b[y1:y2, x1:x2])
+        # copies: phaseCorrelate windows its inputs in place when their size needs no padding
+        ca, cb = a[y1:y2, x1:x2].copy(), b[y1:y2, x1:x2].copy()
         if ca.shape[0] < 16 or ca.shape[1] < 16:
             return 0.0
         win = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)

@@ -60,8 +60,9 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     events: list[CountEvent] = []
     t0 = time.perf_counter()
     n = 0
-    # the frames the engine skips (idle scene: cfg.idle_fps) are never converted to BGR
-    src = open_source(uri, max_reconnects=max_reconnects, want=eng.wants if cfg.idle_fps else None)
+    # the frames the engine skips (idle scene: cfg.idle_fps) are never converted to BGR; the
+    # engine ignores black frames itself and a frozen one shows it nothing new: no per-frame flags
+    src = open_source(uri, max_reconnects=max_reconnects, want=eng.wants if cfg.idle_fps else None, flags=False)
     if src.info is not None:
         _log.info("counting %s (%dx%d @ %.2f fps) with the %s verifier", src.info.uri, src.info.width,
                   src.info.height, src.info.fps, getattr(eng.verifier, "name", "custom"))

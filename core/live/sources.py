@@ -259,14 +259,15 @@ class FrameSource:
     decoding — and not yielded; ``Frame.index`` and ``t`` stay the source's own frame
     number and time (``fps_limit``, by contrast, renumbers the frames it keeps). ``want(t)``
     does the same per frame: the consumer (the counting engine's ``wants``) says which
-    frames it will analyse.
+    frames it will analyse. ``flags=False`` leaves ``Frame.flags`` empty (no black/frozen
+    sample per frame) for a consumer that judges frames itself (``core.live.count``).
     """
 
     def __init__(self, uri: str, *, loop: bool = False, fps_limit: Optional[float] = None,
                  realtime: bool = False, analysis_fps: Optional[float] = None,
                  want: Optional[Callable[[float], bool]] = None, backoff: Optional[Backoff] = None,
                  open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, stall_after_s: float = 3.0,
-                 max_reconnects: Optional[int] = None,
+                 max_reconnects: Optional[int] = None, flags: bool = True,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.uri = str(uri)
         self.is_stream = is_stream_uri(self.uri)
@@ -274,6 +275,7 @@ class FrameSource:
         self.analysis_fps = analysis_fps if analysis_fps and analysis_fps > 0 else None
         self.want = want
         self._grab_only = bool(self.analysis_fps or want)
+        self.flags = flags
         self.backoff = backoff or Backoff()
         self.open_timeout_s, self.read_timeout_s, self.stall_after_s = open_timeout_s, read_timeout_s, stall_after_s
         self.max_reconnects = max_reconnects
@@ -435,7 +437,9 @@ class FrameSource:
                     wait = (start_clock + t) - self._clock()
                     if wait > 0:
                         self._closed.wait(wait)
-                flags, prev_sample = black_or_frozen(img, prev_sample)
+                flags = FrameFlag.NONE
+                if self.flags:
+                    flags, prev_sample = black_or_frozen(img, prev_sample)
                 if reconnected:
                     flags |= FrameFlag.RECONNECTED
                     reconnected = False
