@@ -424,7 +424,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
         out[f"{r}/{w}"] = summary(res)
         if not a.json:
             title = {"tune": "tuning", "heldout": "HELD-OUT (seen)", "heldout2": "HELD-OUT 2 (seen)",
-                     "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (fresh)"}[w]
+                     "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
