@@ -219,7 +219,34 @@ def _click_until(button, shown, timeout_s: float, done) -> None:
         time.sleep(1.0)
 
 
-def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: float = 150.0) -> list[dict[str, Any]]:
+SESSION_TTL_S = 120.0     # Streamlit's server.disconnectedSessionTTL (default; this app keeps it)
+
+
+def _settle_after_close(app: "App", t_close: float, ttl_s: float, done=None) -> None:
+    """Wait for what closed tabs leave behind to go: Streamlit keeps a closed tab's session
+    for ``server.disconnectedSessionTTL`` (120 s, for reconnects), and AnyIO, which serves
+    the page's files in worker threads, ends idle ones (> 10 s) only at its next thread call.
+    Past the TTL one GET of the page (what the next visitor or a health probe does) lets it
+    do so; the baseline is taken the same way. Returns at ``ttl_s`` or once ``done()``."""
+    import urllib.request
+    probed = False
+    while time.monotonic() - t_close < ttl_s:
+        time.sleep(5)
+        if not probed and time.monotonic() - t_close > min(SESSION_TTL_S + 10, ttl_s - 10):
+            try:
+                urllib.request.urlopen(app.url, timeout=10).read()
+            except Exception:
+                pass
+            probed = True
+            time.sleep(2)
+        if probed and done is not None and done():
+            return
+        if probed and done is None:
+            return
+
+
+def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: float = 150.0,
+        baseline: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
     tmp = Path(tempfile.mkdtemp(prefix="msm-viewers-"))
     data_dir = tmp / "data"
@@ -261,12 +288,22 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 page.wait_for_timeout(200)
             ctx.close()
             ch = Channel.open(default_path(data_dir))
-            time.sleep(5)
             app_p = psutil.Process(app.proc.pid)
+            # the baseline: the idle app (session counting) after the warm-up tab has come and gone
+            # and Streamlit dropped its session (the TTL), measured as the after-close figures are
+            t_base = time.monotonic()
+            _settle_after_close(app, t_base, ttl_s)
             base_rss = app_p.memory_info().rss / 2**20
             base_threads = app_p.num_threads()
             base_py = app.stream_health().get("threads", {})
-            print(f"baseline: app {base_rss:.0f} MB, {base_threads} threads; source {source}", file=out, flush=True)
+            if baseline is not None:
+                baseline.update({"rss_mb": round(base_rss, 1), "threads": base_threads, "py_threads": base_py,
+                                 "after_warmup_closed_s": round(time.monotonic() - t_base, 1),
+                                 "definition": "the idle app, its session counting, after a warm-up tab on the live "
+                                               "page came and went, past Streamlit's 120 s session TTL and one "
+                                               "GET of the page"})
+            print(f"baseline ({time.monotonic() - t_base:.0f} s after the warm-up tab closed): app {base_rss:.0f} MB, "
+                  f"{base_threads} threads {base_py}; source {source}", file=out, flush=True)
             for n in tabs:
                 tabs_open = []
                 loads = []
@@ -310,9 +347,11 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                     "outages": st1.get("outages"),
                     "video_viewers_connected": viewers_now,
                 }
-                if not rtsp:   # a file: the exact truth for the positions played in the window
-                    row["truth_sheets_in_window"] = truth_in_positions(st0.get("position", 0) + 1,
-                                                                       st1.get("position", 0) + 1)
+                # the exact truth for the clip frames the worker processed in the window: a file
+                # plays every frame; over RTSP the worker's position is the stream's frame number
+                # only while it dropped none (worker fps ≈ source fps and no outage), as here
+                row["truth_sheets_in_window"] = truth_in_positions(st0.get("position", 0) + 1,
+                                                                   st1.get("position", 0) + 1)
                 row["tabs_failed_to_load"] = failed
                 # a new tab while N are watching
                 try:
@@ -336,14 +375,9 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                         pass
                 for c, _pg in tabs_open:
                     c.close()
-                # Streamlit keeps a closed tab's session for server.disconnectedSessionTTL
-                # (120 s by default, for reconnects): wait for memory and threads to come back
                 t_close = time.monotonic()
-                while time.monotonic() - t_close < ttl_s:
-                    time.sleep(5)
-                    if app_p.num_threads() <= base_threads and \
-                            app_p.memory_info().rss / 2**20 <= base_rss * 1.1 + 20:
-                        break
+                _settle_after_close(app, t_close, ttl_s, lambda: app_p.num_threads() <= base_threads and
+                                    app_p.memory_info().rss / 2**20 <= base_rss * 1.1 + 20)
                 row["after_close_s"] = round(time.monotonic() - t_close, 1)
                 row["app_rss_after_close_mb"] = round(app_p.memory_info().rss / 2**20, 1)
                 row["app_rss_baseline_mb"] = round(base_rss, 1)
@@ -365,8 +399,20 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
     return results
 
 
+def _summary(rows: list[dict[str, Any]], base: dict[str, Any]) -> str:
+    parts = []
+    for r in rows:
+        parts.append(
+            f"{r['tabs']} tabs: worker {r['worker_fps']}/{r['source_fps']} fps, "
+            f"{r['sheets']}/{r.get('truth_sheets_in_window', '?')} sheets, "
+            f"PAUSE shown {r.get('pause_click_to_shown_s')} s (ack {r.get('pause_ack_s')} s), "
+            f"new tab {r['new_tab_counter_s']} s, app {r['app_rss_peak_mb']:.0f} MB peak, "
+            f"after close {r['app_rss_after_close_mb']:.0f} MB/{r['app_threads_after_close']} threads")
+    return "; ".join(parts) + f" (baseline {base['rss_mb']:.0f} MB/{base['threads']} threads)"
+
+
 def bench_viewers(argv: list[str]) -> int:
-    """``python -m core bench viewers --tabs 1,3,10 [--seconds 60] [--rtsp]``"""
+    """``python -m core bench viewers --tabs 1,3,10 [--seconds 60] [--rtsp] [--record]``"""
     ap = argparse.ArgumentParser(prog="python -m core bench viewers",
                                  description="counting speed, acks and memory with N live-page viewers")
     ap.add_argument("--tabs", default="1,3,10", help="viewer counts to measure, comma separated (default 1,3,10)")
@@ -375,6 +421,8 @@ def bench_viewers(argv: list[str]) -> int:
     ap.add_argument("--after-close", type=float, default=150.0,
                     help="seconds to wait for memory/threads to come back after the tabs close (default 150: "
                          "Streamlit keeps a closed tab's session 120 s)")
+    from core.bench.record import add_record_arg, record
+    add_record_arg(ap)
     a = ap.parse_args(argv)
     try:
         tabs = [int(x) for x in a.tabs.split(",") if x.strip()]
@@ -386,6 +434,17 @@ def bench_viewers(argv: list[str]) -> int:
     if not Path(CHROMIUM).exists():
         print(f"error: Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
-    run(tabs, a.seconds, a.rtsp, ttl_s=a.after_close)
+    load0 = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load0[0]:.2f}", file=sys.stderr, flush=True)
+    base: dict[str, Any] = {}
+    rows = run(tabs, a.seconds, a.rtsp, ttl_s=a.after_close, baseline=base)
+    if a.record and rows:
+        figures = {"rows": rows, "baseline": base, "load_avg_at_start": [round(x, 2) for x in load0],
+                   "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+                   "truth_per_min": round(TRUTH_PER_MIN, 2)}
+        data = ("the demo clip (data/demo/demo.mp4, 9 sheets per 29.97 s, looping) "
+                + ("served over RTSP by the GStreamer test server" if a.rtsp else "as a file")
+                + f", {a.seconds:g} s per viewer count, headless Chromium tabs at nice 19")
+        record("viewers-rtsp" if a.rtsp else "viewers", argv, data, figures, _summary(rows, base),
+               command="viewers")
     return 0
