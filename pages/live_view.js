@@ -20,6 +20,8 @@ const S = window.__msmLive || (window.__msmLive = {
   visibleMs: 500, hiddenMs: 5000,
 });
 
+const SETTLE_MS = 700;
+
 function hidden() { return document.visibilityState === "hidden"; }
 
 function schedule(ms) {
@@ -174,12 +176,16 @@ function showPanel(inst, st) {
     inst.over.textContent = over ? fmt(L.over, { n: num(s.count - s.target, lang) }) : "";
     inst.over.hidden = !over;
   }
-  // something structural changed: rerun the panel once (again after 5 s if still different)
-  const key = structKey(st);
-  if (key && key !== inst.data.rendered && inst.setTrigger &&
-      (key !== inst.triggered || Date.now() - inst.triggeredAt > 5000)) {
+  // something structural changed: rerun the panel once (again after 5 s if still different).
+  // Only once the difference has lasted SETTLE_MS: a click in this tab already reruns the
+  // panel, and a trigger arriving during that rerun would restart it (slower, not faster).
+  const key = structKey(st), now = Date.now();
+  if (!key || key === inst.data.rendered) { inst.seen = null; return; }
+  if (!inst.seen || inst.seen.key !== key) inst.seen = { key, at: now };
+  if (now - inst.seen.at >= SETTLE_MS && inst.setTrigger &&
+      (key !== inst.triggered || now - inst.triggeredAt > 5000)) {
     inst.triggered = key;
-    inst.triggeredAt = Date.now();
+    inst.triggeredAt = now;
     inst.setTrigger("update", key);
   }
 }

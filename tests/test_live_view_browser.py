@@ -141,3 +141,27 @@ def test_pause_is_shown_within_a_second_of_the_click(live):
                  what="PAUSE again")
     print("PAUSE click → shown (s):", [round(t, 3) for t in took])
     assert statistics.median(took) <= 1.0 and max(took) <= 1.5, took
+
+
+def test_a_pause_from_another_tab_redraws_this_tab_with_one_rerun(live):
+    """Another viewer pauses (its command, as the page sends it, straight into the database):
+    this tab's view sees the new state in its status poll and asks Streamlit for ONE panel
+    rerun, which swaps PAUSE for RESUME."""
+    from core.live import commands
+    from core.platform.storage import Database
+    page, sent = live
+    page.wait_for_timeout(2000)
+    n0 = len(sent)
+    db = Database()
+    try:
+        cid = commands.submit(db, "pause")
+        assert commands.wait(db, cid, 20) is not None
+    finally:
+        db.dispose()
+    t0 = time.monotonic()
+    page.get_by_role("button", name="RESUME").wait_for(timeout=10_000)
+    took = time.monotonic() - t0
+    assert "Paused" in page.inner_text("[data-testid='live-state']")
+    page.wait_for_timeout(3000)            # and nothing more: the tab is idle again
+    assert len(sent) - n0 == 1, f"{len(sent) - n0} rerun messages for one change elsewhere"
+    assert took <= 3.0, took

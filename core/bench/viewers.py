@@ -278,7 +278,8 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
     if rtsp:
         from core.bench.soak import LoopingRtspServer
         clip = _looped_clip(ROOT / "data" / "demo" / "demo.mp4", tmp / "demo-loop.mp4",
-                            times=int((seconds * len(tabs) + 240) / 30) + 2)
+                            # long enough for the whole run: one stream, never a restart mid-window
+                            times=int((len(tabs) * (seconds + ttl_s + 150) + ttl_s + 300) / 30) + 2)
         server = LoopingRtspServer(clip, _free_port())
         source = server.start()
     # the browser at the lowest CPU priority (a wrapper: Playwright launches an executable)
