@@ -168,6 +168,18 @@ def _open_tab(browser, url: str, timeout_s: float = 60.0) -> tuple[Any, Any, flo
     return ctx, page, counter_s, video_s
 
 
+def _browser_cpu_s() -> float:
+    """CPU seconds used so far by this machine's Chromium processes (the viewers)."""
+    total = 0.0
+    for p in psutil.process_iter(["name", "cpu_times"]):
+        try:
+            if "chrom" in (p.info["name"] or "").lower() and p.info["cpu_times"] is not None:
+                total += p.info["cpu_times"].user + p.info["cpu_times"].system
+        except (psutil.Error, TypeError):
+            pass
+    return total
+
+
 def _status(channel) -> dict[str, Any]:
     return channel.read_status() or {}
 
@@ -275,13 +287,15 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
     Paths.from_env().ensure()
     server = None
     source = "demo"
+    loops = max(1, round(seconds / (DEMO_FRAMES / DEMO_FPS)))
     if rtsp:
-        from core.bench.soak import LoopingRtspServer
-        clip = _looped_clip(ROOT / "data" / "demo" / "demo.mp4", tmp / "demo-loop.mp4",
-                            # long enough for the whole run: one stream, never a restart mid-window
-                            times=int((len(tabs) * (seconds + ttl_s + 150) + ttl_s + 300) / 30) + 2)
-        server = LoopingRtspServer(clip, _free_port())
-        source = server.start()
+        # a camera that is off until the viewers watch: the worker retries it; per viewer count
+        # the server plays the demo clip ``loops`` times ONCE (one stream, never restarted), so the
+        # sheets it shows are known exactly (9 per pass) whatever the timing
+        from core.bench.rtsp_server import RtspServer
+        clip = _looped_clip(ROOT / "data" / "demo" / "demo.mp4", tmp / "demo-loop.mp4", times=loops)
+        server = RtspServer(clip)
+        source = server.url
     # the browser at the lowest CPU priority (a wrapper: Playwright launches an executable)
     wrapper = tmp / "chromium-nice19"
     wrapper.write_text(f"#!/bin/sh\nexec nice -n 19 {CHROMIUM} \"$@\"\n")
@@ -337,15 +351,36 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                     loads.append((cs, vs))
                 time.sleep(3)                       # settle
                 wk = app.worker()
+                if server is not None:      # the camera comes on now; its first frame opens the window
+                    server.start()
+                    deadline = time.monotonic() + 90
+                    while time.monotonic() < deadline and _status(ch).get("source_status") != "live":
+                        time.sleep(0.1)
                 st0, t0 = _status(ch), time.monotonic()
                 cpu_a0, cpu_w0 = app_p.cpu_times(), wk.cpu_times() if wk else None
+                cpu_b0 = _browser_cpu_s()
                 peak = app_p.memory_info().rss / 2**20
-                while time.monotonic() - t0 < seconds:
-                    time.sleep(1.0)
-                    peak = max(peak, app_p.memory_info().rss / 2**20)
+                if server is None:
+                    while time.monotonic() - t0 < seconds:
+                        time.sleep(1.0)
+                        peak = max(peak, app_p.memory_info().rss / 2**20)
+                else:                       # until the stream ends (then the camera goes off)
+                    last_frames, last_t = st0.get("frames", 0), t0
+                    while time.monotonic() - t0 < loops * DEMO_FRAMES / DEMO_FPS + 120:
+                        time.sleep(0.2)
+                        peak = max(peak, app_p.memory_info().rss / 2**20)
+                        cur = _status(ch)
+                        if cur.get("frames", 0) != last_frames:
+                            last_frames, last_t = cur.get("frames", 0), time.monotonic()
+                        if cur.get("source_status") != "live" or time.monotonic() - last_t > 3.0:
+                            break
+                    server.kill()
                 st1, t1 = _status(ch), time.monotonic()
+                if server is not None:      # the stream's time: its first to its last frame
+                    t1 = last_t
                 viewers_now = app.stream_health().get("viewers")
                 cpu_a1, cpu_w1 = app_p.cpu_times(), wk.cpu_times() if wk else None
+                cpu_b1 = _browser_cpu_s()
                 dt = t1 - t0
                 frames = st1.get("frames", 0) - st0.get("frames", 0)
                 s0, s1 = st0.get("session") or {}, st1.get("session") or {}
@@ -361,15 +396,21 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                     "app_cpu_pct": round((sum(cpu_a1[:2]) - sum(cpu_a0[:2])) / dt * 100, 1),
                     "worker_cpu_pct": round((sum(cpu_w1[:2]) - sum(cpu_w0[:2])) / dt * 100, 1) if wk else None,
                     "worker_rss_mb": round(wk.memory_info().rss / 2**20, 1) if wk else None,
+                    # the viewers' browser shares this machine (in a plant it would not): its CPU
+                    # is what the tab-load and click-to-shown times wait for
+                    "browser_cpu_pct": round((cpu_b1 - cpu_b0) / dt * 100, 1),
+                    "load_avg_1min": round(os.getloadavg()[0], 2),
                     "app_rss_peak_mb": round(peak, 1),
                     "outages": st1.get("outages"),
                     "video_viewers_connected": viewers_now,
                 }
-                # the exact truth for the clip frames the worker processed in the window: a file
-                # plays every frame; over RTSP the worker's position is the stream's frame number
-                # only while it dropped none (worker fps ≈ source fps and no outage), as here
-                row["truth_sheets_in_window"] = truth_in_positions(st0.get("position", 0) + 1,
-                                                                   st1.get("position", 0) + 1)
+                if server is None:   # a file: the exact truth for the clip frames played in the window
+                    row["truth_sheets_in_window"] = truth_in_positions(st0.get("position", 0) + 1,
+                                                                       st1.get("position", 0) + 1)
+                else:                # the camera showed the clip ``loops`` times from its first frame
+                    row["truth_sheets_in_window"] = loops * len(DEMO_DECISIONS)
+                    row["frames_sent_by_camera"] = loops * DEMO_FRAMES
+                    row["frames_counted"] = frames
                 row["tabs_failed_to_load"] = failed
                 # a new tab while N are watching
                 try:
@@ -412,7 +453,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
         app.stop()
         db.dispose()
         if server is not None:
-            server.stop()
+            server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     return results
 
