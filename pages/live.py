@@ -5,6 +5,11 @@ handle on the counting worker PROCESS: the page reads its published status and s
 commands. Buttons send a command with an id and show "sent" until the worker confirms
 (a click is never dropped). The video is one MJPEG stream (``<img>``) served by the app
 from frames the worker encoded once for all viewers; no page rerun touches the video.
+
+What changes every second (counter, state, source line, log) is drawn by ``live_view.js``, a
+components-v2 component that polls the stream server's ``/status.json``: Streamlit reruns the
+session panel only when the component reports a structural change (see :func:`struct_key`),
+never once per second per tab.
 """
 from __future__ import annotations
 

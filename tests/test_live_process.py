@@ -421,3 +421,29 @@ def test_health_lists_each_viewers_frame_rate(tmp_path):
         srv.stop()
         hub.stop()
         ch.close(unlink=True)
+
+
+def test_viewers_of_a_camera_that_is_off_cost_no_cpu(tmp_path):
+    """Viewers connected while no frame was ever published (the camera is off) wait for one;
+    they must not spin (they did: 12 such viewers held 1.2 cores of the app)."""
+    p = tmp_path / "ch"
+    ch = Channel.create(p)
+    hub = FrameHub(Channel.open(p)).start()
+    srv = StreamServer(hub, "127.0.0.1", 0).start()
+    me = psutil.Process()
+    try:
+        socks = [_open_stream(srv.port) for _ in range(4)]
+        wait_for(lambda: hub.viewers == 4, 10, what="the viewers")
+        c0, t0 = me.cpu_times(), time.monotonic()
+        time.sleep(2.0)
+        c1, t1 = me.cpu_times(), time.monotonic()
+        cpu = (c1.user + c1.system - c0.user - c0.system) / (t1 - t0)
+        assert cpu < 0.2, f"{cpu:.0%} of a core for 4 viewers waiting for a first frame"
+        ch.write_frame(b"\xff\xd8jpeg\xff\xd9", 1)              # the camera comes on: they get it
+        assert all(_read_parts(s, 1) for s in socks)
+        for s in socks:
+            s.close()
+    finally:
+        srv.stop()
+        hub.stop()
+        ch.close(unlink=True)

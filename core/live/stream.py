@@ -195,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(wait)
                 seq_new, data = hub.wait_newer(seq, 1.0)
                 if seq_new == seq or not data:
+                    seq = seq_new           # no frame yet (a camera that is off): wait, never spin
                     continue
                 seq = seq_new
                 next_t = time.monotonic() + period
