@@ -56,6 +56,19 @@ def truth_in_positions(p0: int, p1: int) -> int:
     return n
 
 
+def _port_below_ephemeral() -> int:
+    """A free port below the kernel's ephemeral range: one picked there can be taken by any
+    outgoing connection (10 tabs make hundreds) before the camera comes on minutes later."""
+    for port in range(21000, 32000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    return _free_port()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -322,7 +335,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
         # sheets it shows are known exactly (9 per pass) whatever the timing
         from core.bench.rtsp_server import RtspServer
         clip = _looped_clip(ROOT / "data" / "demo" / "demo.mp4", tmp / "demo-loop.mp4", times=loops)
-        server = RtspServer(clip)
+        server = RtspServer(clip, _port_below_ephemeral())
         source = server.url
     # the browser at the lowest CPU priority (a wrapper: Playwright launches an executable)
     wrapper = tmp / "chromium-nice19"
@@ -385,6 +398,8 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                     deadline = time.monotonic() + 90
                     while time.monotonic() < deadline and _status(ch).get("source_status") != "live":
                         time.sleep(0.1)
+                    if _status(ch).get("source_status") != "live":
+                        raise RuntimeError(f"the worker never received the camera's stream ({server.url})")
                 st0, t0 = _status(ch), time.monotonic()
                 cpu_a0, cpu_w0 = app_p.cpu_times(), wk.cpu_times() if wk else None
                 cpu_b0 = _browser_cpu_s()
