@@ -160,8 +160,9 @@ def _video_seen(page) -> bool:
                               " return i ? i.naturalWidth : 0; }"))
 
 
-def _open_tab(browser, url: str, timeout_s: float = 60.0) -> tuple[Any, Any, float, float]:
-    """A viewer in its own context; returns (context, page, counter_s, video_s)."""
+def _open_tab(browser, url: str, timeout_s: float = 60.0, video: bool = True) -> tuple[Any, Any, float, float]:
+    """A viewer in its own context; returns (context, page, counter_s, video_s); ``video``
+    False: do not wait for a picture (a camera that is off has none)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     page = ctx.new_page()
     t0 = time.monotonic()
@@ -172,7 +173,7 @@ def _open_tab(browser, url: str, timeout_s: float = 60.0) -> tuple[Any, Any, flo
         raise
     counter_s = video_s = float("nan")
     deadline = t0 + timeout_s
-    while time.monotonic() < deadline and (counter_s != counter_s or video_s != video_s):
+    while time.monotonic() < deadline and (counter_s != counter_s or (video and video_s != video_s)):
         if counter_s != counter_s and _counter_seen(page):
             counter_s = time.monotonic() - t0
         if video_s != video_s and _video_seen(page):
@@ -384,7 +385,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 failed = 0
                 for _ in range(n):
                     try:
-                        c, pg, cs, vs = _open_tab(browser, app.url, 90)
+                        c, pg, cs, vs = _open_tab(browser, app.url, 90, video=server is None)
                     except Exception as e:   # a tab that never loaded is a result, not a crash
                         print(f"tab failed to load: {str(e).splitlines()[0][:160]}", file=out, flush=True)
                         failed += 1
@@ -458,7 +459,7 @@ def run(tabs: list[int], seconds: float, rtsp: bool, out=sys.stderr, ttl_s: floa
                 row["tabs_failed_to_load"] = failed
                 # a new tab while N are watching
                 try:
-                    c, pg, cs, vs = _open_tab(browser, app.url, 90)
+                    c, pg, cs, vs = _open_tab(browser, app.url, 90, video=server is None)
                     tabs_open.append((c, pg))
                 except Exception:
                     cs = vs = float("nan")
