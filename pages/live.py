@@ -5,16 +5,22 @@ handle on the counting worker PROCESS: the page reads its published status and s
 commands. Buttons send a command with an id and show "sent" until the worker confirms
 (a click is never dropped). The video is one MJPEG stream (``<img>``) served by the app
 from frames the worker encoded once for all viewers; no page rerun touches the video.
+
+What changes every second (counter, state, source line, log) is drawn by ``live_view.js``, a
+components-v2 component that polls the stream server's ``/status.json``: Streamlit reruns the
+session panel only when the component reports a structural change (see :func:`struct_key`),
+never once per second per tab.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
 from core.live import alerts
-from core.live.process import RESTARTING, session_from_dict
-from core.live.sessions import SessionError, recent_log
+from core.live.process import session_from_dict
+from core.live.sessions import SessionError
 from core.live.worker import DEMO, UploadError, validate_upload
 from pages.common import ctx, friendly_error
 
@@ -22,10 +28,11 @@ c = ctx()
 _ = c._
 w = c.worker
 
-REFRESH_S = 1.0         # counter/log refresh
-STATUS_REFRESH_S = 2.0  # source status line (its rate is a 3 s average: a faster refresh shows nothing new)
 ACK_WAIT_S = 2.0        # a click waits up to this long for the worker's confirmation, then shows "sent"
 VIDEO_FPS = 10          # frames/s of the MJPEG stream for this tab
+HIDDEN_FPS = 1          # … while the tab is in the background
+POLL_MS = 500           # the component reads /status.json this often (no Streamlit rerun)
+HIDDEN_POLL_MS = 5000   # … while the tab is in the background
 ALERT_SHOW_S = 6.0      # keep a fired alert's audio element mounted long enough to play
 
 st.title(_("Live Monitoring"))
@@ -42,40 +49,52 @@ def _err(exc: BaseException) -> None:
         friendly_error(c, exc, "The action failed")
 
 
-def _status_line(s) -> None:
-    labels = {"idle": _("idle"), "connecting": _("connecting"), "live": _("live"),
-              "reconnecting": _("reconnecting"), "stalled": _("stalled"), "ended": _("ended"),
-              "error": _("error")}
-    # coloured bullets render in any browser font (emoji need an emoji font)
-    icon = {"live": ":green[●]", "connecting": ":orange[●]", "reconnecting": ":orange[●]", "stalled": ":orange[●]",
-            "error": ":red[●]"}.get(s.source_status, ":gray[●]")
-    text = _("Source: {src} — {state}").format(src=s.source_label or "–",
-                                                state=labels.get(s.source_status, s.source_status))
-    if s.outages:
-        text += " · " + _("outages: {n}").format(n=c.num(s.outages))
-    if s.fps and s.source_status == "live":        # a dead camera has no frame rate (it showed a stale one)
-        text += " · " + _("{fps} frames/s").format(fps=c.num(s.fps, 1))
-    st.caption(f"{icon} {text}")
-    # a source problem is said as one, in the reader's language; the raw (technical) reason after it
-    if not s.running and s.source_message == RESTARTING:
-        st.warning(_("The counting process is restarting; counting resumes where it stopped."))
-    elif s.source_status in ("reconnecting", "error"):
-        st.warning(_("The camera cannot be reached. The counter keeps trying and goes on by itself when the "
-                     "video is back; the session stays open."))
-    elif s.source_status == "stalled":
-        st.warning(_("The camera stopped sending pictures. The counter waits for the video; the session stays open."))
-    elif s.slow:   # this machine is too busy: a warning about counting, not a source outage
-        st.warning(_("Counting is slower than the video source: {fps} of {src} frames/s.").format(
-            fps=c.num(s.fps, 1), src=c.num(s.source_fps, 1)))
-    if s.source_status in ("reconnecting", "stalled", "error") and s.source_message \
-            and s.source_message != RESTARTING:
-        st.caption(_("Technical detail: {why}").format(why=s.source_message))
+# --- the self-updating parts: one components-v2 component, mounted twice -------------------------
+_ASSETS = Path(__file__).resolve().parent
+live_view = st.components.v2.component(
+    "msm_live_view", js=(_ASSETS / "live_view.js").read_text(encoding="utf-8"),
+    css=(_ASSETS / "live_view.css").read_text(encoding="utf-8"), isolate_styles=False)
 
 
-@st.fragment(run_every=STATUS_REFRESH_S)
-def status_line() -> None:
-    """Refreshed every 2 s: the frames/s is the worker's real rate over its last 3 s."""
-    _status_line(w.status())
+def _labels() -> dict:
+    """Every text the component shows, translated here (the script only fills in numbers)."""
+    return {
+        "states": {"idle": _("idle"), "connecting": _("connecting"), "live": _("live"),
+                   "reconnecting": _("reconnecting"), "stalled": _("stalled"), "ended": _("ended"),
+                   "error": _("error")},
+        "source_line": _("Source: {src} — {state}"), "outages": _("outages: {n}"), "fps": _("{fps} frames/s"),
+        "restarting": _("The counting process is restarting; counting resumes where it stopped."),
+        "unreachable": _("The camera cannot be reached. The counter keeps trying and goes on by itself when the "
+                         "video is back; the session stays open."),
+        "stalled": _("The camera stopped sending pictures. The counter waits for the video; the session stays open."),
+        "slow": _("Counting is slower than the video source: {fps} of {src} frames/s."),
+        "detail": _("Technical detail: {why}"),
+        "status_lost": _("no status from the server"),
+        "active": _("Monitoring active"), "paused": _("Paused"), "waiting": _("Waiting for the camera"),
+        "video_alt": _("Live video"),
+        "over": _("Over target: {n} sheets too many."), "log": _("Log"), "no_sheets": _("No sheets yet."),
+        "log_auto": _("{time} — Sheet #{n} detected"), "log_fix": _("{time} — Correction {d} → {n} ({why})"),
+    }
+
+
+def struct_key(st_json: dict) -> str:
+    """What the panel was drawn for (the script's ``structKey``): when the polled status
+    differs, the panel reruns once."""
+    s = st_json.get("session")
+    return (f"{s['id']}|{s['status']}|{'over' if s['count'] > s['target'] else ''}" if s else "none") \
+        + "|" + (st_json.get("last_command") or "")
+
+
+def _view_data(mode: str, snap: dict) -> dict:
+    base = stream_base()
+    return {"mode": mode, "lang": c.lang, "labels": _labels(), "initial": snap,
+            "status_url": f"{base}/status.json" if base else None,
+            "stream_url": f"{base}/stream.mjpg" if base else None, "fps": VIDEO_FPS, "hidden_fps": HIDDEN_FPS,
+            "poll_ms": POLL_MS, "hidden_poll_ms": HIDDEN_POLL_MS, "rendered": struct_key(snap)}
+
+
+def _noop() -> None:
+    """The trigger only asks for the rerun; what changed is read from the worker's status."""
 
 
 def _play(kind: str, sess_id: str) -> None:
@@ -152,13 +171,16 @@ def _settle() -> bool:
     return False
 
 
-@st.fragment(run_every=REFRESH_S)
-def session_panel(had_session: bool) -> None:
+def _session_panel(had_session: bool) -> None:
+    """Reruns only when its component says something structural changed (or a button was
+    clicked); the counter and the state in between are updated by the component itself."""
     pending = _settle()
     s = w.status()
+    snap = w.status_json(s)
     sess = s.session
     if (sess is not None) != had_session:
         st.rerun()      # started/finished here or in another tab: redraw the whole page
+    live_view(key="live_panel", data=_view_data("panel", snap), on_update_change=_noop)
     msg = st.session_state.get("live_msg")
     if msg:
         st.error(msg)
@@ -167,19 +189,8 @@ def session_panel(had_session: bool) -> None:
         if done is not None:
             _finished_panel(done)
         return
-    over = sess.count > sess.target
-    color = "#d1242f" if over else "#1a7f37"
-    state_text = _("Monitoring active") if s.monitoring else _("Paused")
-    state_color = "#1a7f37" if s.monitoring else "#d1242f"
-    if sess.is_active and s.source_status in ("connecting", "reconnecting", "stalled", "error"):
-        state_text, state_color = _("Waiting for the camera"), "#b35900"    # not "Paused": nobody paused
-    st.markdown(f"<div style='font-weight:600;color:{state_color}'>● {state_text}</div>", unsafe_allow_html=True)
-    st.markdown(f"**{sess.name}**")
-    st.markdown(f"<div data-testid='live-counter' style='font-size:4.5rem;font-weight:800;line-height:1;"
-                f"color:{color}'>{c.num(sess.count)} / {c.num(sess.target)}</div>", unsafe_allow_html=True)
     st.session_state["live_count"] = sess.count
-    if over:
-        st.error(_("Over target: {n} sheets too many.").format(n=c.num(sess.count - sess.target)))
+    if sess.count > sess.target:      # the panel reruns when the count crosses the target
         _play("over_target", sess.id)
     _render_audio(sess.id)
 
@@ -208,28 +219,8 @@ def session_panel(had_session: bool) -> None:
         m1, m2 = st.columns(2)
         m1.button("+1", key="live_plus", width="stretch", on_click=_do, args=("correct", +1), disabled=pending)
         m2.button("−1", key="live_minus", width="stretch", on_click=_do, args=("correct", -1), disabled=pending)
+    live_view(key="live_log", data=_view_data("log", snap))
 
-    _log_feed(sess.id, (getattr(w, "pid", None), s.counts_version, sess.count))
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _recent(session_id: str, version: tuple, _db) -> list:
-    """One query per new count for every tab together (``version``: the worker process, its
-    counter of counts and corrections, the count), not one per tab per second."""
-    return recent_log(_db, session_id, limit=12)
-
-
-def _log_feed(session_id: str, version: tuple) -> None:
-    st.markdown("**" + _("Log") + "**")
-    lines = []
-    for e in _recent(session_id, version, c.db):
-        when = c.dt(e.at, with_date=False)
-        if e.kind == "auto":
-            lines.append(_("{time} — Sheet #{n} detected").format(time=when, n=c.num(e.count_after)))
-        else:
-            lines.append(_("{time} — Correction {d} → {n} ({why})").format(
-                time=when, d=f"{e.delta:+d}", n=c.num(e.count_after), why=e.reason))
-    st.code("\n".join(lines) if lines else _("No sheets yet."), language=None)
 
 
 def _finished_panel(session_id: str) -> None:
@@ -306,9 +297,9 @@ def start_form() -> None:
 
 
 # --- the left-hand column: the video ----------------------------------------------------------
-def stream_url() -> str | None:
-    """Where this browser fetches the MJPEG stream: ``MSM_STREAM_URL`` (behind a proxy),
-    else the host the browser used for the app, on the stream server's port."""
+def stream_base() -> str | None:
+    """Where this browser fetches the MJPEG stream and the status: ``MSM_STREAM_URL`` (behind
+    a proxy), else the host the browser used for the app, on the stream server's port."""
     import os
     base = os.environ.get("MSM_STREAM_URL", "").rstrip("/")
     if not base:
@@ -318,27 +309,24 @@ def stream_url() -> str | None:
         host = (st.context.headers.get("Host") or "127.0.0.1").rsplit(":", 1)[0] if st.context.headers \
             else "127.0.0.1"
         base = f"http://{host}:{port}"
-    return f"{base}/stream.mjpg?fps={VIDEO_FPS}"
+    return base
 
 
 def video() -> None:
-    url = stream_url()
-    if url is None:
+    """The video and the source line: one component that keeps its stream connection across
+    reruns (keyed), slows it to 1 frame/s while the tab is hidden and polls the status."""
+    if stream_base() is None:
         st.info(_("The video stream is not available; counting goes on."))
-        return
-    # one <img> per tab on the shared stream; the same markup on every rerun keeps the
-    # connection (the browser does not reload an unchanged element)
-    alt = _("Live video")
-    img = (f"<img data-testid='live-video' src='{url}' alt='{alt}' "
-           "style='width:100%;min-height:120px;background:#111;border-radius:6px'/>")
-    st.markdown(img, unsafe_allow_html=True)
+    live_view(key="live_video", data=_view_data("video", w.status_json()))
 
 
+# without the stream server (its port taken) nothing polls the status: the panel then reruns
+# itself every 2 s, as it did before the component
+session_panel = st.fragment(run_every=None if stream_base() else 2.0)(_session_panel)
 status = w.status()
 left, right = st.columns([3, 2], gap="large")
 with left:
     video()
-    status_line()
 with right:
     busy = status.session is not None
     # above the fragment: elements after a self-refreshing fragment may be dropped on its reruns

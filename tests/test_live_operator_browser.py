@@ -49,7 +49,7 @@ def test_operator_controls_tell_the_truth(data_dir, paths):
         minus.wait_for(timeout=10_000)
         page.get_by_role("button", name="+1").click()
         page.get_by_text("Give a reason for the correction.").wait_for(timeout=10_000)
-        page.wait_for_timeout(3500)               # three refreshes of the session panel
+        page.wait_for_timeout(3500)               # seven status polls of the page
         assert page.get_by_text("Give a reason for the correction.").count() == 1
         assert minus.is_visible()                 # still open
         reason = page.get_by_label("Reason")
@@ -58,7 +58,9 @@ def test_operator_controls_tell_the_truth(data_dir, paths):
         page.wait_for_timeout(800)
         page.get_by_role("button", name="+1").click()
         page.get_by_text(re.compile(r"Correction \+1 → 1")).wait_for(timeout=10_000)
-        assert page.get_by_text("Give a reason for the correction.").count() == 0   # the next action cleared it
+        # the next action cleared it (the log line comes from the status poll, the message goes with
+        # the panel's redraw after the acknowledgement: either may be on the page first)
+        page.get_by_text("Give a reason for the correction.").wait_for(state="detached", timeout=10_000)
         page.wait_for_timeout(2500)
         assert page.get_by_role("button", name="+1").is_visible()   # open after the click and the refreshes
 
@@ -109,6 +111,8 @@ def test_a_dead_camera_is_a_source_problem_in_the_chosen_language(data_dir):
         body = page.inner_text("body")
         assert "● Jeda" not in body and "Paused" not in body
         assert "bingkai/detik" not in body and "frames/s" not in body
-        assert page.get_by_role("button", name="SELESAI", exact=True).is_visible()   # the session is still open
+        # the session is still open (the view's texts come from its status poll, the buttons with
+        # the panel's redraw: either may be on the page first)
+        page.get_by_role("button", name="SELESAI", exact=True).wait_for(timeout=30_000)
         browser.close()
     assert "Traceback" not in body

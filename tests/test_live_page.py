@@ -85,8 +85,22 @@ def test_bad_inputs_give_one_clear_message_and_no_session(app, name, target, msg
     assert [b for b in at.button if b.label == "START SESSION"], "the start form must stay"
 
 
-def _markdown(at) -> str:
-    return "\n".join(m.value for m in at.markdown)
+def _view(at, mode: str = "panel") -> dict:
+    """What the page's self-updating view was drawn with (components v2: the browser fills
+    the counter, state and log from it and from /status.json; tests/test_live_view_browser.py
+    checks the DOM)."""
+    import json
+    for e in at.get("bidi_component"):
+        d = json.loads(e.proto.json)
+        if d.get("mode") == mode:
+            return d
+    raise AssertionError(f"no {mode} view on the page")
+
+
+def _log(at) -> str:
+    d = _view(at, "log")
+    return "\n".join(d["labels"]["log_auto" if e["kind"] == "auto" else "log_fix"].format(
+        time=e["time"], n=e["n"], d=f"{e['delta']:+d}", why=e["reason"]) for e in d["initial"]["log"])
 
 
 def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
@@ -96,28 +110,30 @@ def test_start_counts_arrive_over_target_alert_then_finish_sound_b(app):
     s = sessions.open_session(db)
     assert s is not None and s.name == "Batch ü/.." and s.target == 2
     deadline = time.time() + 30                  # the worker process may still be opening the clip
-    while "Waiting for the camera" in _markdown(at) and time.time() < deadline:
+    while _view(at)["initial"]["source"]["status"] != "live" and time.time() < deadline:
         time.sleep(0.3)
         at.run()
-    assert "Monitoring active" in _markdown(at) or "Paused" in _markdown(at)
+    v = _view(at)
+    assert v["initial"]["session"]["name"] == "Batch ü/.." and v["initial"]["session"]["status"] == "active"
+    assert v["labels"]["active"] == "Monitoring active" and v["rendered"].startswith(s.id + "|active|")
     # Defect check is disabled while the session runs
     links = [e for e in at.get("page_link")]
     assert links and all(getattr(l.proto, "disabled", False) for l in links)
 
     deadline = time.time() + 90
-    while time.time() < deadline:
+    while time.time() < deadline:      # AppTest has no browser: rerunning stands in for the polling
         time.sleep(1.0)
         at.run()
         assert not at.exception, at.exception
         if at.session_state["live_count"] >= truth.expected_count:
             break
     assert at.session_state["live_count"] == truth.expected_count == 3
-    md = _markdown(at)
-    assert "3 / 2" in md and "#d1242f" in md, "counter must show 3 / 2 in red"
-    assert any("Over target" in e for e in _errors(at))
+    v = _view(at)["initial"]["session"]
+    assert (v["count"], v["target"]) == (3, 2), "counter must show 3 / 2 (the browser draws it red)"
+    assert _view(at)["rendered"].endswith("|over|" + _view(at)["initial"]["last_command"])
     assert at.session_state["live_alert"] == "over_target"
     assert at.get("audio"), "the over-target alert sound must be on the page"
-    log_text = "\n".join(c.value for c in at.code)
+    log_text = _log(at)
     assert "Sheet #3 detected" in log_text and "Sheet #1 detected" in log_text
 
     [b for b in at.button if b.label == "FINISH SESSION"][0].click()
@@ -140,7 +156,7 @@ def test_finish_under_target_gives_sound_a_and_corrections_show_in_the_log(app):
     _start(at, "Batch-U", "50")
     at.text_input(key="live_reason").set_value("sheet missed by the camera")
     _click(at, "+1")
-    assert "Correction +1" in "\n".join(c.value for c in at.code)
+    assert "Correction +1 → 1 (sheet missed by the camera)" in _log(at)
     _click(at, "−1")
     at.text_input(key="live_reason").set_value("")
     _click(at, "+1")

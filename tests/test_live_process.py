@@ -345,3 +345,105 @@ def test_worker_exits_when_its_app_is_killed(data_dir, tmp_path):
             psutil.Process(worker_pid).kill()
         except (psutil.Error, NameError, UnboundLocalError):
             pass
+
+
+def _get_json(port: int, path: str) -> dict:
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        assert r.headers["Content-Type"] == "application/json"
+        assert r.headers["Access-Control-Allow-Origin"] == "*"      # the page on :8501 reads it
+        return json.loads(r.read())
+
+
+def test_status_json_follows_the_worker_counts_commands_and_log(db, paths, tmp_path, owner_factory):
+    """``/status.json`` of the real stream server of a real owner: what the live page polls
+    instead of rerunning Streamlit. It shows the session, the source, the counts with their
+    log lines, and the id of the last command the worker executed (the page's "sent" state)."""
+    clip = tmp_path / "clip.mp4"
+    truth = sheets_clip(clip, n_sheets=3, hand=False, gap_s=0.6, tail_s=2.0, fps=10)
+    o = owner_factory(source=str(clip), loop=False)
+    port = o.stream_port
+    d = _get_json(port, "/status.json")
+    assert set(d) >= {"session", "monitoring", "source", "counts_version", "running", "restarting",
+                      "last_command", "log", "at"}
+    assert d["session"] is None and d["log"] == []
+    cid = o.submit("start_session", name="Status-J", target="2")
+    assert commands.wait(db, cid, 60) is not None
+    wait_for(lambda: _get_json(port, "/status.json")["last_command"] == cid, 10, what="the command id")
+    wait_for(lambda: (_get_json(port, "/status.json")["session"] or {}).get("count", 0) >= truth.expected_count,
+             90, what="the counts in /status.json")
+    d = _get_json(port, "/status.json")
+    s = d["session"]
+    assert s["name"] == "Status-J" and s["target"] == 2 and s["status"] == "active"
+    assert s["count"] == truth.expected_count == 3
+    assert [e["n"] for e in d["log"]] == [3, 2, 1] and {e["kind"] for e in d["log"]} == {"auto"}
+    assert d["source"]["label"] and d["source"]["source_fps"] > 0
+    assert d["counts_version"] >= 3
+    pid = o.pause()
+    assert pid.status == "paused"
+    d = _get_json(port, "/status.json")
+    assert d["session"]["status"] == "paused" and d["monitoring"] is False
+    assert d["last_command"] != cid
+    o.correct(+1, "missed", user="qa")
+    d = _get_json(port, "/status.json")
+    assert d["session"]["count"] == 4 and d["log"][0] == {**d["log"][0], "kind": "manual", "delta": 1,
+                                                           "n": 4, "reason": "missed"}
+    h = _get_json(port, "/health")
+    assert h["status_requests"] >= 5 and h["viewers"] == 0 and h["viewer_fps"] == []
+
+
+def test_health_lists_each_viewers_frame_rate(tmp_path):
+    """A background tab asks the stream for 1 frame/s: the server keeps each viewer's rate."""
+    p = tmp_path / "ch"
+    ch = Channel.create(p)
+    hub = FrameHub(Channel.open(p)).start()
+    srv = StreamServer(hub, "127.0.0.1", 0, status=lambda: {"x": 1}).start()
+    try:
+        ch.write_frame(b"\xff\xd8jpeg\xff\xd9", 1)
+        socks = []
+        for fps in (10, 1):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(f"GET /stream.mjpg?fps={fps} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            socks.append(s)
+        wait_for(lambda: _get_json(srv.port, "/health")["viewer_fps"] == [1.0, 10.0], 10, what="both rates")
+        assert _get_json(srv.port, "/status.json") == {"x": 1}
+        for s in socks:
+            s.close()
+        n = [1]
+
+        def left() -> bool:          # a closed viewer is noticed at the next frame sent to it
+            n[0] += 1
+            ch.write_frame(b"\xff\xd8jpeg\xff\xd9", n[0])
+            return _get_json(srv.port, "/health")["viewer_fps"] == []
+        wait_for(left, 15, what="the viewers to leave")
+    finally:
+        srv.stop()
+        hub.stop()
+        ch.close(unlink=True)
+
+
+def test_viewers_of_a_camera_that_is_off_cost_no_cpu(tmp_path):
+    """Viewers connected while no frame was ever published (the camera is off) wait for one;
+    they must not spin (they did: 12 such viewers held 1.2 cores of the app)."""
+    p = tmp_path / "ch"
+    ch = Channel.create(p)
+    hub = FrameHub(Channel.open(p)).start()
+    srv = StreamServer(hub, "127.0.0.1", 0).start()
+    me = psutil.Process()
+    try:
+        socks = [_open_stream(srv.port) for _ in range(4)]
+        wait_for(lambda: hub.viewers == 4, 10, what="the viewers")
+        c0, t0 = me.cpu_times(), time.monotonic()
+        time.sleep(2.0)
+        c1, t1 = me.cpu_times(), time.monotonic()
+        cpu = (c1.user + c1.system - c0.user - c0.system) / (t1 - t0)
+        assert cpu < 0.2, f"{cpu:.0%} of a core for 4 viewers waiting for a first frame"
+        ch.write_frame(b"\xff\xd8jpeg\xff\xd9", 1)              # the camera comes on: they get it
+        assert all(_read_parts(s, 1) for s in socks)
+        for s in socks:
+            s.close()
+    finally:
+        srv.stop()
+        hub.stop()
+        ch.close(unlink=True)

@@ -27,7 +27,7 @@ from core.platform.paths import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "docs" / "bench"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ("count", "defects", "measure", "measure-stack", "models", "export", "rss", "viewers")
+ORDER = ("count", "defects", "measure", "measure-stack", "models", "export", "rss", "viewers", "viewers-rtsp")
 
 
 def add_record_arg(ap: argparse.ArgumentParser) -> None:

@@ -59,6 +59,7 @@ HEALTHY_RUN_S = 30.0            # a worker that ran this long resets the backoff
 DEFAULT_STREAM_PORT = 8502     # the live video's port when none is configured (taken: any free one)
 HANG_S = 20.0                   # no heartbeat for this long: the worker is killed and restarted
 COMMAND_TIMEOUT_S = 10.0
+LOG_LINES = 12                  # count events the live page's log shows
 STARTING = "counting worker starting"
 RESTARTING = "counting worker restarting"
 
@@ -95,6 +96,32 @@ def status_from_dict(d: dict[str, Any]) -> WorkerStatus:
     return WorkerStatus(session=session_from_dict(d.get("session")), **kw)
 
 
+def public_status(st: WorkerStatus, last_command: str = "") -> dict[str, Any]:
+    """What ``/status.json`` serves (the live page polls it ~2/s instead of rerunning
+    Streamlit): the session, the source, whether the worker restarts, the last command the
+    worker executed. A contract for the page's script: add keys, never rename them.
+
+    Example:
+        >>> d = public_status(WorkerStatus(running=True, source_status="live", fps=29.9, source_fps=30.0))
+        >>> d["session"], d["source"]["status"], d["source"]["fps"], d["restarting"]
+        (None, 'live', 29.9, False)
+    """
+    s = st.session
+    return {
+        "session": None if s is None else {"id": s.id, "name": s.name, "count": s.count, "target": s.target,
+                                           "status": s.status},
+        "monitoring": st.monitoring,
+        "source": {"status": st.source_status, "label": st.source_label, "message": st.source_message,
+                   "fps": round(float(st.fps), 1), "source_fps": round(float(st.source_fps), 1),
+                   "slow": st.slow, "outages": st.outages},
+        "counts_version": st.counts_version,
+        "running": st.running,
+        "restarting": (not st.running) and st.source_message == RESTARTING,
+        "paused_for_analysis": st.paused_for_analysis,
+        "last_command": last_command,
+    }
+
+
 # --- the worker process ----------------------------------------------------------------------
 class WorkerRuntime:
     """What runs inside the worker process around :class:`CountingWorker`: the command
@@ -112,12 +139,15 @@ class WorkerRuntime:
         self._last_view_t = 0.0
         self._last_raw_pos = -1
         self._last_raw_t = 0.0
+        self.last_command = ""          # id of the last command executed (published with the status)
 
     def publish(self) -> WorkerStatus:
         """Status (and, while someone watches, the frame) into the channel."""
         with self._pub_lock:
             st = self.w.status()
-            self.ch.write_status(status_to_dict(st))
+            d = status_to_dict(st)
+            d["last_command"] = self.last_command
+            self.ch.write_status(d)
             self.ch.beat()
             now = time.monotonic()
             if st.position != self._last_view_pos and now - self._last_view_t >= self.view_period * 0.95 \
@@ -188,6 +218,7 @@ class WorkerRuntime:
                     if err is not None and not isinstance(err, SessionError) and \
                             type(err).__name__ != "UploadError":
                         log.exception("command %s failed", c.kind)
+                self.last_command = c.id
                 self.publish()                 # the page sees the new state with the ack
                 commands.finish(self.db, c.id, result=result, error=err)
             if time.monotonic() - last_prune > 600:
@@ -322,6 +353,8 @@ class LiveOwner:
         self.hub: Any = None
         self.server: Any = None
         self._status_cache: tuple[int, WorkerStatus] = (-1, WorkerStatus())
+        self._last_command = ""
+        self._log_cache: tuple[Any, list[dict[str, Any]]] = (None, [])
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "LiveOwner":
@@ -335,7 +368,8 @@ class LiveOwner:
             ports = [self._stream_port] if self._stream_port is not None else [DEFAULT_STREAM_PORT, 0]
             for port in ports:
                 try:
-                    self.server = StreamServer(self.hub, self._stream_host, port).start()
+                    self.server = StreamServer(self.hub, self._stream_host, port, status=self.status_json,
+                                               status_version=self._status_version).start()
                     break
                 except OSError as e:   # the port is taken: the video is off, counting is not
                     log.warning("video stream server could not listen on %s:%s: %s", self._stream_host, port, e)
@@ -435,6 +469,7 @@ class LiveOwner:
         if seq != cached[0]:
             d = ch.read_status()
             if d is not None:
+                self._last_command = str(d.get("last_command") or "")
                 cached = (seq, status_from_dict(d))
                 self._status_cache = cached
         st = cached[1]
@@ -444,6 +479,41 @@ class LiveOwner:
             st = dataclasses.replace(st, running=False, fps=0.0, source_status="connecting",
                                      source_message=RESTARTING if self.restarts else STARTING)
         return st
+
+    def _status_version(self) -> int:
+        ch = self._channel
+        return ch.status_seq() if ch is not None else -1
+
+    def status_json(self, st: Optional[WorkerStatus] = None) -> dict[str, Any]:
+        """The public status the stream server's ``/status.json`` serves (:func:`public_status`);
+        ``st``: a status already read (the page draws and keys on the same snapshot)."""
+        st = st if st is not None else self.status()
+        d = public_status(st, self._last_command)
+        d["at"] = time.time()           # the page keeps the newer of two snapshots
+        d["log"] = self._log(st)
+        return d
+
+    def _log(self, st: WorkerStatus) -> list[dict[str, Any]]:
+        """The session's newest count events for the page's log, read from the database once
+        per new count or correction for every viewer together (keyed by the version)."""
+        s = st.session
+        if s is None:
+            return []
+        key = (s.id, self.pid, st.counts_version, s.count)
+        cached = self._log_cache
+        if cached[0] != key:
+            from core.live.sessions import recent_log
+            from core.platform.i18n import fmt_dt
+            try:
+                lines = recent_log(self.db, s.id, limit=LOG_LINES)
+            except Exception as e:          # the database is busy: the old lines, next time the new
+                log.warning("reading the log failed: %s", e)
+                return cached[1]
+            tz = getattr(getattr(self.settings, "ui", None), "timezone", None)
+            cached = (key, [{"time": fmt_dt(e.at, tz, with_date=False), "kind": e.kind, "n": e.count_after,
+                             "delta": e.delta, "reason": e.reason} for e in lines])
+            self._log_cache = cached
+        return cached[1]
 
     def latest_jpeg(self, max_width: int = 960, quality: int = 80) -> Optional[bytes]:
         """The latest shown frame, as the worker encoded it for every viewer."""

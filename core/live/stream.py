@@ -9,7 +9,10 @@ bytes, the kernel's socket buffer is the only backlog, and a connection that can
 for :data:`SEND_TIMEOUT_S` is closed). Nothing a viewer does runs in the counting process.
 
 Routes: ``/stream.mjpg?fps=N`` (multipart/x-mixed-replace, plays in an ``<img>``),
-``/frame.jpg`` (the latest frame once), ``/health`` (JSON: viewers, frames sent).
+``/frame.jpg`` (the latest frame once), ``/status.json`` (the counter's published status,
+see :func:`status_json`: the live page polls it instead of rerunning Streamlit every
+second), ``/health`` (JSON: viewers, each viewer's frame rate, frames sent, threads).
+Like the video, these routes carry no authentication: the server binds where the app does.
 
 Example:
     >>> hub = FrameHub(None)
@@ -22,7 +25,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlparse
 
 from core.platform.log import get
@@ -30,6 +33,7 @@ from core.platform.log import get
 log = get("stream")
 MAX_FPS = 10.0
 SEND_TIMEOUT_S = 10.0
+STATUS_CACHE_S = 1.0            # 10 tabs polling twice a second share one JSON encoding
 BOUNDARY = "msmframe"
 
 
@@ -42,6 +46,7 @@ class FrameHub:
         self._cond = threading.Condition()
         self._latest: tuple[int, bytes] = (0, b"")
         self._viewers = 0
+        self._rates: dict[int, float] = {}     # connection id → the frame rate it asked for
         self.sent = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -75,6 +80,18 @@ class FrameHub:
     @property
     def viewers(self) -> int:
         return self._viewers
+
+    def viewer_rates(self) -> list[float]:
+        """The frame rate each connected stream viewer asked for (a background tab asks 1)."""
+        with self._cond:
+            return sorted(self._rates.values())
+
+    def set_rate(self, conn: int, fps: Optional[float]) -> None:
+        with self._cond:
+            if fps is None:
+                self._rates.pop(conn, None)
+            else:
+                self._rates[conn] = fps
 
     def add_viewer(self, n: int) -> None:
         with self._cond:
@@ -141,8 +158,12 @@ class _Handler(BaseHTTPRequestHandler):
             for th in threading.enumerate():
                 key = th.name.split(" (")[0].rstrip("0123456789-_")
                 names[key] = names.get(key, 0) + 1
-            body = json.dumps({"viewers": hub.viewers, "sent": hub.sent, "threads": names}).encode()
+            body = json.dumps({"viewers": hub.viewers, "viewer_fps": hub.viewer_rates(), "sent": hub.sent,
+                               "status_requests": self.server.status_requests, "threads": names}).encode()
             self._send(200, "application/json", body)
+        elif url.path == "/status.json":
+            self.server.status_requests += 1
+            self._send(200, "application/json", self.server.status_body())
         else:
             self.send_error(404)
 
@@ -163,6 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         hub.add_viewer(1)
+        hub.set_rate(id(self), fps)
         period = 1.0 / fps
         seq = -1
         next_t = 0.0
@@ -173,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(wait)
                 seq_new, data = hub.wait_newer(seq, 1.0)
                 if seq_new == seq or not data:
+                    seq = seq_new           # no frame yet (a camera that is off): wait, never spin
                     continue
                 seq = seq_new
                 next_t = time.monotonic() + period
@@ -185,6 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
             pass                    # the viewer left or stalled: drop it, keep nothing
         finally:
+            hub.set_rate(id(self), None)
             hub.add_viewer(-1)
 
 
@@ -194,12 +218,39 @@ class StreamServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, hub: FrameHub, host: str = "127.0.0.1", port: int = 0,
-                 send_timeout_s: float = SEND_TIMEOUT_S):
+                 send_timeout_s: float = SEND_TIMEOUT_S, status: Optional[Callable[[], dict[str, Any]]] = None,
+                 status_version: Optional[Callable[[], int]] = None):
         self.hub = hub
         self.send_timeout_s = send_timeout_s
+        self.status = status            # the owner's status as a dict (None: an empty one)
+        self.status_version = status_version or (lambda: 0)    # changes whenever the worker publishes
+        self.status_requests = 0
+        self._status_lock = threading.Lock()
+        self._status_cache: tuple[float, int, bytes] = (0.0, -1, b"")
         self.stopping = threading.Event()
         super().__init__((host, port), _Handler)
         self._thread: Optional[threading.Thread] = None
+
+    def status_body(self) -> bytes:
+        """The status as JSON, built once per published status (and at least every
+        :data:`STATUS_CACHE_S`: a worker that stopped publishing is seen as such) for all
+        pollers together."""
+        with self._status_lock:
+            t, ver, body = self._status_cache
+            now = time.monotonic()
+            try:
+                version = self.status_version()
+            except Exception:
+                version = -2
+            if not body or version != ver or now - t >= STATUS_CACHE_S:
+                try:
+                    d = self.status() if self.status is not None else {}
+                except Exception as e:      # a status being replaced: say so, never a traceback
+                    log.debug("status failed: %s", e)
+                    d = {"error": "status unavailable"}
+                body = json.dumps(d, default=str, separators=(",", ":")).encode()
+                self._status_cache = (now, version, body)
+            return body
 
     @property
     def port(self) -> int:
