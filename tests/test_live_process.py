@@ -447,3 +447,27 @@ def test_viewers_of_a_camera_that_is_off_cost_no_cpu(tmp_path):
         srv.stop()
         hub.stop()
         ch.close(unlink=True)
+
+
+def test_viewers_that_leave_while_the_camera_is_off_are_let_go(tmp_path):
+    """A stream that sends nothing cannot see a closed socket by writing: after the RTSP
+    viewers benchmark's camera stopped, 18 such handler threads stayed alive in the app.
+    They must end within seconds of their viewer leaving."""
+    import threading
+    p = tmp_path / "ch"
+    ch = Channel.create(p)
+    hub = FrameHub(Channel.open(p)).start()
+    srv = StreamServer(hub, "127.0.0.1", 0).start()
+    base = threading.active_count()
+    try:
+        socks = [_open_stream(srv.port) for _ in range(3)]
+        wait_for(lambda: hub.viewers == 3, 10, what="the viewers")
+        assert threading.active_count() >= base + 3
+        for s in socks:
+            s.close()
+        wait_for(lambda: hub.viewers == 0, 5, what="the viewers to be let go")
+        wait_for(lambda: threading.active_count() <= base, 5, what="their threads to end")
+    finally:
+        srv.stop()
+        hub.stop()
+        ch.close(unlink=True)

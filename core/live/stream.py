@@ -22,6 +22,8 @@ Example:
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -196,6 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
                 seq_new, data = hub.wait_newer(seq, 1.0)
                 if seq_new == seq or not data:
                     seq = seq_new           # no frame yet (a camera that is off): wait, never spin
+                    if _peer_closed(self.connection):
+                        break               # ... but a viewer that left while no frame came is let go
                     continue
                 seq = seq_new
                 next_t = time.monotonic() + period
@@ -210,6 +214,27 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             hub.set_rate(id(self), None)
             hub.add_viewer(-1)
+
+
+def _peer_closed(sock: Any) -> bool:
+    """True when the viewer closed its end: a stream that sends nothing (no frames) would
+    otherwise never notice, and its thread would wait for ever.
+
+    Example:
+        >>> import socket
+        >>> a, b = socket.socketpair()
+        >>> _peer_closed(a)
+        False
+        >>> b.close(); _peer_closed(a)
+        True
+    """
+    try:
+        readable, _w, _x = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""     # readable with no data: closed
+    except (OSError, ValueError):
+        return True
 
 
 class StreamServer(ThreadingHTTPServer):
