@@ -8,6 +8,7 @@ counting step is slowed by a sleep to stand in for an overloaded machine (said t
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -423,15 +424,26 @@ def test_health_lists_each_viewers_frame_rate(tmp_path):
         ch.close(unlink=True)
 
 
-def test_viewers_of_a_camera_that_is_off_cost_no_cpu(tmp_path):
-    """Viewers connected while no frame was ever published (the camera is off) wait for one;
-    they must not spin (they did: 12 such viewers held 1.2 cores of the app)."""
+@contextlib.contextmanager
+def _camera_off_server(tmp_path):
+    """A channel no frame was written to (a camera that is off), its hub and stream server."""
     p = tmp_path / "ch"
     ch = Channel.create(p)
     hub = FrameHub(Channel.open(p)).start()
     srv = StreamServer(hub, "127.0.0.1", 0).start()
-    me = psutil.Process()
     try:
+        yield ch, hub, srv
+    finally:
+        srv.stop()
+        hub.stop()
+        ch.close(unlink=True)
+
+
+def test_viewers_of_a_camera_that_is_off_cost_no_cpu(tmp_path):
+    """Viewers connected while no frame was ever published (the camera is off) wait for one;
+    they must not spin (they did: 12 such viewers held 1.2 cores of the app)."""
+    me = psutil.Process()
+    with _camera_off_server(tmp_path) as (ch, hub, srv):
         socks = [_open_stream(srv.port) for _ in range(4)]
         wait_for(lambda: hub.viewers == 4, 10, what="the viewers")
         c0, t0 = me.cpu_times(), time.monotonic()
@@ -443,23 +455,14 @@ def test_viewers_of_a_camera_that_is_off_cost_no_cpu(tmp_path):
         assert all(_read_parts(s, 1) for s in socks)
         for s in socks:
             s.close()
-    finally:
-        srv.stop()
-        hub.stop()
-        ch.close(unlink=True)
 
 
 def test_viewers_that_leave_while_the_camera_is_off_are_let_go(tmp_path):
     """A stream that sends nothing cannot see a closed socket by writing: after the RTSP
     viewers benchmark's camera stopped, 18 such handler threads stayed alive in the app.
     They must end within seconds of their viewer leaving."""
-    import threading
-    p = tmp_path / "ch"
-    ch = Channel.create(p)
-    hub = FrameHub(Channel.open(p)).start()
-    srv = StreamServer(hub, "127.0.0.1", 0).start()
-    base = threading.active_count()
-    try:
+    with _camera_off_server(tmp_path) as (ch, hub, srv):
+        base = threading.active_count()
         socks = [_open_stream(srv.port) for _ in range(3)]
         wait_for(lambda: hub.viewers == 3, 10, what="the viewers")
         assert threading.active_count() >= base + 3
@@ -467,7 +470,3 @@ def test_viewers_that_leave_while_the_camera_is_off_are_let_go(tmp_path):
             s.close()
         wait_for(lambda: hub.viewers == 0, 5, what="the viewers to be let go")
         wait_for(lambda: threading.active_count() <= base, 5, what="their threads to end")
-    finally:
-        srv.stop()
-        hub.stop()
-        ch.close(unlink=True)

@@ -97,61 +97,51 @@ def quick_specs() -> dict[str, Any]:
     return {f"{n}_240p": s for n, s in presets(320, 240, 15, seed=21).items()}
 
 
-def clips_heldout_specs(quick: bool = False) -> dict[str, Any]:
-    """Held-out clips of the project's own renderer: other seeds, sizes and frame rates than
-    :func:`bench_specs` / :func:`quick_specs` (which the engine was tuned on)."""
+@dataclass(frozen=True)
+class _HeldoutPlan:
+    """One held-out set of the project's renderer: (width, height, fps, seed, name suffix)
+    for the whole preset list, three 720p clips and one large hand-only clip, plus the CI-size
+    variant (its fifth preset is ``quick_finish``)."""
+    main: tuple[int, int, int, int, str]
+    hd: tuple[int, int, str]                       # 720p: fps, seed, suffix
+    hand: tuple[int, int, int, int, str]
+    quick: tuple[int, int, int, int, str]
+    quick_finish: str
+
+
+# Held-out sets, each added after the one before had been looked at: seeds, sizes and frame
+# rates used by no other set. Never edit a set after its results were seen.
+_CLIPS_HELDOUT = {
+    "heldout": _HeldoutPlan((960, 540, 25, 41, "540p25"), (20, 42, "720p20"), (1920, 1080, 12, 43, "1080p12"),
+                            (400, 300, 12, 52, "300p12"), "painted"),
+    "heldout2": _HeldoutPlan((848, 480, 20, 61, "480w20"), (25, 62, "720p25"), (1600, 900, 15, 63, "900p15"),
+                             (480, 360, 10, 72, "360p10"), "galvanized"),
+    # fixed before the final run of issue 12
+    "heldout3": _HeldoutPlan((1024, 576, 24, 91, "576p24"), (15, 92, "720p15"), (1920, 1080, 20, 93, "1080p20"),
+                             (576, 432, 14, 97, "432p14"), "painted"),
+    # fixed after heldout3 had been looked at, before the last run of issue 12
+    "heldout4": _HeldoutPlan((1088, 612, 22, 101, "612p22"), (18, 102, "720p18"), (1920, 1080, 14, 103, "1080p14"),
+                             (512, 384, 13, 107, "384p13"), "galvanized"),
+}
+
+
+def clips_heldout_specs(quick: bool = False, which: str = "heldout") -> dict[str, Any]:
+    """Held-out clips of the project's own renderer (``which``: a key of ``_CLIPS_HELDOUT``):
+    other seeds, sizes and frame rates than :func:`bench_specs` / :func:`quick_specs`
+    (which the engine was tuned on)."""
     from core.synthetic.clips import presets
+    plan = _CLIPS_HELDOUT[which]
     if quick:
-        return {f"{n}_300p12": s for n, s in presets(400, 300, 12, seed=52).items()
-                if n in ("first_sheet", "fast_feed", "hand_only", "arm_pause", "painted", "exact_on_top")}
-    specs = {f"{n}_540p25": s for n, s in presets(960, 540, 25, seed=41).items()}
+        w, h, fps, seed, sfx = plan.quick
+        keep = ("first_sheet", "fast_feed", "hand_only", "arm_pause", plan.quick_finish, "exact_on_top")
+        return {f"{n}_{sfx}": s for n, s in presets(w, h, fps, seed=seed).items() if n in keep}
+    w, h, fps, seed, sfx = plan.main
+    specs = {f"{n}_{sfx}": s for n, s in presets(w, h, fps, seed=seed).items()}
+    hd_fps, hd_seed, hd_sfx = plan.hd
     for n in ("fast_feed", "lighting", "exact_on_top"):
-        specs[f"{n}_720p20"] = presets(1280, 720, 20, seed=42)[n]
-    specs["hand_only_1080p12"] = presets(1920, 1080, 12, seed=43)["hand_only"]
-    return specs
-
-
-def clips_heldout2_specs(quick: bool = False) -> dict[str, Any]:
-    """A second held-out set of the project's own renderer, added after the first had been
-    looked at: seeds, sizes and frame rates used by no other set."""
-    from core.synthetic.clips import presets
-    if quick:
-        return {f"{n}_360p10": s for n, s in presets(480, 360, 10, seed=72).items()
-                if n in ("first_sheet", "fast_feed", "hand_only", "arm_pause", "galvanized", "exact_on_top")}
-    specs = {f"{n}_480w20": s for n, s in presets(848, 480, 20, seed=61).items()}
-    for n in ("fast_feed", "lighting", "exact_on_top"):
-        specs[f"{n}_720p25"] = presets(1280, 720, 25, seed=62)[n]
-    specs["hand_only_900p15"] = presets(1600, 900, 15, seed=63)["hand_only"]
-    return specs
-
-
-def clips_heldout3_specs(quick: bool = False) -> dict[str, Any]:
-    """A third held-out set of the project's own renderer, fixed before the final run of
-    issue 12 (after heldout and heldout2 had been looked at): seeds, sizes and frame rates
-    used by no other set."""
-    from core.synthetic.clips import presets
-    if quick:
-        return {f"{n}_432p14": s for n, s in presets(576, 432, 14, seed=97).items()
-                if n in ("first_sheet", "fast_feed", "hand_only", "arm_pause", "painted", "exact_on_top")}
-    specs = {f"{n}_576p24": s for n, s in presets(1024, 576, 24, seed=91).items()}
-    for n in ("fast_feed", "lighting", "exact_on_top"):
-        specs[f"{n}_720p15"] = presets(1280, 720, 15, seed=92)[n]
-    specs["hand_only_1080p20"] = presets(1920, 1080, 20, seed=93)["hand_only"]
-    return specs
-
-
-def clips_heldout4_specs(quick: bool = False) -> dict[str, Any]:
-    """A fourth held-out set of the project's own renderer, fixed after heldout3 had been
-    looked at, before the last run of issue 12: seeds, sizes and frame rates used by no
-    other set."""
-    from core.synthetic.clips import presets
-    if quick:
-        return {f"{n}_384p13": s for n, s in presets(512, 384, 13, seed=107).items()
-                if n in ("first_sheet", "fast_feed", "hand_only", "arm_pause", "galvanized", "exact_on_top")}
-    specs = {f"{n}_612p22": s for n, s in presets(1088, 612, 22, seed=101).items()}
-    for n in ("fast_feed", "lighting", "exact_on_top"):
-        specs[f"{n}_720p18"] = presets(1280, 720, 18, seed=102)[n]
-    specs["hand_only_1080p14"] = presets(1920, 1080, 14, seed=103)["hand_only"]
+        specs[f"{n}_{hd_sfx}"] = presets(1280, 720, hd_fps, seed=hd_seed)[n]
+    w, h, fps, seed, sfx = plan.hand
+    specs[f"hand_only_{sfx}"] = presets(w, h, fps, seed=seed)["hand_only"]
     return specs
 
 
@@ -176,13 +166,7 @@ def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
     if renderer == "clips":
         if which == "tune":
             return clips_tune_specs(quick)
-        if which == "heldout2":
-            return clips_heldout2_specs(quick)
-        if which == "heldout3":
-            return clips_heldout3_specs(quick)
-        if which == "heldout4":
-            return clips_heldout4_specs(quick)
-        return clips_heldout_specs(quick)
+        return clips_heldout_specs(quick, which)
     from core.synthetic import stacking
     return stacking.set_specs(which, quick)
 
