@@ -19,7 +19,8 @@ rendered with other seeds and other settings. With either option the accuracy, l
 (p50/p95/max) and throughput against decode-only are printed per set; without them the
 output is exactly the fixed set's, as before. ``heldout2`` is a second held-out set of both
 renderers, added after the first had been looked at; ``heldout3`` a third, fixed before a
-final run of issue 12; ``heldout4`` a fourth, fixed after heldout3 had been looked at (``both``
+final run of issue 12; ``heldout4`` a fourth, fixed after heldout3 had been looked at; ``heldout5`` a fifth, fixed at the
+start of session 4 before its tuning (``both``
 stays tune + heldout; ``all`` is every set). Never tune on a held-out set.
 
 Example:
@@ -122,6 +123,9 @@ _CLIPS_HELDOUT = {
     # fixed after heldout3 had been looked at, before the last run of issue 12
     "heldout4": _HeldoutPlan((1088, 612, 22, 101, "612p22"), (18, 102, "720p18"), (1920, 1080, 14, 103, "1080p14"),
                              (512, 384, 13, 107, "384p13"), "galvanized"),
+    # fixed at the start of session 4, before any of its tuning; looked at once, in its final run
+    "heldout5": _HeldoutPlan((1216, 684, 21, 111, "684p21"), (16, 112, "720p16"), (1920, 1080, 17, 113, "1080p17"),
+                             (448, 336, 11, 117, "336p11"), "painted"),
 }
 
 
@@ -158,7 +162,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
     return specs
 
 
-SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4")
+SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -316,9 +320,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout4: the later held-out sets; all: every set")
+                         "heldout2..heldout5: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -408,7 +412,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
         out[f"{r}/{w}"] = summary(res)
         if not a.json:
             title = {"tune": "tuning", "heldout": "HELD-OUT (seen)", "heldout2": "HELD-OUT 2 (seen)",
-                     "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)"}[w]
+                     "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
+                     "heldout5": "HELD-OUT 5"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):

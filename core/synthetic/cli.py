@@ -51,7 +51,7 @@ def cli_stacking(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m core synth --renderer stacking",
                                  description="render the independent stacking renderer's tuning or held-out set")
     ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "heldout2", "heldout3", "heldout4"], default="tune")
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"], default="tune")
     ap.add_argument("--quick", action="store_true", help="the small CI-size set")
     ap.add_argument("--only", help="comma-separated clip names")
     ap.add_argument("--rebuild", action="store_true", help="render again even if the spec is unchanged")
