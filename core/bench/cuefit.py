@@ -5,7 +5,8 @@ the clip's ground truth: the first decision at or after a sheet's stable frame a
 the next arm enters is a sheet (1); every other decision is not (0). The examples are fed
 to :func:`core.counting.teach.fit` (from zero, weak L2) with and without the monotone
 constraint, and both are printed with their precision/recall on the same examples.
-Held-out sets are never read here.
+Held-out sets are never read here. The random training corpus is rendered on first use
+(~10–20 s a clip on 2 cores) into ``data/cache/bench/stacking_train``.
 
     $ python -m core.bench.cuefit            # prints JSON: examples, both fits, scores
 """
@@ -19,10 +20,14 @@ from typing import Any
 from core.platform.paths import Paths
 
 
+TRAIN_CLIPS = 96     # clips of the stacking renderer's random training corpus (core.synthetic.stacking.train_specs)
+
+
 def tuning_specs() -> dict[str, tuple[Path, Any]]:
-    """(cache folder, spec) of every tuning clip: the stacking renderer's tuning set, the
-    project renderer's bench tuning set (``bench count``'s fixed set) and its test set
-    (seed 0) and quick set (seed 21) at 320×240."""
+    """(cache folder, spec) of every tuning clip: the stacking renderer's tuning set and its
+    random training corpus (:func:`core.synthetic.stacking.train_specs`, :data:`TRAIN_CLIPS`
+    clips), the project renderer's bench tuning set (``bench count``'s fixed set) and its
+    test set (seed 0) and quick set (seed 21) at 320×240."""
     from core.bench.count import bench_specs, quick_specs
     from core.synthetic import stacking
     from core.synthetic.clips import presets
@@ -30,6 +35,8 @@ def tuning_specs() -> dict[str, tuple[Path, Any]]:
     out: dict[str, tuple[Path, Any]] = {}
     for n, s in stacking.set_specs("tune").items():
         out[n] = (root / "stacking_tune", s)
+    for n, s in stacking.train_specs(TRAIN_CLIPS).items():
+        out[n] = (root / "stacking_train", s)
     for n, s in bench_specs().items():
         out[n] = (root, s)
     for n, s in quick_specs().items():

@@ -101,6 +101,7 @@ class Change:
     final_change: float = 0.0                # changed fraction of the ROI at the decision (small image)
     swept: float = 0.0                       # share of the ROI that differed at some moment of the cycle
     swept_edges: float = 0.0                 # ... in its sharp structure (arm/sheet edges; never a soft shadow)
+    came_not_left: float = 0.0               # changed only in the cycle's first half (share of the ROI)
 
 
 @dataclass
@@ -448,7 +449,7 @@ class ModelFreeVerifier:
         cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
                       outline=C.thin_outline(a, b / max(gain, 1e-3), valid=pix_valid), swept=change.swept,
-                      swept_edges=change.swept_edges)
+                      swept_edges=change.swept_edges, came_not_left=change.came_not_left)
         p, top = C.score(cues, self.model)
         if not C.visible_change(cues):
             # the one hard rule before the model: a count needs SOME visible change of the
@@ -609,6 +610,8 @@ class CountingEngine:
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
         self._peak = 0.0                      # largest changed fraction during the cycle
+        self._cyc_masks: list[tuple[float, np.ndarray]] = []   # (t, changed) of each cycle frame
+        self._last_motion_t = 0.0             # last frame of the cycle with motion or an arm at the rim
         self._exit_seen = False               # motion in the edge band since the last motion inside
         self._sharp_acc: Optional[np.ndarray] = None   # where sharp structure changed during the cycle
         self._settled: Optional[tuple[np.ndarray, int, float]] = None   # last still frame of SETTLING
@@ -831,6 +834,8 @@ class CountingEngine:
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_bg.copy()
                 self._peak = self._change
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small)]
+                self._last_motion_t = t_seconds
                 self._exit_seen = rim_moving
                 self._sharp_acc = self._sharp_changed(g)
             elif t_seconds - self._last_refresh > 1.0 and not moving:
@@ -842,6 +847,9 @@ class CountingEngine:
             self._peak = max(self._peak, self._change)
             if self._sharp_acc is not None:
                 self._sharp_acc |= self._sharp_changed(g)
+            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small))
+            if len(self._cyc_masks) > 400:        # a long cycle: keep every other frame
+                self._cyc_masks = self._cyc_masks[::2]
             if rim_moving:
                 self._exit_seen = True
             elif moving:
@@ -856,7 +864,11 @@ class CountingEngine:
                 self.state = EngineState.MOTION          # this frame starts the next cycle
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_prev.copy()
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small)]
+                self._last_motion_t = t_seconds
                 return event
+            if moving or arm_in_view:
+                self._last_motion_t = t_seconds
             if moving:
                 self.state = EngineState.MOTION
                 self._still_time = 0.0
@@ -893,6 +905,21 @@ class CountingEngine:
                     self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
         return event
 
+    def _came_not_left(self) -> float:
+        """Share of the ROI that changed in the first half of the cycle and never in the
+        second (halves split at the middle of the moving part): an arm goes out the way it
+        came in, an arm that brought a sheet came in wider than it leaves."""
+        if len(self._cyc_masks) < 2 or self._cycle_start is None:
+            return 0.0
+        mid = (self._cycle_start + max(self._last_motion_t, self._cycle_start)) / 2.0
+        first = [m for t, m in self._cyc_masks if t <= mid]
+        second = [m for t, m in self._cyc_masks if t > mid]
+        if not first or not second:
+            return 0.0
+        u1 = np.logical_or.reduce(first)
+        u2 = np.logical_or.reduce(second)
+        return float(np.count_nonzero(u1 & ~u2)) / self._roi_n
+
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
         hi, lo = self._bg_hp
         return _tolerant_changed(_highpass(g), hi, lo, 0.6 * self.pix_thr) & self._roi_small
@@ -909,7 +936,8 @@ class CountingEngine:
                         swept=(np.count_nonzero(self._motion_acc & self._roi_small) / self._roi_n
                                if self._motion_acc is not None else 0.0),
                         swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
-                                     if self._sharp_acc is not None else 0.0))
+                                     if self._sharp_acc is not None else 0.0),
+                        came_not_left=self._came_not_left())
         t0 = time.perf_counter()
         try:
             verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
@@ -925,6 +953,7 @@ class CountingEngine:
         self._still_time = 0.0
         self._motion_acc = None
         self._peak = 0.0
+        self._cyc_masks = []
         self._settled = None
         self._sharp_acc = None
         self.last_decision = Decision(frame=index, t=t, accept=bool(verdict.accept), confidence=float(verdict.confidence),

@@ -238,8 +238,27 @@ def _field(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
     return (f - f.mean()) / (f.std() + 1e-6)
 
 
+def _rand_def(name: str) -> list[float]:
+    """Numbers of a ``rand:a,b,c`` floor or bin name (the training corpus draws its colours)."""
+    return [float(v) for v in name[5:].split(",") if v]
+
+
+def _floor_def(kind: str) -> tuple[tuple[float, ...], float, float]:
+    if kind.startswith("rand:"):
+        v = _rand_def(kind)
+        return (v[0], v[1], v[2]), v[3], v[4]
+    return FLOORS[kind]
+
+
+def _bin_colour(name: str) -> Optional[tuple[float, ...]]:
+    if name.startswith("rand:"):
+        v = _rand_def(name)
+        return (v[0], v[1], v[2]) if v else None
+    return BINS[name]
+
+
 def _floor(rng: np.random.Generator, h: int, w: int, kind: str, unit: float) -> np.ndarray:
-    base, speck, large = FLOORS[kind]
+    base, speck, large = _floor_def(kind)
     img = np.empty((h, w, 3), np.float32)
     img[:] = base
     lum = large * _field(rng, h, w, 60 * unit) + speck * rng.standard_normal((h, w)).astype(np.float32)
@@ -381,11 +400,11 @@ class _Stage:
         bw, bh = side * max(1.0, min(1.5, st.aspect * 0.95)), side
         bw = min(bw, 0.92 * W)
         self.cx, self.cy = self.CW / 2 + rng.uniform(-0.04, 0.04) * W, self.CH / 2 + rng.uniform(-0.04, 0.04) * H
-        wall = max(3, int(round(0.06 * side))) if BINS[st.bin] is not None else 0
+        col = _bin_colour(st.bin)
+        wall = max(3, int(round(0.06 * side))) if col is not None else 0
         x0, y0, x1, y1 = self.cx - bw / 2, self.cy - bh / 2, self.cx + bw / 2, self.cy + bh / 2
         self.inner = (x0 + wall, y0 + wall, x1 - wall, y1 - wall)
         ox0, oy0, ox1, oy1 = int(x0), int(y0), int(x1), int(y1)
-        col = BINS[st.bin]
         # contact shadow of the bin on the floor
         m = np.zeros((self.CH, self.CW), np.float32)
         cv2.rectangle(m, (ox0, oy0), (ox1, oy1), 1.0, -1)
@@ -1208,6 +1227,61 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
             [S(0, offset_px=(float(dx), float(dy)), angle_deg=0.0) for dx, dy in m["near"][:6]] + [Cycle("nudge")],
             Camera(noise=2))
     return specs
+
+
+def train_specs(n: int = 48, seed0: int = 40000) -> dict[str, StackSpec]:
+    """A TRAINING corpus for fitting the cue model: ``n`` clips, each drawn at random (its own
+    seed ``seed0 + i``) — random floor and bin colours (``rand:`` names, none of the named
+    held-out ones), finishes, paints, sheet sizes, arm colours, sizes 640–1920 px at 10–30
+    frames/s, 6–9 cycles of every kind with random gaps, speeds, lingers, sides and carriers,
+    and random camera faults. Seeds far from every named set's.
+
+    >>> specs = train_specs(4)
+    >>> len(specs), all(s.name.startswith("r_") for s in specs.values())
+    (4, True)
+    >>> specs == train_specs(4)
+    True
+    """
+    out: dict[str, StackSpec] = {}
+    for i in range(n):
+        r = np.random.default_rng(seed0 + i)
+        u = lambda a, b: round(float(r.uniform(a, b)), 3)  # noqa: E731
+        w = int(r.choice([640, 720, 800, 960, 1024, 1280, 1280, 1600, 1920]))
+        h = int(round(w * (9 / 16 if r.random() < 0.6 else 3 / 4) / 2)) * 2
+        fps = int(r.integers(10, 31))
+        floor = f"rand:{u(0.08, 0.8)},{u(0.08, 0.8)},{u(0.08, 0.8)},{u(0.004, 0.05)},{u(0.0, 0.06)}"
+        bin_ = "rand:" if r.random() < 0.12 else f"rand:{u(0.05, 0.9)},{u(0.05, 0.9)},{u(0.05, 0.9)}"
+        finish = str(r.choice(SMOOTH_FINISHES + TEXTURED_FINISHES))
+        stage = Stage(floor=floor, bin=bin_, finish=finish, paint=(u(0.05, 0.9), u(0.05, 0.9), u(0.05, 0.9)),
+                      bin_frac=u(0.62, 0.8), sheet_fill=u(0.55, 0.97), aspect=u(1.2, 1.7),
+                      initial=int(r.integers(0, 4)), identical=bool(r.random() < 0.3),
+                      placement=str(r.choice(["near", "loose"])),
+                      palette=[tuple(int(v) for v in r.integers(0, 256, 3)) for _ in range(5)],  # type: ignore[misc]
+                      lamp=(u(0.2, 0.8), u(0.2, 0.8)))
+        cycles = []
+        for k in range(int(r.integers(6, 10))):
+            kind = str(r.choice(["sheet"] * 13 + ["touch"] * 3 + ["nudge"] * 2 + ["hover"] * 1 + ["empty"] * 1))
+            fast = r.random() < 0.2
+            near = kind == "sheet" and r.random() < 0.2
+            cycles.append(Cycle(kind, gap_s=u(0.25, 0.6) if fast else u(0.5, 2.0),
+                                carrier=None if kind in ("touch", "nudge", "empty") else str(r.choice(CARRIERS)),
+                                side=str(r.choice(SIDES)), speed=u(1.4, 1.9) if fast else u(0.8, 1.3),
+                                linger_s=u(0.5, 2.5) if kind == "sheet" and r.random() < 0.25 else 0.0,
+                                pause_s=u(0.8, 2.0) if kind == "hover" else 0.0,
+                                offset_px=(float(r.integers(-3, 4)), float(r.integers(-3, 4))) if near else None,
+                                angle_deg=0.0 if near else None))
+        h264 = r.random() < 0.5
+        cam = Camera(noise=u(1.5, 6.0), flicker=u(0.0, 0.06) if r.random() < 0.5 else 0.0,
+                     mains_hz=float(r.choice([100.0, 120.0])), band=u(0.0, 0.04) if r.random() < 0.3 else 0.0,
+                     drift=u(0.0, 0.1) if r.random() < 0.4 else 0.0, exposure_jumps=int(r.integers(0, 3)),
+                     auto_exposure=u(0.0, 0.2) if r.random() < 0.4 else 0.0,
+                     shake_px=int(r.integers(0, 3)) if r.random() < 0.4 else 0, shake_bursts=bool(r.random() < 0.3),
+                     shadow_passes=int(r.integers(0, 3)) if r.random() < 0.4 else 0,
+                     codec="h264" if h264 else "mp4v", crf=int(r.integers(23, 35)))
+        name = f"r_{i:03d}"
+        out[name] = StackSpec(width=w, height=h, fps=float(fps), seed=seed0 + i, cycles=cycles, stage=stage,
+                              camera=cam, lead_s=1.0, tail_s=1.5, name=name)
+    return out
 
 
 def render_set(which: str, out_dir: str | Path, quick: bool = False, rebuild: bool = False) -> list[StackTruth]:
