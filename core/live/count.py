@@ -56,7 +56,7 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     """
     from core.live.sources import open_source
     cfg = cfg or CountingSettings()
-    eng = CountingEngine(cfg, verifier)
+    eng = CountingEngine(cfg, verifier, copy_frames=False)   # this loop never draws on its frames
     events: list[CountEvent] = []
     t0 = time.perf_counter()
     n = 0
