@@ -288,8 +288,11 @@ class ModelFreeVerifier:
         crop = img[y1:y2, x1:x2]
         # green ≈ luminance; stride first so the area resize touches fewer pixels
         step = max(1, int((x2 - x1) / (w * 2)))
-        g = crop[::step, ::step, 1] if crop.ndim == 3 else crop[::step, ::step]
-        return cv2.resize(np.ascontiguousarray(g), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if step == 1 and crop.ndim == 3:   # the same pixels; OpenCV's channel copy is ~25 % cheaper
+            g = cv2.extractChannel(crop, 1)
+        else:
+            g = np.ascontiguousarray(crop[::step, ::step, 1] if crop.ndim == 3 else crop[::step, ::step])
+        return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
     @staticmethod
     def _bandpass(a: np.ndarray) -> np.ndarray:
