@@ -507,3 +507,42 @@ def test_nudge_check_leaves_the_compared_images_untouched():
     a1, b1 = a.copy(), b.copy()
     cues.same_surface(a, b, (0, 0, 320, 256))     # the module's own nudge measure: the same
     assert np.array_equal(a, a1) and np.array_equal(b, b1)
+
+
+class _NoCacheVerifier(ModelFreeVerifier):
+    """The verifier without its background cache: every figure computed afresh."""
+
+    def verify(self, before, after, change):
+        self._cache = None
+        return super().verify(before, after, change)
+
+
+@pytest.mark.parametrize("name", ["fast_feed", "shake_noise"])
+def test_uncopied_frames_and_kept_figures_decide_exactly_the_same(clip_set, name, monkeypatch):
+    """Issue 12 throughput: ``count_video`` never draws on its frames, so its engine keeps them
+    without copies (``copy_frames=False``); a frame that becomes the background reuses the small
+    images made when it was analysed; the verifier keeps each new stable frame's grey image for
+    the next decision, also when that frame was registered (shifted, shake_noise). Every
+    decision must be the same, cue for cue, as with copies and no cache."""
+    truth = clip_set[name]
+    frames = _frames(truth)
+    preps = {"ref": 0, "fast": 0}
+    real_prep = ModelFreeVerifier._prep
+
+    def run(copy: bool, verifier: ModelFreeVerifier, key: str):
+        def prep(self, *a, **k):
+            preps[key] += 1
+            return real_prep(self, *a, **k)
+        monkeypatch.setattr(ModelFreeVerifier, "_prep", prep)
+        eng = CountingEngine(CountingSettings(), verifier, copy_frames=copy)
+        for i, f in enumerate(frames):
+            if eng.wants(i / truth.fps):
+                eng.update(f, i, i / truth.fps)
+        return eng
+
+    ref = run(True, _NoCacheVerifier(), "ref")
+    fast = run(False, ModelFreeVerifier(), "fast")
+    assert len(ref.decisions) >= 2
+    assert [(d.frame, d.accept, d.cues) for d in fast.decisions] == [(d.frame, d.accept, d.cues) for d in ref.decisions]
+    assert preps["fast"] < preps["ref"], "the next decision's background was prepared again"
+    assert any(fast._bg_full is f for f in frames) and not any(ref._bg_full is f for f in frames)

@@ -220,10 +220,33 @@ def _tolerant_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, t
     return (cur > ref_hi + thr) | (cur < ref_lo - thr)
 
 
+_K5 = np.ones((5, 5), np.uint8)
+
+
 def _hi_lo(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # 5×5: camera shake of ±2 px means up to 4 px between two frames (2 small px at 320 px)
-    k = np.ones((5, 5), np.uint8)
-    return cv2.dilate(ref, k), cv2.erode(ref, k)
+    return cv2.dilate(ref, _K5), cv2.erode(ref, _K5)
+
+
+def _tolerant_band(hi_lo: tuple[np.ndarray, np.ndarray], thr: float) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower) limits of :func:`_tolerant_changed`, computed once per reference:
+    ``(cur > upper) | (cur < lower)`` is the same test, bit for bit."""
+    hi, lo = hi_lo
+    return hi + thr, lo - thr
+
+
+def _chroma_band(hi_lo: tuple[np.ndarray, np.ndarray], thr: float) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower) limits of :func:`_chroma_changed`, computed once per reference (the
+    same expressions, so the same test bit for bit).
+
+    >>> cur = np.array([[0.0, 30.0, -40.0]], np.float32); ref = np.zeros((1, 3), np.float32)
+    >>> up, lo = _chroma_band((ref + 5, ref - 5), 10.0)
+    >>> bool((((cur > up) | (cur < lo)) == _chroma_changed(cur, ref + 5, ref - 5, 10.0)).all())
+    True
+    """
+    hi, lo = hi_lo
+    t = 1.5 * thr
+    return hi + t + 0.35 * np.abs(hi), lo - t - 0.35 * np.abs(lo)
 
 
 def load_mask(path: str) -> np.ndarray:
@@ -266,8 +289,11 @@ class ModelFreeVerifier:
         crop = img[y1:y2, x1:x2]
         # green ≈ luminance; stride first so the area resize touches fewer pixels
         step = max(1, int((x2 - x1) / (w * 2)))
-        g = crop[::step, ::step, 1] if crop.ndim == 3 else crop[::step, ::step]
-        return cv2.resize(np.ascontiguousarray(g), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if step == 1 and crop.ndim == 3:   # the same pixels; OpenCV's channel copy is ~25 % cheaper
+            g = cv2.extractChannel(crop, 1)
+        else:
+            g = np.ascontiguousarray(crop[::step, ::step, 1] if crop.ndim == 3 else crop[::step, ::step])
+        return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
     @staticmethod
     def _bandpass(a: np.ndarray) -> np.ndarray:
@@ -281,7 +307,11 @@ class ModelFreeVerifier:
         :meth:`compare` and the next decision does not compute them again."""
         key = self._key(img, roi, f)
         if self._cache is not None and self._cache[0] == key:
-            return self._cache[1], self._cache[2]
+            a, bp = self._cache[1], self._cache[2]
+            if bp is None:    # kept from a registered (shifted) ``after``: its grey image only
+                bp = self._bandpass(a * self._window(a.shape))
+                self._cache = (key, a, bp)
+            return a, bp
         a = self._prep(img, roi, f)
         bp = self._bandpass(a * self._window(a.shape))
         self._cache = (key, a, bp)
@@ -305,7 +335,7 @@ class ModelFreeVerifier:
         roi = change.roi
         f = min(1.0, DECISION_W / max(1, roi[2] - roi[0]))
         a, bpa = self._prepared(before, roi, f)
-        b = self._prep(after, roi, f)
+        b = b_raw = self._prep(after, roi, f)
         # register after → before (camera shake) at half resolution (10× cheaper, ample
         # for ±2 px); ignore implausible shifts
         ha, hb = cv2.pyrDown(a), cv2.pyrDown(b)
@@ -319,8 +349,9 @@ class ModelFreeVerifier:
             b = cv2.warpAffine(b, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT)
         bpb = self._bandpass(b * self._window(b.shape))
-        if not warped:     # ``after`` is the next background: keep its figures
-            self._next_cache = (self._key(after, roi, f), b, bpb)
+        # ``after`` is the next background: keep its figures (its grey image only when it
+        # was shifted here; the next decision band-passes the unshifted one)
+        self._next_cache = (self._key(after, roi, f), b_raw, None if warped else bpb)
         B = self.block
         nh, nw = a.shape[0] // B, a.shape[1] // B
         if nh < 2 or nw < 2:
@@ -448,7 +479,7 @@ class ModelFreeVerifier:
             x1 = y1 = x2 = y2 = 0
         cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
-                      outline=C.thin_outline(a, b / max(gain, 1e-3), valid=pix_valid), swept=change.swept,
+                      outline=C.thin_outline(a, bn, valid=pix_valid), swept=change.swept,
                       swept_edges=change.swept_edges, came_not_left=change.came_not_left)
         p, top = C.score(cues, self.model)
         if not C.visible_change(cues):
@@ -558,9 +589,13 @@ class CountingEngine:
     'stable'
     """
 
-    def __init__(self, cfg: Optional[CountingSettings] = None, verifier: Optional[Verifier] = None):
+    def __init__(self, cfg: Optional[CountingSettings] = None, verifier: Optional[Verifier] = None,
+                 copy_frames: bool = True):
         self.cfg = cfg or CountingSettings()
         self.verifier: Verifier = verifier or ModelFreeVerifier()
+        # the background and a count's capture are copies of the frame unless the caller
+        # never draws on its frames (core.live.count): a 720p copy costs ~0.2 ms
+        self.copy_frames = copy_frames
         self._mask_src: Optional[np.ndarray] = None
         self.reset()
 
@@ -601,6 +636,12 @@ class CountingEngine:
         self._bg_small = None
         self._bg_sub = None
         self._bg_cr = self._prev_cr = None
+        self._bands_thr: Optional[float] = None   # pix_thr the background's change limits were made for
+        self._bg_band: Any = None
+        self._bg_hp_band: Any = None
+        self._bg_cr_band: Any = None
+        self._cur_small: Optional[tuple] = None      # (frame, grey small, red−blue small) of the last frame analysed
+        self._settled_small: Optional[tuple] = None  # the same for the SETTLING still frame
         self._glob = 1.0
         self._gain: Optional[np.ndarray] = None
         self._prev_small = None
@@ -722,18 +763,35 @@ class CountingEngine:
 
     def _set_background(self, frame: np.ndarray, t: float) -> None:
         """``frame`` becomes the reference: its exposure defines the grey levels."""
-        self._bg_full = frame.copy()
+        self._bg_full = frame.copy() if self.copy_frames else frame
         self._bg_t = t
-        raw = _gray_small(frame, self._small_size)
+        raw = cr = None
+        for cur in (self._cur_small, self._settled_small):   # its small images, when analysed already
+            if cur is not None and cur[0] is frame:
+                raw, cr = cur[1], cur[2]
+                break
+        if raw is None:
+            raw = _gray_small(frame, self._small_size)
+        if cr is None:
+            cr = _chroma_small(frame, self._cr_size)
         g = raw.astype(np.float32)
         self._bg_sub = np.maximum(g[::3, ::3], 4.0)
         self._bg_small = g
         self._bg_hi, self._bg_lo = _hi_lo(g)
         self._bg_hp = _hi_lo(_highpass(g))
-        cr = _chroma_small(frame, self._cr_size)
         self._bg_cr = None if cr is None else _hi_lo(cr)
         self._prev_cr = self._bg_cr
         self._last_refresh = t
+        self._bands()
+
+    def _bands(self) -> None:
+        """The background's change limits at the current threshold (once per background,
+        not per frame)."""
+        thr = self.pix_thr
+        self._bands_thr = thr
+        self._bg_band = _tolerant_band((self._bg_hi, self._bg_lo), thr)
+        self._bg_hp_band = _tolerant_band(self._bg_hp, 0.6 * thr)
+        self._bg_cr_band = None if self._bg_cr is None else _chroma_band(self._bg_cr, thr)
 
     # --- main entry
     def update(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
@@ -773,6 +831,7 @@ class CountingEngine:
 
     def _analyse(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
         small_raw = _gray_small(frame_bgr, self._small_size)
+        self._cur_small = (frame_bgr, small_raw, None)
         # black frame of a failing stream: no information at all
         mean, std = cv2.meanStdDev(small_raw)
         if float(mean[0, 0]) < 12.0 and float(std[0, 0]) < 6.0:
@@ -795,22 +854,28 @@ class CountingEngine:
         dt = min(dt, 0.12)
 
         roi = self._watch
-        ch_bg = _tolerant_changed(g, self._bg_hi, self._bg_lo, self.pix_thr)
+        if self._bands_thr != self.pix_thr:      # thresholds changed (apply_settings)
+            self._bands()
+        bg_up, bg_lo = self._bg_band
+        ch_bg = (g > bg_up) | (g < bg_lo)
         ch_prev = _tolerant_changed(g, self._prev_hi, self._prev_lo, self.pix_thr)
-        cr = _chroma_small(frame_bgr, self._cr_size) if self._bg_cr is not None else None
-        if cr is not None:
+        cr_raw = _chroma_small(frame_bgr, self._cr_size) if self._bg_cr is not None else None
+        self._cur_small = (frame_bgr, small_raw, cr_raw)
+        if cr_raw is not None and self._bg_cr_band is not None:
             # same exposure and light gradient as the background: red−blue scales with the light too
             gm = self._gain
             if gm is not None:
-                h2, w2 = cr.shape
-                cr /= np.maximum(gm[::2, ::2][:h2, :w2] if gm[::2, ::2].shape[0] >= h2 and gm[::2, ::2].shape[1] >= w2
-                                 else cv2.resize(gm, (w2, h2), interpolation=cv2.INTER_AREA), 0.05)
+                h2, w2 = cr_raw.shape
+                gm2 = gm[::2, ::2]
+                cr = cr_raw / np.maximum(gm2[:h2, :w2] if gm2.shape[0] >= h2 and gm2.shape[1] >= w2
+                                         else cv2.resize(gm, (w2, h2), interpolation=cv2.INTER_AREA), 0.05)
             else:
-                cr *= 1.0 / max(self._glob, 0.05)
+                cr = cr_raw * (1.0 / max(self._glob, 0.05))
             up = self._small_size
             # a colour change counts when it is large AND not proportional to the colour that was
             # there (light and exposure scale red−blue; an arm replaces it)
-            cb = _chroma_changed(cr, self._bg_cr[0], self._bg_cr[1], self.pix_thr).view(np.uint8)
+            cr_up, cr_lo = self._bg_cr_band
+            cb = ((cr > cr_up) | (cr < cr_lo)).view(np.uint8)
             ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
             if self._prev_cr is not None:
                 cp = _chroma_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
@@ -894,6 +959,7 @@ class CountingEngine:
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
+                self._settled_small = self._cur_small
             else:
                 self._still_time += dt
                 # no way out seen since the last motion inside: wait longer (an arm whose
@@ -903,6 +969,7 @@ class CountingEngine:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
                 else:
                     self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
+                self._settled_small = self._cur_small
         return event
 
     def _came_not_left(self) -> float:
@@ -921,8 +988,9 @@ class CountingEngine:
         return float(np.count_nonzero(u1 & ~u2)) / self._roi_n
 
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
-        hi, lo = self._bg_hp
-        return _tolerant_changed(_highpass(g), hi, lo, 0.6 * self.pix_thr) & self._roi_small
+        up, lo = self._bg_hp_band        # the background's high-pass range ± 0.6·thr
+        hp = _highpass(g)
+        return ((hp > up) | (hp < lo)) & self._roi_small
 
     def _decide(self, frame: np.ndarray, index: int, t: float) -> Optional[CountEvent]:
         mb = None
@@ -956,6 +1024,7 @@ class CountingEngine:
         self._cyc_masks = []
         self._settled = None
         self._sharp_acc = None
+        self._settled_small = None
         self.last_decision = Decision(frame=index, t=t, accept=bool(verdict.accept), confidence=float(verdict.confidence),
                                       reason=verdict.reason, cues=verdict.cues, decided_by=list(verdict.decided_by or []),
                                       ms=ms)
@@ -969,7 +1038,8 @@ class CountingEngine:
         self.last_box = verdict.box
         return CountEvent(index=self.count, frame=index, t=t, wall_time=datetime.now(timezone.utc),
                           confidence=verdict.confidence, reason=verdict.reason, box=verdict.box,
-                          image=frame.copy(),   # the caller may draw on its frame; the capture stays clean
+                          # the caller may draw on its frame; the capture stays clean
+                          image=frame.copy() if self.copy_frames else frame,
                           verifier=getattr(self.verifier, "name", "custom"),
                           cues=verdict.cues, decided_by=verdict.decided_by)
 

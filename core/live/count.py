@@ -21,7 +21,15 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
-from core.counting.engine import CountEvent, CountingEngine, DetectFn, Verifier, load_mask, make_verifier
+from core.counting.engine import (
+    CountEvent,
+    CountingEngine,
+    DetectFn,
+    ModelFreeVerifier,
+    Verifier,
+    load_mask,
+    make_verifier,
+)
 from core.platform import log
 from core.platform.settings import CountingSettings, Settings
 
@@ -56,7 +64,9 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     """
     from core.live.sources import open_source
     cfg = cfg or CountingSettings()
-    eng = CountingEngine(cfg, verifier)
+    # this loop never draws on its frames and the model-free verifier only reads them: the engine
+    # keeps them without copies (a detector or another verifier gets copies, as in the live worker)
+    eng = CountingEngine(cfg, verifier, copy_frames=verifier is not None and not isinstance(verifier, ModelFreeVerifier))
     events: list[CountEvent] = []
     t0 = time.perf_counter()
     n = 0
