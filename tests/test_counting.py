@@ -184,12 +184,25 @@ def test_roi_and_live_settings_keep_background(clip_set):
 
 
 def test_mask_excludes_area(clip_set, tmp_path):
-    """A mask that blanks the stack: nothing can be counted there."""
+    """A mask that blanks the stack: nothing can be counted there. The mask covers everything
+    that differs between the first and the last frame (the sheet, its soft shadow and the
+    light it reflects reach well beyond its box): the arm that brought it still crosses the
+    counted area, which alone must not count."""
     import cv2
     truth = clip_set["first_sheet"]
-    m = np.full((truth.height, truth.width), 255, np.uint8)
+    cap = cv2.VideoCapture(truth.path)
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    changed = (cv2.absdiff(frames[0], frames[-1]).max(axis=2) > 6).astype(np.uint8)
+    changed = cv2.dilate(changed, np.ones((21, 21), np.uint8))
+    m = np.where(changed > 0, 0, 255).astype(np.uint8)
     b = truth.sheet_events[0].box
-    m[b[1] - 10:b[3] + 10, b[0] - 10:b[2] + 10] = 0
+    assert (m[b[1]:b[3], b[0]:b[2]] == 0).all() and (m == 255).mean() > 0.2
     p = tmp_path / "mask.png"
     cv2.imwrite(str(p), m)
     assert count_video(truth.path, CountingSettings(mask_path=str(p))).count == 0
@@ -260,7 +273,7 @@ def test_model_free_verifier_directly():
     after = sc.canvas.copy()
     v = ModelFreeVerifier()
     # what the engine saw during each cycle (issue 12 cues): a sheet carried in vs a bare hand
-    ch = Change(roi=[0, 0, 320, 240], carried=0.2, swept=0.4, swept_edges=0.25)
+    ch = Change(roi=[0, 0, 320, 240], carried=0.2, swept=0.4, swept_edges=0.25, came_not_left=0.2, entered_wider=0.4)
     assert v.verify(before, after, ch).accept
     no = v.verify(before, relit, Change(roi=[0, 0, 320, 240], carried=0.06, swept=0.1, swept_edges=0.06))
     assert not no.accept and isinstance(no, Verdict)
@@ -340,7 +353,7 @@ def test_cues_see_a_smooth_sheet_by_tone_and_outline_not_texture():
     before = _flat_scene(150)
     after = _flat_scene(162, off=(3, 2))
     v = ModelFreeVerifier()
-    ch = Change(roi=[0, 0, 320, 240], carried=0.2, swept=0.4, swept_edges=0.25)
+    ch = Change(roi=[0, 0, 320, 240], carried=0.2, swept=0.4, swept_edges=0.25, came_not_left=0.2, entered_wider=0.4)
     yes = v.verify(before, after, ch)
     assert yes.accept, yes.reason
     assert yes.cues["tone_area"] > 0.1 and yes.cues["tex_area"] < 0.05
@@ -546,3 +559,33 @@ def test_uncopied_frames_and_kept_figures_decide_exactly_the_same(clip_set, name
     assert [(d.frame, d.accept, d.cues) for d in fast.decisions] == [(d.frame, d.accept, d.cues) for d in ref.decisions]
     assert preps["fast"] < preps["ref"], "the next decision's background was prepared again"
     assert any(fast._bg_full is f for f in frames) and not any(ref._bg_full is f for f in frames)
+
+
+def test_an_arm_that_brought_a_sheet_came_in_wider_than_it_leaves():
+    """``came_not_left`` (changed in the cycle's first half, never in its second): identical
+    matte sheets landing 2 px off the last one leave almost nothing on the surface to tell,
+    but the arm that brought one came in wider than it left; a touch and an empty hover go out
+    the way they came in. Rendered by the independent stacking renderer (tuning-style seed)."""
+    from core.synthetic.stacking import Cycle, StackSpec, Stage, render_frames
+    cycles = [Cycle("sheet", carrier="gripper", side="left", offset_px=(2.0, 0.0), angle_deg=0.0),
+              Cycle("touch", side="left", gap_s=0.8), Cycle("hover", side="top", gap_s=0.8, pause_s=0.6),
+              Cycle("sheet", carrier="hands", side="top", gap_s=0.8, offset_px=(0.0, 2.0), angle_deg=0.0)]
+    spec = StackSpec(width=320, height=240, fps=15, seed=7, cycles=cycles, lead_s=0.8, tail_s=1.2,
+                     stage=Stage(finish="matte", identical=True, initial=1))
+    frames, truth = render_frames(spec)
+    eng = CountingEngine(CountingSettings())
+    for i, f in enumerate(frames):
+        eng.update(f, i, i / spec.fps)
+    decs = list(eng.decisions)
+    evs = truth.events
+    for k, e in enumerate(evs):
+        end = evs[k + 1].enter_frame if k + 1 < len(evs) else 10 ** 9
+        mine = [d for d in decs if e.enter_frame <= d.frame < end]
+        assert mine, (e, [d.frame for d in decs])
+        if e.kind == "sheet":     # counted, and the arm came in wider than it left
+            assert [d.accept for d in mine] == [True], (e, [d.cues for d in mine])
+            assert mine[0].cues["came_not_left"] > 0.05 and mine[0].cues["entered_wider"] > 0.05, mine[0].cues
+        else:                     # went out the way it came in
+            assert not any(d.accept for d in mine), (e, [d.cues for d in mine])
+            assert max(d.cues["came_not_left"] for d in mine) < 0.03, [d.cues for d in mine]
+    assert eng.count == truth.expected_count == 2

@@ -19,7 +19,6 @@ from typing import Any
 
 from core.platform.paths import Paths
 
-
 TRAIN_CLIPS = 96     # clips of the stacking renderer's random training corpus (core.synthetic.stacking.train_specs)
 
 

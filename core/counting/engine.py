@@ -75,6 +75,7 @@ SMALL_W = 160          # per-frame analysis width (px)
 DECISION_W = 640       # verifier analysis width (px)
 NO_EXIT_SETTLE_S = 1.5  # stillness needed when no arm was seen leaving through the edge band
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
+BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -102,6 +103,7 @@ class Change:
     swept: float = 0.0                       # share of the ROI that differed at some moment of the cycle
     swept_edges: float = 0.0                 # ... in its sharp structure (arm/sheet edges; never a soft shadow)
     came_not_left: float = 0.0               # changed only in the cycle's first half (share of the ROI)
+    entered_wider: float = 0.0               # edge-band change on the way in minus on the way out
 
 
 @dataclass
@@ -480,7 +482,8 @@ class ModelFreeVerifier:
         cues = C.Cues(tex_area=tex_area, tone_area=tone_area, same_surface=same, new_edges=new_e,
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
                       outline=C.thin_outline(a, bn, valid=pix_valid), swept=change.swept,
-                      swept_edges=change.swept_edges, came_not_left=change.came_not_left)
+                      swept_edges=change.swept_edges, came_not_left=change.came_not_left,
+                      entered_wider=change.entered_wider)
         p, top = C.score(cues, self.model)
         if not C.visible_change(cues):
             # the one hard rule before the model: a count needs SOME visible change of the
@@ -651,7 +654,7 @@ class CountingEngine:
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
         self._peak = 0.0                      # largest changed fraction during the cycle
-        self._cyc_masks: list[tuple[float, np.ndarray]] = []   # (t, changed) of each cycle frame
+        self._cyc_masks: list[tuple[float, np.ndarray, float]] = []   # (t, changed, rim) of each cycle frame
         self._last_motion_t = 0.0             # last frame of the cycle with motion or an arm at the rim
         self._exit_seen = False               # motion in the edge band since the last motion inside
         self._sharp_acc: Optional[np.ndarray] = None   # where sharp structure changed during the cycle
@@ -661,6 +664,8 @@ class CountingEngine:
         self._motion = self._change = self._rim = 0.0
         self._last_refresh = 0.0
         self._next_t: Optional[float] = None    # next frame time to analyse (idle_fps)
+        self._seen_t: Optional[float] = None    # time of the last frame offered (wants) ...
+        self._seen_ans = True                   # ... and the answer given for it
         self._prev_rim = 0.0
         self._thresholds()
 
@@ -825,9 +830,17 @@ class CountingEngine:
     def wants(self, t: float) -> bool:
         """Whether the frame at video time ``t`` will be analysed (``cfg.idle_fps`` frames/s
         while the scene is idle, every frame during a cycle); the others are skipped at no
-        cost. A file source can leave them unconverted (``want=``)."""
+        cost. A file source can leave them unconverted (``want=``). Frames that arrive
+        less than 4 ms apart are a burst of buffered frames (a stream that just connected or
+        caught up): their times say nothing about when they were taken, so each is analysed.
+        """
+        if self._seen_t is not None and t == self._seen_t:
+            return self._seen_ans          # asked again for the same frame (source, then update)
         fps = float(getattr(self.cfg, "idle_fps", 0.0) or 0.0)
-        return fps <= 0 or self._next_t is None or t + 1e-6 >= self._next_t
+        burst = self._seen_t is not None and 0.0 < t - self._seen_t < BURST_DT
+        self._seen_t = t
+        self._seen_ans = fps <= 0 or burst or self._next_t is None or t + 1e-6 >= self._next_t
+        return self._seen_ans
 
     def _analyse(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
         small_raw = _gray_small(frame_bgr, self._small_size)
@@ -899,7 +912,7 @@ class CountingEngine:
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_bg.copy()
                 self._peak = self._change
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small)]
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
                 self._last_motion_t = t_seconds
                 self._exit_seen = rim_moving
                 self._sharp_acc = self._sharp_changed(g)
@@ -912,7 +925,7 @@ class CountingEngine:
             self._peak = max(self._peak, self._change)
             if self._sharp_acc is not None:
                 self._sharp_acc |= self._sharp_changed(g)
-            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small))
+            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim))
             if len(self._cyc_masks) > 400:        # a long cycle: keep every other frame
                 self._cyc_masks = self._cyc_masks[::2]
             if rim_moving:
@@ -929,7 +942,7 @@ class CountingEngine:
                 self.state = EngineState.MOTION          # this frame starts the next cycle
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_prev.copy()
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small)]
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
                 self._last_motion_t = t_seconds
                 return event
             if moving or arm_in_view:
@@ -972,20 +985,23 @@ class CountingEngine:
                 self._settled_small = self._cur_small
         return event
 
-    def _came_not_left(self) -> float:
-        """Share of the ROI that changed in the first half of the cycle and never in the
-        second (halves split at the middle of the moving part): an arm goes out the way it
-        came in, an arm that brought a sheet came in wider than it leaves."""
+    def _asymmetry(self) -> tuple[float, float]:
+        """How much more came in than went out, the cycle split at the middle of its moving
+        part: (share of the ROI that changed in the first half and never in the second, how
+        much wider the change in the edge band was in the first half than in the second). An
+        arm goes out the way it came in; an arm that brought a sheet came in wider than it
+        leaves, whatever the sheet's colour or texture."""
         if len(self._cyc_masks) < 2 or self._cycle_start is None:
-            return 0.0
+            return 0.0, 0.0
         mid = (self._cycle_start + max(self._last_motion_t, self._cycle_start)) / 2.0
-        first = [m for t, m in self._cyc_masks if t <= mid]
-        second = [m for t, m in self._cyc_masks if t > mid]
+        first = [(m, r) for t, m, r in self._cyc_masks if t <= mid]
+        second = [(m, r) for t, m, r in self._cyc_masks if t > mid]
         if not first or not second:
-            return 0.0
-        u1 = np.logical_or.reduce(first)
-        u2 = np.logical_or.reduce(second)
-        return float(np.count_nonzero(u1 & ~u2)) / self._roi_n
+            return 0.0, 0.0
+        u1 = np.logical_or.reduce([m for m, _ in first])
+        u2 = np.logical_or.reduce([m for m, _ in second])
+        wider = max(r for _, r in first) - max(r for _, r in second)
+        return float(np.count_nonzero(u1 & ~u2)) / self._roi_n, max(0.0, float(wider))
 
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
         up, lo = self._bg_hp_band        # the background's high-pass range ± 0.6·thr
@@ -998,6 +1014,7 @@ class CountingEngine:
             from core.counting.cues import _bbox
             bx, by, bw, bh = _bbox(self._motion_acc)
             mb = [int(bx * self._sx), int(by * self._sy), int((bx + bw) * self._sx), int((by + bh) * self._sy)]
+        asym = self._asymmetry()
         change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
                         cycle_s=t - (self._cycle_start or t), frame=index, t=t,
                         carried=self._peak, final_change=self._change,
@@ -1005,7 +1022,7 @@ class CountingEngine:
                                if self._motion_acc is not None else 0.0),
                         swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
                                      if self._sharp_acc is not None else 0.0),
-                        came_not_left=self._came_not_left())
+                        came_not_left=asym[0], entered_wider=asym[1])
         t0 = time.perf_counter()
         try:
             verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
