@@ -654,7 +654,7 @@ class CountingEngine:
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
         self._peak = 0.0                      # largest changed fraction during the cycle
-        self._cyc_masks: list[tuple[float, np.ndarray, float]] = []   # (t, changed, rim) of each cycle frame
+        self._cyc_masks: list[tuple[float, np.ndarray, float, np.ndarray]] = []   # (t, changed, rim) of each cycle frame
         self._last_motion_t = 0.0             # last frame of the cycle with motion or an arm at the rim
         self._exit_seen = False               # motion in the edge band since the last motion inside
         self._sharp_acc: Optional[np.ndarray] = None   # where sharp structure changed during the cycle
@@ -912,10 +912,10 @@ class CountingEngine:
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_bg.copy()
                 self._peak = self._change
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
+                self._sharp_acc = self._sharp_changed(g)
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim, self._sharp_acc.copy())]
                 self._last_motion_t = t_seconds
                 self._exit_seen = rim_moving
-                self._sharp_acc = self._sharp_changed(g)
             elif t_seconds - self._last_refresh > 1.0 and not moving:
                 # absorb slow light drift and gradients while nothing happens
                 self._set_background(frame_bgr, t_seconds)
@@ -923,9 +923,10 @@ class CountingEngine:
             if self._motion_acc is not None:
                 self._motion_acc |= ch_bg
             self._peak = max(self._peak, self._change)
+            sharp = self._sharp_changed(g)
             if self._sharp_acc is not None:
-                self._sharp_acc |= self._sharp_changed(g)
-            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim))
+                self._sharp_acc |= sharp
+            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim, sharp))
             if len(self._cyc_masks) > 400:        # a long cycle: keep every other frame
                 self._cyc_masks = self._cyc_masks[::2]
             if rim_moving:
@@ -942,7 +943,9 @@ class CountingEngine:
                 self.state = EngineState.MOTION          # this frame starts the next cycle
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_prev.copy()
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
+                self._peak = self._change
+                self._sharp_acc = sharp.copy()
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim, sharp)]
                 self._last_motion_t = t_seconds
                 return event
             if moving or arm_in_view:
@@ -990,18 +993,23 @@ class CountingEngine:
         part: (share of the ROI that changed in the first half and never in the second, how
         much wider the change in the edge band was in the first half than in the second). An
         arm goes out the way it came in; an arm that brought a sheet came in wider than it
-        leaves, whatever the sheet's colour or texture."""
+        leaves, whatever the sheet's colour or texture. The area counts only near where sharp
+        structure changed during the cycle (a passing soft shadow changes none)."""
         if len(self._cyc_masks) < 2 or self._cycle_start is None:
             return 0.0, 0.0
         mid = (self._cycle_start + max(self._last_motion_t, self._cycle_start)) / 2.0
-        first = [(m, r) for t, m, r in self._cyc_masks if t <= mid]
-        second = [(m, r) for t, m, r in self._cyc_masks if t > mid]
+        first = [(m, r) for t, m, r, _ in self._cyc_masks if t <= mid]
+        second = [(m, r) for t, m, r, _ in self._cyc_masks if t > mid]
         if not first or not second:
             return 0.0, 0.0
         u1 = np.logical_or.reduce([m for m, _ in first])
         u2 = np.logical_or.reduce([m for m, _ in second])
         wider = max(r for _, r in first) - max(r for _, r in second)
-        return float(np.count_nonzero(u1 & ~u2)) / self._roi_n, max(0.0, float(wider))
+        # only where sharp structure changed at some moment (near an edge of the arm or of a
+        # carried sheet): a soft shadow passing through changes none
+        sharp = np.logical_or.reduce([q for _, _, _, q in self._cyc_masks]).view(np.uint8)
+        near_sharp = cv2.dilate(sharp, np.ones((3, 3), np.uint8), iterations=2) > 0
+        return float(np.count_nonzero(u1 & ~u2 & near_sharp)) / self._roi_n, max(0.0, float(wider))
 
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
         up, lo = self._bg_hp_band        # the background's high-pass range ± 0.6·thr

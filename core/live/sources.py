@@ -43,6 +43,8 @@ _log = log.get("sources")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 
+BURST_DT = 0.004   # frames closer than this came in a burst (buffered), not from the camera's clock
+
 class SourceError(Exception):
     """Bad input a user can fix; ``str(e)`` is one clear sentence."""
 
@@ -348,6 +350,7 @@ class FrameSource:
         next_emit_t = 0.0
         next_analysis_t = 0.0
         file_index = 0
+        read_t = -1.0            # time of the last frame read (kept or not)
         self._iterating = True
         if self._cap is not None:               # a file, opened while probing
             self._set(SourceStatus.LIVE)
@@ -418,8 +421,14 @@ class FrameSource:
                     t = t_offset + file_index / (self.fps or 30.0)
                     file_index += 1
                 self.frames_read += 1
+                # frames that arrive less than 4 ms apart are a burst of buffered frames (a
+                # stream that just connected or caught up): their times say nothing about
+                # their spacing, so no rate limit drops them
+                burst = self.is_stream and 0.0 < t - read_t < BURST_DT
+                read_t = t
                 if self._grab_only:
-                    if (self.analysis_fps and t + 1e-6 < next_analysis_t) or (self.want and not self.want(t)):
+                    if ((self.analysis_fps and t + 1e-6 < next_analysis_t and not burst)
+                            or (self.want and not self.want(t))):
                         index += 1             # skipped, never converted: the numbering stays the source's
                         continue
                     if self.analysis_fps:
@@ -429,7 +438,7 @@ class FrameSource:
                         if not ok or img is None:
                             index += 1
                             continue
-                if self.fps_limit and self.fps_limit > 0 and t + 1e-6 < next_emit_t:
+                if self.fps_limit and self.fps_limit > 0 and t + 1e-6 < next_emit_t and not burst:
                     continue          # drop: above the fps limit
                 if self.fps_limit and self.fps_limit > 0:
                     next_emit_t = max(next_emit_t + 1.0 / self.fps_limit, t)

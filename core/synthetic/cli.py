@@ -51,12 +51,15 @@ def cli_stacking(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m core synth --renderer stacking",
                                  description="render the independent stacking renderer's tuning or held-out set")
     ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"], default="tune")
+    ap.add_argument("--set", dest="which", default="tune",
+                    choices=["tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "train"],
+                    help="train: the random training corpus the cue model is fitted on (96 clips)")
     ap.add_argument("--quick", action="store_true", help="the small CI-size set")
     ap.add_argument("--only", help="comma-separated clip names")
     ap.add_argument("--rebuild", action="store_true", help="render again even if the spec is unchanged")
     a = ap.parse_args(argv)
-    specs = stacking.set_specs(a.which, a.quick)
+    specs = (stacking.train_specs(8 if a.quick else 96) if a.which == "train"
+             else stacking.set_specs(a.which, a.quick))
     if a.only:
         keep = set(a.only.split(","))
         unknown = keep - set(specs)
