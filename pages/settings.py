@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 import numpy as np
 import streamlit as st
 
+from core.counting.engine import station_model
 from core.platform import engineering as eng
 from core.platform import health
 from core.platform.auth import EngineerAuth
@@ -490,5 +491,9 @@ with t_teach:
             st.rerun()
         except ValueError:
             st.info(_("There is no teach-mode save to undo."))
-    cur_model = _current().counting.cue_model
-    st.caption(_("In use: this station's fit.") if cur_model else _("In use: the default counting rule."))
+    cur = _current().counting
+    if cur.cue_model and station_model(cur) is None:
+        st.caption(_("This station's saved fit was made for an older set of cues and is not used: the default "
+                     "counting rule is in use. Teach again to fit this station."))
+    else:
+        st.caption(_("In use: this station's fit.") if cur.cue_model else _("In use: the default counting rule."))

@@ -387,3 +387,24 @@ def test_defect_analysis_settings_store_only_overrides(app):
     s = _db(at).load_settings()
     assert s.models.defect_class_confidence == {"crazing": 0.5} and shipped != 0.5
     assert s.models.defect_tile_mm == 300.0
+
+
+def test_a_station_fit_for_older_cues_is_shown_as_not_used(app):
+    """A teach-mode fit saved before the counting rule gained cues (12 weights, the rule now
+    has more inputs) is ignored by the engine; the Teach tab says so instead of claiming
+    it is in use."""
+    from core.counting.cues import FEATURE_NAMES
+    at = _sign_in(app)
+    db = _db(at)
+    s = db.load_settings()
+    s.counting.cue_model = {"weights": [0.5] * 12, "bias": -1.0, "threshold": 0.5}
+    db.save_settings(s, who="test")
+    at.run()
+    caps = " ".join(_texts(at.caption))
+    assert len(FEATURE_NAMES) != 12
+    assert "made for an older set of cues and is not used" in caps and "In use: this station's fit." not in caps
+    s.counting.cue_model = {"weights": [0.5] * len(FEATURE_NAMES), "bias": -1.0, "threshold": 0.5}
+    db.save_settings(s, who="test")
+    at.run()
+    caps = " ".join(_texts(at.caption))
+    assert "In use: this station's fit." in caps and "older set of cues" not in caps
