@@ -126,6 +126,9 @@ _CLIPS_HELDOUT = {
     # fixed at the start of session 4, before any of its tuning; looked at once, in its final run
     "heldout5": _HeldoutPlan((1216, 684, 21, 111, "684p21"), (16, 112, "720p16"), (1920, 1080, 17, 113, "1080p17"),
                              (448, 336, 11, 117, "336p11"), "painted"),
+    # fixed in session 4 after heldout5 had been looked at, before tuning on what it showed
+    "heldout6": _HeldoutPlan((1120, 840, 19, 121, "840p19"), (22, 122, "720p22"), (1920, 1080, 19, 123, "1080p19"),
+                             (416, 312, 12, 127, "312p12"), "galvanized"),
 }
 
 
@@ -162,7 +165,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
     return specs
 
 
-SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -320,9 +323,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout5: the later held-out sets; all: every set")
+                         "heldout2..heldout6: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -413,7 +416,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
         if not a.json:
             title = {"tune": "tuning", "heldout": "HELD-OUT (seen)", "heldout2": "HELD-OUT 2 (seen)",
                      "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
-                     "heldout5": "HELD-OUT 5"}[w]
+                     "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):

@@ -79,6 +79,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "granite_dark": ((0.26, 0.25, 0.27), 0.045, 0.02),
     "rubber_green": ((0.20, 0.34, 0.18), 0.02, 0.01),
     "concrete_sand": ((0.58, 0.64, 0.70), 0.03, 0.05),
+    # added for the sixth held-out set (heldout6) only
+    "slate_tile": ((0.33, 0.30, 0.28), 0.02, 0.03),
+    "rubber_red": ((0.14, 0.16, 0.42), 0.02, 0.01),
+    "concrete_pale": ((0.72, 0.73, 0.72), 0.025, 0.04),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -103,6 +107,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_yellow": (0.15, 0.80, 0.90),
     "steel_galv": (0.52, 0.53, 0.55),
     "painted_black": (0.07, 0.07, 0.08),
+    # added for the sixth held-out set (heldout6) only
+    "plastic_orange": (0.10, 0.45, 0.95),
+    "steel_brushed": (0.58, 0.58, 0.60),
+    "painted_navy": (0.35, 0.15, 0.08),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1115,7 +1123,19 @@ _HELD5 = dict(
     seed0=19500,
     dark_paint=(0.16, 0.22, 0.14),          # dark olive: the category clips only
 )
-SET_NAMES = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+# a sixth held-out set, fixed in session 4 after heldout5 had been looked at and before any
+# tuning on the categories it showed; looked at once, in the session's last run
+_HELD6 = dict(
+    sizes=[(720, 576, 23), (1152, 648, 17), (800, 600, 11), (1280, 720, 17), (1920, 1080, 11), (960, 540, 17)],
+    floors=["slate_tile", "rubber_red", "concrete_pale"],
+    bins=["plastic_orange", "steel_brushed", "painted_navy"],
+    paints=[(0.30, 0.50, 0.45), (0.66, 0.64, 0.60), (0.50, 0.20, 0.45)],       # olive-khaki, light grey, purple (BGR)
+    palette=[(140, 200, 90), (60, 60, 90), (200, 140, 255), (10, 120, 180), (230, 230, 230)],
+    near=[(1, -3), (-2, 2), (3, 2), (0, -2), (-3, 0), (2, -1), (-1, 3), (2, 2), (-2, -3), (1, 1)],
+    seed0=21700,
+    dark_paint=(0.20, 0.12, 0.18),          # dark aubergine: the category clips only
+)
+SET_NAMES = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
 
 
 def _mix(which: str) -> dict[str, Any]:
@@ -1131,6 +1151,8 @@ def _mix(which: str) -> dict[str, Any]:
         return _HELD4
     if which == "heldout5":
         return _HELD5
+    if which == "heldout6":
+        return _HELD6
     raise ValueError(f"unknown set {which!r}; choose {', '.join(SET_NAMES)}")
 
 
@@ -1150,7 +1172,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
     sz, fl, bn, pt, pal = m["sizes"], m["floors"], m["bins"], m["paints"], m["palette"]
     seed = m["seed0"]
     tag = {"tune": "t", "heldout": "h", "heldout2": "h2", "heldout3": "h3", "heldout4": "h4",
-           "heldout5": "h5"}[which]
+           "heldout5": "h5", "heldout6": "h6"}[which]
     specs: dict[str, StackSpec] = {}
 
     def add(name: str, size: tuple[int, int, int], stage: Stage, cycles: list[Cycle], camera: Camera,
@@ -1204,7 +1226,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
     add("fast_hands_540p", sz[1], Stage(fl[0], bn[2], "painted", pt[1], sheet_fill=0.9, initial=1, identical=True),
         [S(0, gap_s=0.4, speed=1.6, carrier="hands") for _ in range(6)] + [Cycle("touch", gap_s=0.4, speed=1.6)],
         Camera(noise=2, flicker=0.04, mains_hz=120.0))
-    if which in ("tune", "heldout3", "heldout4", "heldout5"):
+    if which in ("tune", "heldout3", "heldout4", "heldout5", "heldout6"):
         # issue 12's failure categories on held-out data, reproduced with this set's own
         # settings and seeds: a fast-fed first sheet on an empty bin (dark paint), hands that
         # touch/straighten tread plate under a harsh camera, hands from every side over smooth
