@@ -73,7 +73,7 @@ _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches n
 
 SMALL_W = 160          # per-frame analysis width (px)
 DECISION_W = 640       # verifier analysis width (px)
-NO_EXIT_SETTLE_S = 1.5  # stillness needed when no arm was seen leaving through the edge band
+NO_EXIT_SETTLE_S = 2.5  # stillness needed when no arm was seen leaving through the edge band
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
 BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
@@ -929,7 +929,10 @@ class CountingEngine:
             self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim, sharp))
             if len(self._cyc_masks) > 400:        # a long cycle: keep every other frame
                 self._cyc_masks = self._cyc_masks[::2]
-            if rim_moving:
+            if rim_moving and max(self._rim, prev_rim) > self.rim_frac:
+                # motion in the edge band where something is (or just was) in view: a way out.
+                # A flicker of the band with nothing in it (an arm the camera cannot tell from
+                # the floor there) is no exit
                 self._exit_seen = True
             elif moving:
                 self._exit_seen = False
