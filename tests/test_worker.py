@@ -31,15 +31,21 @@ def _run_once(db, paths, clip_path, **kw) -> CountingWorker:
     return w
 
 
+def _play_session(w: CountingWorker, name: str, target: int, timeout: float = 90):
+    """Open a session, play the worker's file to its end, stop; the session row."""
+    s = w.start_session(name, target)
+    w.start()
+    try:
+        wait_for(lambda: w.status().source_status == "ended", timeout, what="the clip to end")
+    finally:
+        w.stop()
+    return s
+
+
 def test_worker_counts_a_clip_exactly_with_captures(db, paths, clip):
     path, truth = clip
     w = _run_once(db, paths, path)
-    s = w.start_session("Batch-A", 10)
-    w.start()
-    try:
-        wait_for(lambda: w.status().source_status == "ended", 90, what="the clip to end")
-    finally:
-        w.stop()
+    s = _play_session(w, "Batch-A", 10)
     st = w.status()
     assert not w.alive
     assert st.count == truth.expected_count == 3
@@ -265,12 +271,7 @@ def test_captures_and_live_view_outline_the_top_sheet_not_the_change(db, paths):
     from core.qa.measure import measure_pixels
 
     w = CountingWorker(db, paths, source="data/demo/demo.mp4", realtime=False, loop=False)
-    s = w.start_session("Outline", 20)
-    w.start()
-    try:
-        wait_for(lambda: w.status().source_status == "ended", 120, what="the demo clip to end")
-    finally:
-        w.stop()
+    s = _play_session(w, "Outline", 20, timeout=120)
     assert w.status().count == 9
     with db.session() as ss:
         caps = ss.scalars(select(CaptureRow).where(CaptureRow.session_id == s.id)).all()

@@ -654,7 +654,7 @@ class CountingEngine:
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
         self._peak = 0.0                      # largest changed fraction during the cycle
-        self._cyc_masks: list[tuple[float, np.ndarray, float, np.ndarray]] = []   # (t, changed, rim) of each cycle frame
+        self._cyc_masks: list[tuple[float, np.ndarray, float]] = []   # (t, changed, rim) of each cycle frame
         self._last_motion_t = 0.0             # last frame of the cycle with motion or an arm at the rim
         self._exit_seen = False               # motion in the edge band since the last motion inside
         self._sharp_acc: Optional[np.ndarray] = None   # where sharp structure changed during the cycle
@@ -913,7 +913,7 @@ class CountingEngine:
                 self._motion_acc = ch_bg.copy()
                 self._peak = self._change
                 self._sharp_acc = self._sharp_changed(g)
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim, self._sharp_acc.copy())]
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
                 self._last_motion_t = t_seconds
                 self._exit_seen = rim_moving
             elif t_seconds - self._last_refresh > 1.0 and not moving:
@@ -926,7 +926,7 @@ class CountingEngine:
             sharp = self._sharp_changed(g)
             if self._sharp_acc is not None:
                 self._sharp_acc |= sharp
-            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim, sharp))
+            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim))
             if len(self._cyc_masks) > 400:        # a long cycle: keep every other frame
                 self._cyc_masks = self._cyc_masks[::2]
             if rim_moving and max(self._rim, prev_rim) > self.rim_frac:
@@ -948,7 +948,7 @@ class CountingEngine:
                 self._motion_acc = ch_prev.copy()
                 self._peak = self._change
                 self._sharp_acc = sharp.copy()
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim, sharp)]
+                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
                 self._last_motion_t = t_seconds
                 return event
             if moving or arm_in_view:
@@ -1001,17 +1001,18 @@ class CountingEngine:
         if len(self._cyc_masks) < 2 or self._cycle_start is None:
             return 0.0, 0.0
         mid = (self._cycle_start + max(self._last_motion_t, self._cycle_start)) / 2.0
-        first = [(m, r) for t, m, r, _ in self._cyc_masks if t <= mid]
-        second = [(m, r) for t, m, r, _ in self._cyc_masks if t > mid]
+        first = [(m, r) for t, m, r in self._cyc_masks if t <= mid]
+        second = [(m, r) for t, m, r in self._cyc_masks if t > mid]
         if not first or not second:
             return 0.0, 0.0
         u1 = np.logical_or.reduce([m for m, _ in first])
         u2 = np.logical_or.reduce([m for m, _ in second])
         wider = max(r for _, r in first) - max(r for _, r in second)
-        # only where sharp structure changed at some moment (near an edge of the arm or of a
-        # carried sheet): a soft shadow passing through changes none
-        sharp = np.logical_or.reduce([q for _, _, _, q in self._cyc_masks]).view(np.uint8)
-        near_sharp = cv2.dilate(sharp, np.ones((3, 3), np.uint8), iterations=2) > 0
+        # only where sharp structure changed at some moment of the cycle (near an edge of the
+        # arm or of a carried sheet): a soft shadow passing through changes none
+        if self._sharp_acc is None:
+            return 0.0, max(0.0, float(wider))
+        near_sharp = cv2.dilate(self._sharp_acc.view(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
         return float(np.count_nonzero(u1 & ~u2 & near_sharp)) / self._roi_n, max(0.0, float(wider))
 
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:

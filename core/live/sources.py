@@ -35,6 +35,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from core.counting.engine import BURST_DT  # noqa: E402  (one burst rule for the source and the engine)
 from core.platform import log  # noqa: E402
 from core.platform.urls import redact_url  # noqa: E402
 
@@ -42,8 +43,6 @@ _log = log.get("sources")
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
-
-BURST_DT = 0.004   # frames closer than this came in a burst (buffered), not from the camera's clock
 
 class SourceError(Exception):
     """Bad input a user can fix; ``str(e)`` is one clear sentence."""
