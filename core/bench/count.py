@@ -129,6 +129,9 @@ _CLIPS_HELDOUT = {
     # fixed in session 4 after heldout5 had been looked at, before tuning on what it showed
     "heldout6": _HeldoutPlan((1120, 840, 19, 121, "840p19"), (22, 122, "720p22"), (1920, 1080, 19, 123, "1080p19"),
                              (416, 312, 12, 127, "312p12"), "galvanized"),
+    # fixed at the start of session 5, before any of its tuning; looked at once, in its last run
+    "heldout7": _HeldoutPlan((1184, 666, 26, 131, "666p26"), (19, 132, "720p19"), (1920, 1080, 21, 133, "1080p21"),
+                             (464, 348, 14, 137, "348p14"), "painted"),
 }
 
 
@@ -165,7 +168,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
     return specs
 
 
-SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
+SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -323,9 +326,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout6: the later held-out sets; all: every set")
+                         "heldout2..heldout7: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -416,7 +419,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
         if not a.json:
             title = {"tune": "tuning", "heldout": "HELD-OUT (seen)", "heldout2": "HELD-OUT 2 (seen)",
                      "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
-                     "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6"}[w]
+                     "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6 (seen)",
+                     "heldout7": "HELD-OUT 7"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
