@@ -589,3 +589,37 @@ def test_an_arm_that_brought_a_sheet_came_in_wider_than_it_leaves():
             assert not any(d.accept for d in mine), (e, [d.cues for d in mine])
             assert max(d.cues["came_not_left"] for d in mine) < 0.03, [d.cues for d in mine]
     assert eng.count == truth.expected_count == 2
+
+
+def test_an_arm_resting_almost_unseen_at_the_edge_is_waited_for():
+    """An arm the camera can hardly tell from the floor at the frame's edge (a few pixels of
+    its cuff differ) lays a sheet and rests on it for 3.5 s, longer than the engine waits when
+    it saw no way out: the faint trace on one side of the entry zone holds the decision until
+    the arm has gone, and the sheet is counted once, after that."""
+    import cv2
+    fps = 15
+    floor = _flat_scene(150)
+
+    def frame(sheet_x: int, arm_to: int, with_sheet: bool) -> np.ndarray:
+        f = _flat_scene(185, off=(4, 2)) if with_sheet and sheet_x >= 84 else floor.copy()
+        if with_sheet and sheet_x < 84:            # the sheet in flight (not yet on the stack)
+            cv2.rectangle(f, (sheet_x, 62), (sheet_x + 160, 182), (185, 185, 185), -1)
+        if arm_to > 0:
+            cv2.rectangle(f, (0, 112), (arm_to, 126), (70, 70, 70), -1)      # the floor's own grey ...
+            cv2.rectangle(f, (arm_to - 30, 108), (arm_to, 130), (20, 20, 20), -1)   # ... a dark gripper
+            cv2.rectangle(f, (4, 114), (12, 124), (96, 96, 96), -1)          # ... a cuff a little lighter
+        return f
+
+    frames = [floor] * 15
+    for x in range(-160, 85, 20):                  # carried in from the left
+        frames.append(frame(x, x + 120, True))
+    rest = frame(84, 204, True)
+    frames += [rest] * int(3.5 * fps)              # released, the arm rests on the sheet
+    left_at = len(frames)
+    for a in range(204, -1, -40):                  # the arm goes back out the way it came
+        frames.append(frame(84, a, True))
+    frames += [frame(84, 0, True)] * 20
+    eng = CountingEngine(CountingSettings())
+    events = [ev for i, f in enumerate(frames) if (ev := eng.update(f, i, i / fps))]
+    assert [e.frame >= left_at for e in events] == [True], ([e.frame for e in events], left_at,
+                                                            [(d.frame, d.reason) for d in eng.decisions])

@@ -77,6 +77,9 @@ NO_EXIT_SETTLE_S = 2.5  # stillness needed when no arm was seen leaving through 
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
 BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
+RIM_CLEAR_PX = 1       # changed pixels (~160 px image) an entry-zone side may show and still be empty
+FAINT_RIM_S = 6.0      # still this long with a faint trace in the entry zone: decide anyway
+FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
 
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
 
@@ -657,6 +660,7 @@ class CountingEngine:
         self._cyc_masks: list[tuple[float, np.ndarray, float]] = []   # (t, changed, rim) of each cycle frame
         self._last_motion_t = 0.0             # last frame of the cycle with motion or an arm at the rim
         self._exit_seen = False               # motion in the edge band since the last motion inside
+        self._exit_moved = False              # ... seen as motion there (not only inferred from the band clearing)
         self._sharp_acc: Optional[np.ndarray] = None   # where sharp structure changed during the cycle
         self._settled: Optional[tuple[np.ndarray, int, float]] = None   # last still frame of SETTLING
         self.decisions: list[Decision] = []   # recent decisions with their cues (newest last)
@@ -667,6 +671,8 @@ class CountingEngine:
         self._seen_t: Optional[float] = None    # time of the last frame offered (wants) ...
         self._seen_ans = True                   # ... and the answer given for it
         self._prev_rim = 0.0
+        self._rim_trace = False                 # a few changed pixels on one side of the entry zone
+        self._still_clear = False               # the entry zone was empty on every frame of this stillness
         self._thresholds()
 
     def _geometry(self, shape: tuple[int, int]) -> None:
@@ -896,7 +902,10 @@ class CountingEngine:
             self._prev_cr = _hi_lo(cr)
         self._change = np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
         self._motion = np.count_nonzero(ch_prev & roi) / self._watch_n
-        self._rim = max((np.count_nonzero(ch_bg[sl]) / n for sl, n in self._side_n), default=0.0)
+        rim_px = [np.count_nonzero(ch_bg[sl]) for sl, _n in self._side_n]
+        self._rim = max((c / n for c, (_sl, n) in zip(rim_px, self._side_n)), default=0.0)
+        # a trace on ONE side only (an arm comes in from one side; camera shake shows on several)
+        self._rim_trace = sum(c > RIM_CLEAR_PX for c in rim_px) == 1
         self._prev_small, self._prev_t = g, t_seconds
         self._prev_hi, self._prev_lo = _hi_lo(g)
 
@@ -906,6 +915,7 @@ class CountingEngine:
         # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
         rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
         event = None
+        exit_before = self._exit_seen      # the last arm's way out, as known before this frame
         if self.state == EngineState.STABLE:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
                 self.state = EngineState.MOTION
@@ -915,7 +925,7 @@ class CountingEngine:
                 self._sharp_acc = self._sharp_changed(g)
                 self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
                 self._last_motion_t = t_seconds
-                self._exit_seen = rim_moving
+                self._exit_seen = self._exit_moved = rim_moving
             elif t_seconds - self._last_refresh > 1.0 and not moving:
                 # absorb slow light drift and gradients while nothing happens
                 self._set_background(frame_bgr, t_seconds)
@@ -933,14 +943,16 @@ class CountingEngine:
                 # motion in the edge band where something is (or just was) in view: a way out.
                 # A flicker of the band with nothing in it (an arm the camera cannot tell from
                 # the floor there) is no exit
-                self._exit_seen = True
+                self._exit_seen = self._exit_moved = True
             elif moving:
-                self._exit_seen = False
+                self._exit_seen = self._exit_moved = False
             arm_in_view = self._rim > self.rim_frac
             if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
-                    and self._exit_seen and self._still_time + 1e-6 >= MIN_STILL_S):
+                    and (exit_before or self._still_clear) and self._still_time + 1e-6 >= MIN_STILL_S):
                 # the next arm enters before settle_s ran out (fast feeding): decide now on the
-                # last still frame, so that two sheets never merge into one cycle
+                # last still frame, so that two sheets never merge into one cycle. Only once the
+                # last arm was seen leaving or the entry zone showed empty while all was still:
+                # otherwise this is that arm, resting hardly seen at the edge, now moving out
                 f_, i_, t_ = self._settled
                 event = self._decide(f_, i_, t_)
                 self.state = EngineState.MOTION          # this frame starts the next cycle
@@ -974,16 +986,26 @@ class CountingEngine:
                 if self.state == EngineState.OCCLUDED or prev_rim > self.rim_frac:
                     # the arm held the entry zone and has now left it (a slow arm leaves
                     # the band without moving enough in it to count as motion there)
-                    self._exit_seen = True
+                    self._exit_seen, self._exit_moved = True, False
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
+                self._still_clear = not self._rim_trace
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
             else:
                 self._still_time += dt
+                self._still_clear = self._still_clear and not self._rim_trace
                 # no way out seen since the last motion inside: wait longer (an arm whose
                 # sleeve the camera cannot see may still hold the sheet)
                 need = self.settle_s if self._exit_seen else max(self.settle_s, NO_EXIT_SETTLE_S)
+                # unless the arm was seen moving out: a faint trace left on one side of the entry
+                # zone (a few pixels: an arm the camera can hardly tell from the floor, resting
+                # there) means the arm is still in; an empty zone shows at most a pixel a side.
+                # Past FAINT_RIM_S the trace is taken for part of the scene. Only after an arm came
+                # in (a cycle that barely changed the area is a blip of the camera)
+                if (self._rim_trace and not self._exit_moved and self._peak >= FAINT_RIM_PEAK
+                        and self._still_time < FAINT_RIM_S):
+                    need = FAINT_RIM_S
                 if self._still_time + 1e-6 >= need:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
                 else:
