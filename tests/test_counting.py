@@ -623,3 +623,23 @@ def test_an_arm_resting_almost_unseen_at_the_edge_is_waited_for():
     events = [ev for i, f in enumerate(frames) if (ev := eng.update(f, i, i / fps))]
     assert [e.frame >= left_at for e in events] == [True], ([e.frame for e in events], left_at,
                                                             [(d.frame, d.reason) for d in eng.decisions])
+
+
+
+def test_an_identical_sheet_laid_exactly_on_the_last_one_is_counted_from_the_cycle():
+    """Identical painted sheets laid exactly on each other: the top does not change at all
+    (the same image before and after). Only the cycle can tell, and it is enough when the arm
+    came in much wider than it left and part of the area changed on the way in only, with
+    nothing new elsewhere in the picture. A cycle that went out the way it came in, or a
+    sheet that now lies in a masked-out part of the picture, is not counted."""
+    before = _flat_scene(185)
+    after = before.copy()
+    v = ModelFreeVerifier()
+    brought = dict(roi=[0, 0, 320, 240], carried=0.23, swept=0.36, swept_edges=0.3)
+    yes = v.verify(before, after, Change(**brought, came_not_left=0.12, entered_wider=0.52))
+    assert yes.accept, yes.reason
+    assert yes.cues["tex_area"] == 0 and yes.cues["outline"] == 0 and yes.cues["new_edges"] == 0
+    assert "entered_wider" in yes.decided_by or "came_not_left" in yes.decided_by
+    same_way_out = v.verify(before, after, Change(**brought, came_not_left=0.12, entered_wider=0.05))
+    put_elsewhere = v.verify(before, after, Change(**brought, came_not_left=0.12, entered_wider=0.52, elsewhere=0.3))
+    assert not same_way_out.accept and not put_elsewhere.accept

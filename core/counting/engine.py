@@ -79,6 +79,7 @@ BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 RIM_CLEAR_PX = 1       # changed pixels (~160 px image) an entry-zone side may show and still be empty
 FAINT_RIM_S = 6.0      # still this long with a faint trace in the entry zone: decide anyway
+ELSEWHERE_MAX = 0.02   # changed share outside the counted area that means "put down elsewhere"
 FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
 
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -107,6 +108,8 @@ class Change:
     swept_edges: float = 0.0                 # ... in its sharp structure (arm/sheet edges; never a soft shadow)
     came_not_left: float = 0.0               # changed only in the cycle's first half (share of the ROI)
     entered_wider: float = 0.0               # edge-band change on the way in minus on the way out
+    elsewhere: float = 0.0                   # outside the counted area and entry zone, changed at the decision
+                                             # (share of the counted area's size)
 
 
 @dataclass
@@ -488,9 +491,11 @@ class ModelFreeVerifier:
                       swept_edges=change.swept_edges, came_not_left=change.came_not_left,
                       entered_wider=change.entered_wider)
         p, top = C.score(cues, self.model)
-        if not C.visible_change(cues):
+        if not C.visible_change(cues) and not (C.brought_unseen(cues) and change.elsewhere < ELSEWHERE_MAX):
             # the one hard rule before the model: a count needs SOME visible change of the
-            # counted area's top (texture, tone with a cut edge, an outline or edges)
+            # counted area's top (texture, tone with a cut edge, an outline or edges) -- or an
+            # arm that plainly brought something it did not take away, with nothing new
+            # anywhere else in the picture (an identical sheet laid exactly on the last one)
             p, top = min(p, 0.05), ["tex_area", "outline"]
         accept = p >= self.model.threshold
         box = None
@@ -672,6 +677,8 @@ class CountingEngine:
         self._seen_ans = True                   # ... and the answer given for it
         self._prev_rim = 0.0
         self._rim_trace = False                 # a few changed pixels on one side of the entry zone
+        self._ch_bg: Optional[np.ndarray] = None        # changed vs the background, last frame (small)
+        self._settled_ch: Optional[np.ndarray] = None   # ... on the SETTLING still frame
         self._still_clear = False               # the entry zone was empty on every frame of this stillness
         self._thresholds()
 
@@ -746,6 +753,11 @@ class CountingEngine:
             rim[sl] = True
         self._grid = (8, max(3, int(round(8 * sh / sw))))
         self._watch_n = max(1, int(self._watch.sum()))
+        # the rest of the picture (masked out, or outside the ROI and its ring): where a sheet
+        # carried over the counted area may have been put down instead
+        ew = ~self._watch
+        ew[:2, :] = ew[-2:, :] = ew[:, :2] = ew[:, -2:] = False
+        self._elsewhere = ew if ew.any() else None
         self._bg_sub = None
 
     def _norm(self, g: np.ndarray) -> np.ndarray:
@@ -901,6 +913,7 @@ class CountingEngine:
                 ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
             self._prev_cr = _hi_lo(cr)
         self._change = np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
+        self._ch_bg = ch_bg
         self._motion = np.count_nonzero(ch_prev & roi) / self._watch_n
         rim_px = [np.count_nonzero(ch_bg[sl]) for sl, _n in self._side_n]
         self._rim = max((c / n for c, (_sl, n) in zip(rim_px, self._side_n)), default=0.0)
@@ -954,7 +967,7 @@ class CountingEngine:
                 # last arm was seen leaving or the entry zone showed empty while all was still:
                 # otherwise this is that arm, resting hardly seen at the edge, now moving out
                 f_, i_, t_ = self._settled
-                event = self._decide(f_, i_, t_)
+                event = self._decide(f_, i_, t_, self._settled_ch)
                 self.state = EngineState.MOTION          # this frame starts the next cycle
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_prev.copy()
@@ -992,6 +1005,7 @@ class CountingEngine:
                 self._still_clear = not self._rim_trace
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
+                self._settled_ch = ch_bg
             else:
                 self._still_time += dt
                 self._still_clear = self._still_clear and not self._rim_trace
@@ -1010,6 +1024,7 @@ class CountingEngine:
                     event = self._decide(frame_bgr, frame_index, t_seconds)
                 else:
                     self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
+                    self._settled_ch = ch_bg
                 self._settled_small = self._cur_small
         return event
 
@@ -1037,12 +1052,20 @@ class CountingEngine:
         near_sharp = cv2.dilate(self._sharp_acc.view(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
         return float(np.count_nonzero(u1 & ~u2 & near_sharp)) / self._roi_n, max(0.0, float(wider))
 
+    def _elsewhere_change(self, ch_bg: Optional[np.ndarray]) -> float:
+        """What differs from the background outside the counted area and the entry zone, as a
+        share of the counted area (a sheet put down in a masked part shows there)."""
+        if ch_bg is None or self._elsewhere is None:
+            return 0.0
+        return float(np.count_nonzero(ch_bg & self._elsewhere)) / self._roi_n
+
     def _sharp_changed(self, g: np.ndarray) -> np.ndarray:
         up, lo = self._bg_hp_band        # the background's high-pass range ± 0.6·thr
         hp = _highpass(g)
         return ((hp > up) | (hp < lo)) & self._roi_small
 
-    def _decide(self, frame: np.ndarray, index: int, t: float) -> Optional[CountEvent]:
+    def _decide(self, frame: np.ndarray, index: int, t: float,
+                ch_bg: Optional[np.ndarray] = None) -> Optional[CountEvent]:
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
             from core.counting.cues import _bbox
@@ -1056,7 +1079,8 @@ class CountingEngine:
                                if self._motion_acc is not None else 0.0),
                         swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
                                      if self._sharp_acc is not None else 0.0),
-                        came_not_left=asym[0], entered_wider=asym[1])
+                        came_not_left=asym[0], entered_wider=asym[1],
+                        elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg))
         t0 = time.perf_counter()
         try:
             verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
