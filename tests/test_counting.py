@@ -591,39 +591,57 @@ def test_an_arm_that_brought_a_sheet_came_in_wider_than_it_leaves():
     assert eng.count == truth.expected_count == 2
 
 
+def _faint_arm_frame(sheet_x: int, arm_to: int, cuff: bool = True):
+    """A flat scene with a sheet carried in from the left by an arm of the floor's own grey
+    (a dark gripper at its end): at the frame's edge only its cuff, a little lighter than the
+    floor, differs from it (a few pixels of the entry zone)."""
+    import cv2
+    f = _flat_scene(185, off=(4, 2)) if sheet_x >= 84 else _flat_scene(150)
+    if sheet_x < 84:                               # the sheet in flight (not yet on the stack)
+        cv2.rectangle(f, (sheet_x, 62), (sheet_x + 160, 182), (185, 185, 185), -1)
+    if arm_to > 0:
+        cv2.rectangle(f, (0, 112), (arm_to, 126), (70, 70, 70), -1)
+        cv2.rectangle(f, (arm_to - 30, 108), (arm_to, 130), (20, 20, 20), -1)
+    if cuff:
+        cv2.rectangle(f, (4, 114), (12, 124), (96, 96, 96), -1)
+    return f
+
+
+def _carried_in() -> list:
+    return [_flat_scene(150)] * 15 + [_faint_arm_frame(x, x + 120) for x in range(-160, 85, 20)]
+
+
 def test_an_arm_resting_almost_unseen_at_the_edge_is_waited_for():
     """An arm the camera can hardly tell from the floor at the frame's edge (a few pixels of
     its cuff differ) lays a sheet and rests on it for 3.5 s, longer than the engine waits when
     it saw no way out: the faint trace on one side of the entry zone holds the decision until
     the arm has gone, and the sheet is counted once, after that."""
-    import cv2
     fps = 15
-    floor = _flat_scene(150)
-
-    def frame(sheet_x: int, arm_to: int, with_sheet: bool) -> np.ndarray:
-        f = _flat_scene(185, off=(4, 2)) if with_sheet and sheet_x >= 84 else floor.copy()
-        if with_sheet and sheet_x < 84:            # the sheet in flight (not yet on the stack)
-            cv2.rectangle(f, (sheet_x, 62), (sheet_x + 160, 182), (185, 185, 185), -1)
-        if arm_to > 0:
-            cv2.rectangle(f, (0, 112), (arm_to, 126), (70, 70, 70), -1)      # the floor's own grey ...
-            cv2.rectangle(f, (arm_to - 30, 108), (arm_to, 130), (20, 20, 20), -1)   # ... a dark gripper
-            cv2.rectangle(f, (4, 114), (12, 124), (96, 96, 96), -1)          # ... a cuff a little lighter
-        return f
-
-    frames = [floor] * 15
-    for x in range(-160, 85, 20):                  # carried in from the left
-        frames.append(frame(x, x + 120, True))
-    rest = frame(84, 204, True)
-    frames += [rest] * int(3.5 * fps)              # released, the arm rests on the sheet
+    frames = _carried_in() + [_faint_arm_frame(84, 204)] * int(3.5 * fps)   # released, resting
     left_at = len(frames)
-    for a in range(204, -1, -40):                  # the arm goes back out the way it came
-        frames.append(frame(84, a, True))
-    frames += [frame(84, 0, True)] * 20
+    frames += [_faint_arm_frame(84, a) for a in range(204, -1, -40)]            # out the way it came
+    frames += [_faint_arm_frame(84, 0, cuff=False)] * 20
     eng = CountingEngine(CountingSettings())
     events = [ev for i, f in enumerate(frames) if (ev := eng.update(f, i, i / fps))]
     assert [e.frame >= left_at for e in events] == [True], ([e.frame for e in events], left_at,
                                                             [(d.frame, d.reason) for d in eng.decisions])
 
+
+def test_a_faint_trace_left_at_the_edge_for_good_delays_but_never_blocks_a_count():
+    """The same arm, but its cuff stays at the edge for good once the gripper has gone (a glove
+    or a cable left there, a few pixels). The engine takes the trace for the arm at first and
+    waits; after ``FAINT_RIM_S`` of stillness it takes it for part of the scene and counts the
+    sheet once."""
+    from core.counting.engine import FAINT_RIM_S
+    fps = 15
+    frames = _carried_in() + [_faint_arm_frame(84, 204)] * fps
+    still_from = len(frames) + 1
+    frames += [_faint_arm_frame(84, 0)] * int((FAINT_RIM_S + 2) * fps)   # gripper gone, cuff stays
+    eng = CountingEngine(CountingSettings())
+    events = [ev for i, f in enumerate(frames) if (ev := eng.update(f, i, i / fps))]
+    assert len(events) == 1, [(d.frame, d.reason) for d in eng.decisions]
+    waited = (events[0].frame - still_from) / fps
+    assert FAINT_RIM_S - 0.5 <= waited <= FAINT_RIM_S + 1.0, waited
 
 
 def test_an_identical_sheet_laid_exactly_on_the_last_one_is_counted_from_the_cycle():
