@@ -410,7 +410,9 @@ def test_fast_feeding_never_merges_two_sheets():
             frames.append(f)
         scene = _flat_scene(shade, off=(4 * (k + 1), 0))
         frames += [scene] * 2                      # 0.13 s still, then the next arm
-    frames += [scene] * 10
+    # 2.7 s still at the end: these flat test scenes are no sheet to the verifier, and a "no
+    # sheet" verdict while a quarter of the area differs waits DEFER_S before it is final
+    frames += [scene] * 40
     events = []
     for i, f in enumerate(frames):
         ev = eng.update(f, i, i / fps)
@@ -661,3 +663,37 @@ def test_an_identical_sheet_laid_exactly_on_the_last_one_is_counted_from_the_cyc
     same_way_out = v.verify(before, after, Change(**brought, came_not_left=0.12, entered_wider=0.05))
     put_elsewhere = v.verify(before, after, Change(**brought, came_not_left=0.12, entered_wider=0.52, elsewhere=0.3))
     assert not same_way_out.accept and not put_elsewhere.accept
+
+
+def test_no_sheet_while_the_picture_still_differs_waits_for_what_is_there_to_go():
+    """Hands hovering over the stack that the entry zone cannot show: after the stillness the
+    engine waits for with no way out seen, the verdict is "no sheet" while a good part of the
+    area still differs from the background. Adopting that picture as the background would keep
+    the hands in it; instead the engine waits (DEFER_S, or until something moves again), so
+    the cycle is decided once they have gone, against the old background. Hands that stay are
+    taken for part of the scene after DEFER_S."""
+    import cv2
+
+    from core.counting.engine import DEFER_S, NO_EXIT_SETTLE_S
+    fps = 15
+    scene = _flat_scene(150)
+    hands = scene.copy()
+    blob = np.zeros(scene.shape[:2], np.float32)
+    cv2.ellipse(blob, (160, 120), (55, 35), 0, 0, 360, 1.0, -1)
+    blob = cv2.GaussianBlur(blob, (0, 0), 9)[..., None]          # soft: no cut edge, no sheet
+    hands = (scene * (1 - 0.6 * blob)).astype(np.uint8)
+    rest_s = NO_EXIT_SETTLE_S + 1.0
+    for stays in (False, True):
+        frames = [scene] * 15 + [hands] * int(rest_s * fps)
+        gone_at = len(frames)
+        frames += [hands if stays else scene] * int((DEFER_S + 1.5) * fps)
+        eng = CountingEngine(CountingSettings())
+        for i, f in enumerate(frames):
+            assert eng.update(f, i, i / fps) is None
+        assert len(eng.decisions) == 1, [(d.frame, d.reason) for d in eng.decisions]
+        d = eng.decisions[0]
+        if stays:       # decided DEFER_S after the first verdict, the hands then part of the scene
+            assert (d.frame - 15) / fps == pytest.approx(NO_EXIT_SETTLE_S + DEFER_S, abs=0.3), d
+            assert d.cues["final_change"] >= 0.03
+        else:           # decided after they had gone, against the old background: nothing differs
+            assert gone_at <= d.frame and d.cues["final_change"] < 0.01, (gone_at, d)

@@ -17,8 +17,12 @@ Stages (Frigate-style, each one cheap until a decision is due)::
   ``settle_s`` of stillness the verifier compares ``B`` with the new stable frame ``S``.
   The arm must have been seen LEAVING (motion in a wider edge band, or the entry zone
   clearing) since the last motion inside; otherwise (a dark sleeve on a dark floor the camera
-  cannot see) the engine waits ``NO_EXIT_SETTLE_S`` instead. Either way ``S`` becomes the new
-  background.
+  cannot see) the engine waits ``NO_EXIT_SETTLE_S`` instead. A faint trace left on ONE side of
+  the entry zone (a few pixels: an arm it can hardly tell from the floor, resting) holds a
+  decision whose way out was only inferred, up to ``FAINT_RIM_S``. Either way ``S`` becomes the
+  new background -- except after a "no sheet" verdict while a good part of the area still
+  differs (hands hovering unseen at the edge): then the engine waits ``DEFER_S`` or until
+  something moves again, so that the background never takes them in.
 * Fast feeding: when the next arm moves into the entry zone before ``settle_s`` ran out, the
   cycle is decided at once on the last still frame, so two sheets never merge.
 
@@ -80,6 +84,8 @@ STUCK_S = 10.0         # still, but the entry zone differs from the background t
 RIM_CLEAR_PX = 1       # changed pixels (~160 px image) an entry-zone side may show and still be empty
 FAINT_RIM_S = 6.0      # still this long with a faint trace in the entry zone: decide anyway
 ELSEWHERE_MAX = 0.02   # changed share outside the counted area that means "put down elsewhere"
+DEFER_CHANGE = 0.03    # a "no sheet" verdict while this much of the area still differs: wait ...
+DEFER_S = 2.0          # ... this long still (or until something moves again) before adopting the scene
 FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
 
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -679,7 +685,8 @@ class CountingEngine:
         self._rim_trace = False                 # a few changed pixels on one side of the entry zone
         self._ch_bg: Optional[np.ndarray] = None        # changed vs the background, last frame (small)
         self._settled_ch: Optional[np.ndarray] = None   # ... on the SETTLING still frame
-        self._still_clear = False               # the entry zone was empty on every frame of this stillness
+        self._still_clear = False               # no one-sided trace in the entry zone on any frame of this stillness
+        self._deferred = False                  # a "no sheet" verdict was put off in this stillness
         self._thresholds()
 
     def _geometry(self, shape: tuple[int, int]) -> None:
@@ -981,6 +988,7 @@ class CountingEngine:
             if moving:
                 self.state = EngineState.MOTION
                 self._still_time = 0.0
+                self._deferred = False
             elif arm_in_view:
                 if self.state != EngineState.OCCLUDED:
                     self._occluded_still = 0.0
@@ -1020,8 +1028,10 @@ class CountingEngine:
                 if (self._rim_trace and not self._exit_moved and self._peak >= FAINT_RIM_PEAK
                         and self._still_time < FAINT_RIM_S):
                     need = FAINT_RIM_S
+                if self._deferred:          # the last verdict was put off: DEFER_S more of stillness
+                    need = DEFER_S
                 if self._still_time + 1e-6 >= need:
-                    event = self._decide(frame_bgr, frame_index, t_seconds)
+                    event = self._decide(frame_bgr, frame_index, t_seconds, may_defer=True)
                 else:
                     self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                     self._settled_ch = ch_bg
@@ -1065,7 +1075,7 @@ class CountingEngine:
         return ((hp > up) | (hp < lo)) & self._roi_small
 
     def _decide(self, frame: np.ndarray, index: int, t: float,
-                ch_bg: Optional[np.ndarray] = None) -> Optional[CountEvent]:
+                ch_bg: Optional[np.ndarray] = None, may_defer: bool = False) -> Optional[CountEvent]:
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
             from core.counting.cues import _bbox
@@ -1089,6 +1099,17 @@ class CountingEngine:
             verdict = Verdict(False, 0.0, f"verifier error: {e}")
         ms = (time.perf_counter() - t0) * 1000
         self.last_decision_ms = ms
+        if may_defer and not verdict.accept and not self._deferred and change.final_change >= DEFER_CHANGE:
+            # nothing new, yet the picture still differs from the background: most often an
+            # arm or hands still hovering there, unseen at the edge. Keeping this frame as the
+            # background would keep them in it; wait until something moves again (the cycle
+            # goes on) or DEFER_S of stillness, then decide again
+            self._deferred = True
+            self._still_time = 0.0
+            self.last_reason = f"{verdict.reason}; {change.final_change:.0%} of the area still differs: waiting"
+            _log.debug("frame %d: %s", index, self.last_reason)
+            return None
+        self._deferred = False
         self.last_reason = verdict.reason
         self.last_decision_t = t
         self._set_background(frame, t)
