@@ -46,7 +46,7 @@ so counting never blocks.
 Per-frame cost: green channel + two strided chroma channels at ~160/80 px, a coarse gain
 map, 5×5 min/max comparisons, a 5×5 high-pass during cycles (~0.2–0.3 ms at 720p)
 against ~1.2–1.7 ms of H.264 decoding; a decision costs ~10–20 ms once per arm cycle.
-While the scene is idle only ``CountingSettings.idle_fps`` frames/s are analysed (7.5,
+While the scene is idle only ``CountingSettings.idle_fps`` frames/s are analysed (15,
 :meth:`CountingEngine.wants`; an arm takes many frames to come in), every frame once something
 moves; a file counted by ``core.live.count`` does not even convert the skipped frames to BGR.
 
