@@ -439,10 +439,22 @@ def edge_sharpness(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     a, b, region = a[y1:y2, x1:x2], b[y1:y2, x1:x2], region[y1:y2, x1:x2]
     # log ratio (×100 ≈ percent): a shadow darkens every surface by the same factor, so it
     # stays smooth across the sheet/bin edges it covers
-    d = cv2.GaussianBlur(100.0 * (np.log(np.maximum(b, 0) + 8.0) - np.log(np.maximum(a, 0) + 8.0)), (0, 0), 1.2)
-    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    g = np.abs(gx) + np.abs(gy)
+    # the same operations in the same order as 100·(log(max(b,0)+8) − log(max(a,0)+8)), in place
+    lb = np.maximum(b, 0)
+    lb += 8.0
+    np.log(lb, out=lb)
+    la = np.maximum(a, 0)
+    la += 8.0
+    np.log(la, out=la)
+    np.subtract(lb, la, out=lb)
+    lb *= 100.0
+    d = cv2.GaussianBlur(lb, (0, 0), 1.2, dst=la)
+    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, dst=lb)
+    gx /= 8.0
+    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3)
+    gy /= 8.0
+    g = np.abs(gx, out=gx)
+    g += np.abs(gy, out=gy)
     r8 = region.astype(np.uint8)
     k = np.ones((7, 7), np.uint8)
     border = (cv2.dilate(r8, k) > 0) & (cv2.erode(r8, k) == 0)

@@ -291,6 +291,8 @@ class ModelFreeVerifier:
         self._next_cache: Optional[tuple] = None
         self._win: Optional[np.ndarray] = None
         self._hwin: Optional[np.ndarray] = None
+        self._half: Optional[tuple] = None     # (grey image, its pyrDown): ``after``'s, for the next decision
+        self._wins: dict[tuple[int, ...], np.ndarray] = {}    # Hanning windows of _same_surface's crops
 
     def _prep(self, img: np.ndarray, roi: Box, f: float) -> np.ndarray:
         x1, y1, x2, y2 = roi
@@ -362,7 +364,10 @@ class ModelFreeVerifier:
         b = b_raw = self._prep(after, roi, f)
         # register after → before (camera shake) at half resolution (10× cheaper, ample
         # for ±2 px); ignore implausible shifts
-        ha, hb = cv2.pyrDown(a), cv2.pyrDown(b)
+        # the background's half image was made by the decision that set it (same grey image)
+        ha = self._half[1] if self._half is not None and self._half[0] is a else cv2.pyrDown(a)
+        hb = cv2.pyrDown(b)
+        self._half = (b_raw, hb.copy())    # a copy: phaseCorrelate windows its inputs in place
         if self._hwin is None or self._hwin.shape != ha.shape:
             self._hwin = cv2.createHanningWindow((ha.shape[1], ha.shape[0]), cv2.CV_32F)
         (dx, dy), _resp = cv2.phaseCorrelate(ha, hb, self._hwin)
@@ -428,7 +433,11 @@ class ModelFreeVerifier:
         ca, cb = a[y1:y2, x1:x2].copy(), b[y1:y2, x1:x2].copy()
         if ca.shape[0] < 16 or ca.shape[1] < 16:
             return 0.0
-        win = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)
+        win = self._wins.get(ca.shape)
+        if win is None:
+            if len(self._wins) > 64:
+                self._wins.clear()
+            win = self._wins[ca.shape] = cv2.createHanningWindow((ca.shape[1], ca.shape[0]), cv2.CV_32F)
         (dx, dy), _ = cv2.phaseCorrelate(ca, cb, win)
         if abs(dx) > 12 or abs(dy) > 12:
             dx = dy = 0.0
