@@ -250,7 +250,7 @@ class Scratch:
     >>> x = ws.get("d", (2, 3)); x is ws.get("d", (2, 3)), ws.get("d", (3, 3)).shape
     (True, (3, 3))
     """
-    MAX = 32     # buffers kept (crops of changing sizes come and go)
+    MAX = 24     # buffers kept (a new image size replaces them all)
 
     def __init__(self) -> None:
         self._bufs: dict[tuple, np.ndarray] = {}

@@ -395,13 +395,16 @@ class ModelFreeVerifier:
         return {"changed": changed, "ncc": ncc, "f": f, "shift": (dx, dy), "textured": textured,
                 "a": a, "b": b, "valid": valid, "bpa": bpa}
 
-    def _tex_changed(self, bpa: np.ndarray, bpb: np.ndarray, nh: int, nw: int) -> tuple[np.ndarray, ...]:
-        """Blocks whose band-passed texture changed: (changed, ncc, textured)."""
+    def _tex_changed(self, bpa: np.ndarray, bpb: np.ndarray, nh: int, nw: int,
+                     keep: bool = True) -> tuple[np.ndarray, ...]:
+        """Blocks whose band-passed texture changed: (changed, ncc, textured). ``keep``: the
+        product buffer is a kept work array (full-size images; a crop's size changes every time)."""
         B = self.block
         ca, cb = bpa[:nh * B, :nw * B], bpb[:nh * B, :nw * B]
         # block means of the products (INTER_AREA with an integer factor = exact block mean)
         area = cv2.INTER_AREA
-        p = np.multiply(ca, cb, out=self._ws.get("prod", ca.shape, np.result_type(ca, cb)))   # one buffer for the three
+        # one product buffer for the three (a kept work array for the full-size images)
+        p = np.multiply(ca, cb, out=self._ws.get("prod", ca.shape, np.result_type(ca, cb)) if keep else None)
         sab = cv2.resize(p, (nw, nh), interpolation=area)
         saa = cv2.resize(np.multiply(ca, ca, out=p), (nw, nh), interpolation=area)
         sbb = cv2.resize(np.multiply(cb, cb, out=p), (nw, nh), interpolation=area)
@@ -465,9 +468,9 @@ class ModelFreeVerifier:
         p1x, p1y = max(0, x1 - m), max(0, y1 - m)
         p2x, p2y = min(b.shape[1], x2 + m), min(b.shape[0], y2 + m)
         win = self._window(b2.shape)
-        bp2 = self._bandpass(b2[p1y:p2y, p1x:p2x], win[p1y:p2y, p1x:p2x], self._ws)[y1 - p1y:y2 - p1y, x1 - p1x:x2 - p1x]
+        bp2 = self._bandpass(b2[p1y:p2y, p1x:p2x], win[p1y:p2y, p1x:p2x])[y1 - p1y:y2 - p1y, x1 - p1x:x2 - p1x]
         bh, bw = (y2 - y1) // B, (x2 - x1) // B
-        ch2, _n, _t = self._tex_changed(c["bpa"][y1:y2, x1:x2], bp2, bh, bw)
+        ch2, _n, _t = self._tex_changed(c["bpa"][y1:y2, x1:x2], bp2, bh, bw, keep=False)
         tn2, _g = C.tone_changed(a[y1:y2, x1:x2], b2[y1:y2, x1:x2], B, bh, bw, gain=gain)
         resid = int(((ch2 | tn2) & orig[y1 // B:y1 // B + bh, x1 // B:x1 // B + bw]).sum())
         return float(np.clip(1.0 - resid / n0, 0.0, 1.0))
