@@ -244,7 +244,8 @@ class Scratch:
     temporaries (~1 MB each at 640 px) would otherwise be faulted in afresh every time (the
     allocator hands freed memory back to the system between decisions), which costs more
     than the arithmetic on them. Only for temporaries: an array taken from here is
-    overwritten by the next use of its name.
+    overwritten by the next use of its name. One per verifier, and a verifier serves one
+    engine (one thread).
 
     >>> ws = Scratch()
     >>> x = ws.get("d", (2, 3)); x is ws.get("d", (2, 3)), ws.get("d", (3, 3)).shape
