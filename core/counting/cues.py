@@ -230,10 +230,50 @@ def _box_slices(mask: np.ndarray, margin: int) -> Optional[tuple[slice, slice]]:
     return slice(max(0, y - margin), min(H, y + h + margin)), slice(max(0, x - margin), min(W, x + w + margin))
 
 
-def _edges(img: np.ndarray) -> np.ndarray:
-    g = cv2.GaussianBlur(img, (0, 0), 1.2)
-    u8 = np.clip(g, 0, 255, out=g).astype(np.uint8)
-    return cv2.Canny(u8, 12, 30, L2gradient=True) > 0
+def _u8(m: np.ndarray) -> np.ndarray:
+    """A 0/1 mask as uint8 for OpenCV: a view of a bool mask (no copy), else a copy.
+
+    >>> m = np.array([[True, False]]); _u8(m).tolist(), _u8(m).base is m
+    ([[1, 0]], True)
+    """
+    return m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8)
+
+
+class Scratch:
+    """Work arrays kept from one decision to the next, by name: a decision's full-size
+    temporaries (~1 MB each at 640 px) would otherwise be faulted in afresh every time (the
+    allocator hands freed memory back to the system between decisions), which costs more
+    than the arithmetic on them. Only for temporaries: an array taken from here is
+    overwritten by the next use of its name. One per verifier, and a verifier serves one
+    engine (one thread).
+
+    >>> ws = Scratch()
+    >>> x = ws.get("d", (2, 3)); x is ws.get("d", (2, 3)), ws.get("d", (3, 3)).shape
+    (True, (3, 3))
+    """
+    MAX = 24     # buffers kept (a new image size replaces them all)
+
+    def __init__(self) -> None:
+        self._bufs: dict[tuple, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+        key = (name, tuple(shape), np.dtype(dtype).str)
+        a = self._bufs.get(key)
+        if a is None:
+            if len(self._bufs) >= self.MAX:
+                self._bufs.clear()
+            a = self._bufs[key] = np.empty(shape, dtype)
+        return a
+
+
+def _edges(img: np.ndarray, ws: Optional[Scratch] = None, slot: str = "") -> np.ndarray:
+    if ws is None:
+        ws = Scratch()
+    g = cv2.GaussianBlur(img, (0, 0), 1.2, dst=ws.get("blur", img.shape, img.dtype))
+    u8 = ws.get("u8" + slot, img.shape, np.uint8)
+    np.copyto(u8, np.clip(g, 0, 255, out=g), casting="unsafe")     # = .astype(np.uint8)
+    e = cv2.Canny(u8, 12, 30, edges=ws.get("canny", img.shape, np.uint8), L2gradient=True)
+    return np.greater(e, 0, out=u8.view(bool))     # into u8's buffer: one array less
 
 
 def _components(m: np.ndarray) -> tuple:
@@ -248,12 +288,19 @@ def _long(mask: np.ndarray, min_len: int) -> np.ndarray:
     sl = _box_slices(mask, 0)       # label the mask's box only: the same components, less area
     if sl is None:
         return out
-    n, lab, st, _ = _components(mask[sl].astype(np.uint8))
+    n, lab, st, _ = _components(_u8(mask[sl]))
     if n <= 1:
         return out
     keep = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) >= min_len
     keep[0] = False
-    out[sl] = keep[lab]
+    if not keep.any():
+        return out
+    # the kept components' own box: outside it no pixel is kept (fewer labels to look up)
+    ks = st[keep]
+    x1, y1 = int(ks[:, cv2.CC_STAT_LEFT].min()), int(ks[:, cv2.CC_STAT_TOP].min())
+    x2 = int((ks[:, cv2.CC_STAT_LEFT] + ks[:, cv2.CC_STAT_WIDTH]).max())
+    y2 = int((ks[:, cv2.CC_STAT_TOP] + ks[:, cv2.CC_STAT_HEIGHT]).max())
+    out[sl][y1:y2, x1:x2] = keep[lab[y1:y2, x1:x2]]
     return out
 
 
@@ -262,7 +309,7 @@ def _long_px(mask: np.ndarray, min_len: int) -> int:
     sl = _box_slices(mask, 0)
     if sl is None:
         return 0
-    n, _lab, st, _ = _components(mask[sl].astype(np.uint8))
+    n, _lab, st, _ = _components(_u8(mask[sl]))
     if n <= 1:
         return 0
     keep = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) >= min_len
@@ -270,7 +317,8 @@ def _long_px(mask: np.ndarray, min_len: int) -> int:
     return int(st[keep, cv2.CC_STAT_AREA].sum())
 
 
-def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = None, with_box: bool = False) -> tuple:
+def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = None, with_box: bool = False,
+                 ws: Optional[Scratch] = None) -> tuple:
     """(new_edges, lost_edges, parallel) between two registered grey images (and the
     x, y, w, h box of the new edges, or None, when ``with_box``).
 
@@ -282,24 +330,27 @@ def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = Non
     >>> outline_cues(a, a.copy())[0]
     0.0
     """
-    ea, eb = _edges(a), _edges(b)
+    ws = ws or Scratch()
+    ea, eb = _edges(a, ws, "a"), _edges(b, ws, "b")
     if valid is not None:
         ea &= valid
         eb &= valid
     k3 = np.ones((3, 3), np.uint8)
-    da, db = cv2.dilate(ea.astype(np.uint8), k3) > 0, cv2.dilate(eb.astype(np.uint8), k3) > 0
+    # dilations of 0/1 masks stay 0/1: bool views, no copies
+    da = cv2.dilate(_u8(ea), k3, dst=ws.get("da", a.shape, np.uint8)).view(bool)
+    db = cv2.dilate(_u8(eb), k3, dst=ws.get("db", a.shape, np.uint8)).view(bool)
     h, w = a.shape
     min_len = max(8, int(0.04 * max(h, w)))
-    new = _long(eb & ~da, min_len)
-    n_lost = _long_px(ea & ~db, min_len)
-    kept = ea & db
+    new = _long(np.greater(eb, da, out=ws.get("gt", a.shape, bool)), min_len)      # eb & ~da, in one pass
+    n_lost = _long_px(np.greater(ea, db, out=ws.get("gt", a.shape, bool)), min_len)
     L = float(h + w)
     n_new = float(np.count_nonzero(new))
     par = 0.0
     if n_new:   # kept edges within 10 px of a new one: only the new edges' box (+10 px) matters
         sl = _box_slices(new, 10)
         assert sl is not None
-        near = cv2.dilate(kept[sl].astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+        kept = ea[sl] & db[sl]
+        near = cv2.dilate(_u8(kept), np.ones((21, 21), np.uint8)).view(bool)
         par = float(np.count_nonzero(new[sl] & near)) / n_new
     out = (n_new / L, float(n_lost) / L, par)
     if not with_box:
@@ -333,7 +384,8 @@ def brought_unseen(c: Cues) -> bool:
     return c.entered_wider >= 0.25 and c.came_not_left >= 0.02
 
 
-def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optional[np.ndarray] = None) -> float:
+def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optional[np.ndarray] = None,
+                 ws: Optional[Scratch] = None) -> float:
     """Long thin lines of change between two registered grey images, per side length: the
     frame an identical sheet leaves when it lands a little off the last one. The difference
     is band-passed first, so a soft shadow or a light change leaves no line.
@@ -343,17 +395,23 @@ def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optiona
     >>> thin_outline(a, b) > 0.3, thin_outline(a, a.copy())
     (True, 0.0)
     """
-    d = b - a
-    dog = cv2.GaussianBlur(d, (0, 0), 1.0) - cv2.GaussianBlur(d, (0, 0), 4.0)
-    m = (np.abs(dog) > thr).astype(np.uint8)
+    # in place: two full-size arrays instead of five (a decision's fresh arrays cost page faults)
+    ws = ws or Scratch()
+    ft = np.result_type(a.dtype, b.dtype)
+    d = np.subtract(b, a, out=ws.get("d", a.shape, ft))
+    dog = cv2.GaussianBlur(d, (0, 0), 1.0, dst=ws.get("dog", a.shape, ft))
+    cv2.GaussianBlur(d, (0, 0), 4.0, dst=d)
+    np.subtract(dog, d, out=dog)
+    mb = np.greater(np.abs(dog, out=dog), thr, out=ws.get("gt", a.shape, bool))
     if valid is not None:
-        m &= valid.astype(np.uint8)
+        mb &= valid.astype(bool, copy=False)
+    m = _u8(mb)
     sl = _box_slices(m, 8)    # opening (3 px) + dilation (2 px) reach < 8 px: the box is enough
     if sl is None:
         return 0.0
     m = m[sl]
     thick = cv2.dilate(cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)), np.ones((5, 5), np.uint8))
-    thin = (m > 0) & (thick == 0)
+    thin = np.greater(m, thick)      # m & ~thick (both 0/1)
     h, w = a.shape
     return float(_long_px(thin, max(8, int(0.05 * max(h, w))))) / float(h + w)
 
@@ -382,10 +440,22 @@ def edge_sharpness(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     a, b, region = a[y1:y2, x1:x2], b[y1:y2, x1:x2], region[y1:y2, x1:x2]
     # log ratio (×100 ≈ percent): a shadow darkens every surface by the same factor, so it
     # stays smooth across the sheet/bin edges it covers
-    d = cv2.GaussianBlur(100.0 * (np.log(np.maximum(b, 0) + 8.0) - np.log(np.maximum(a, 0) + 8.0)), (0, 0), 1.2)
-    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    g = np.abs(gx) + np.abs(gy)
+    # the same operations in the same order as 100·(log(max(b,0)+8) − log(max(a,0)+8)), in place
+    lb = np.maximum(b, 0)
+    lb += 8.0
+    np.log(lb, out=lb)
+    la = np.maximum(a, 0)
+    la += 8.0
+    np.log(la, out=la)
+    np.subtract(lb, la, out=lb)
+    lb *= 100.0
+    d = cv2.GaussianBlur(lb, (0, 0), 1.2, dst=la)
+    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, dst=lb)
+    gx /= 8.0
+    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3)
+    gy /= 8.0
+    g = np.abs(gx, out=gx)
+    g += np.abs(gy, out=gy)
     r8 = region.astype(np.uint8)
     k = np.ones((7, 7), np.uint8)
     border = (cv2.dilate(r8, k) > 0) & (cv2.erode(r8, k) == 0)
