@@ -287,3 +287,13 @@ def test_later_heldout_sets_are_new_for_both_renderers(which):
                 assert not {(s.width, s.height, s.fps) for s in o.values()} & {(s.width, s.height, s.fps)
                                                                                for s in new.values()}
         assert any((s.width, s.height) == (1280, 720) for s in set_specs(r, which).values())
+
+
+def test_a_nudge_of_an_empty_bin_renders():
+    """A random corpus can draw a nudge (or touch) before the first sheet: nothing moves, the
+    clip still renders with its truth (it crashed with an IndexError)."""
+    from core.synthetic.stacking import Cycle, StackSpec, Stage, render_frames
+    spec = StackSpec(width=320, height=240, fps=15, seed=3, cycles=[Cycle("nudge"), Cycle("sheet", gap_s=0.5)],
+                     lead_s=0.5, tail_s=1.0, stage=Stage(initial=0))
+    frames, truth = render_frames(spec)
+    assert len(frames) == truth.frames and truth.expected_count == 1

@@ -529,6 +529,8 @@ class _Stage:
         self.canvas8 = np.clip(self._top_canvas, 0, 255).astype(np.uint8)
 
     def move_top(self, dx: float, dy: float, dang: float) -> None:
+        if not self.stack:      # a nudge of an empty bin (a random corpus can draw one) moves nothing
+            return
         s = self.stack[-1]
         s.cx, s.cy, s.angle = s.cx + dx, s.cy + dy, s.angle + dang
         self._clamp(s)
