@@ -697,3 +697,37 @@ def test_no_sheet_while_the_picture_still_differs_waits_for_what_is_there_to_go(
             assert d.cues["final_change"] >= 0.03
         else:           # decided after they had gone, against the old background: nothing differs
             assert gone_at <= d.frame and d.cues["final_change"] < 0.01, (gone_at, d)
+
+
+def test_an_arm_seen_moving_out_is_gone_even_if_the_zone_keeps_a_trace():
+    """The arm is seen moving out through the edge band and pauses there a moment before it
+    goes; the new sheet, laid loosely, reaches a few pixels into the entry zone. Those pixels
+    are no arm (it was seen leaving): the sheet is counted within 500 ms, not after the
+    faint-trace wait (``FAINT_RIM_S``)."""
+    import cv2
+    fps = 15
+    floor = _flat_scene(150)
+    laid = _flat_scene(185, off=(4, 2))
+    cv2.rectangle(laid, (6, 70), (9, 73), (185, 185, 185), -1)        # the sheet's corner in the zone
+    frames = [floor] * 15
+    for x in range(0, 201, 25):                    # carried in from the left
+        f = laid.copy() if x > 150 else floor.copy()
+        cv2.rectangle(f, (0, 110), (x, 130), (20, 20, 20), -1)
+        frames.append(f)
+    for x in (150, 100, 50, 15, 15, 15):           # out again, a pause with its end in the band
+        f = laid.copy()
+        cv2.rectangle(f, (0, 110), (x, 130), (20, 20, 20), -1)
+        frames.append(f)
+    gone_at = len(frames)
+    frames += [laid] * 40
+
+    class Yes:      # this test is about WHEN the engine decides: a verifier that always says yes
+        name = "yes"
+
+        def verify(self, before, after, change):
+            return Verdict(True, 1.0, "yes", [0, 0, 10, 10], cues={})
+
+    eng = CountingEngine(CountingSettings(), Yes())
+    events = [ev for i, f in enumerate(frames) if (ev := eng.update(f, i, i / fps))]
+    assert len(events) == 1, [(d.frame, d.reason) for d in eng.decisions]
+    assert 0 <= (events[0].frame - gone_at) / fps <= 0.5, (events[0].frame, gone_at)

@@ -1040,7 +1040,7 @@ class CountingEngine:
                 if self.state == EngineState.OCCLUDED or prev_rim > self.rim_frac:
                     # the arm held the entry zone and has now left it (a slow arm leaves
                     # the band without moving enough in it to count as motion there)
-                    self._exit_seen, self._exit_moved = True, False
+                    self._exit_seen = True        # (seen moving out, if it was, stays so)
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
                 self._still_clear = not self._rim_trace
