@@ -968,7 +968,7 @@ class CountingEngine:
         # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
         rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
         event = None
-        exit_before = self._exit_seen      # the last arm's way out, as known before this frame
+        moved_out_before = self._exit_moved    # the last arm seen moving out, as known before this frame
         if self.state == EngineState.STABLE:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
                 self.state = EngineState.MOTION
@@ -1001,11 +1001,11 @@ class CountingEngine:
                 self._exit_seen = self._exit_moved = False
             arm_in_view = self._rim > self.rim_frac
             if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
-                    and (exit_before or self._still_clear) and self._still_time + 1e-6 >= MIN_STILL_S):
+                    and (moved_out_before or self._still_clear) and self._still_time + 1e-6 >= MIN_STILL_S):
                 # the next arm enters before settle_s ran out (fast feeding): decide now on the
                 # last still frame, so that two sheets never merge into one cycle. Only once the
-                # last arm was seen leaving or the entry zone showed empty while all was still:
-                # otherwise this is that arm, resting hardly seen at the edge, now moving out
+                # last arm was seen moving out, or the entry zone showed no trace while all was
+                # still: otherwise this is that arm, resting hardly seen at the edge, moving out
                 f_, i_, t_ = self._settled
                 event = self._decide(f_, i_, t_, self._settled_ch)
                 self.state = EngineState.MOTION          # this frame starts the next cycle
