@@ -25,6 +25,18 @@ def sheets_clip(path: Path, n_sheets: int = 3, hand: bool = True, fps: float = 1
     return render_clip(spec, path)
 
 
+def read_frames(path: str) -> list:
+    """Every frame of a video file, in order (BGR)."""
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            cap.release()
+            return out
+        out.append(f)
+
+
 def split_clip(src: Path, at_frame: int, first: Path, second: Path) -> tuple[int, int]:
     """Cut a clip into [0, at_frame) and [at_frame, end) — a camera that went away in
     between and came back on the same (continuing) scene."""

@@ -22,6 +22,8 @@ from core.live.count import count_video
 from core.platform.settings import CountingSettings
 from core.synthetic.clips import ClipTruth, SceneConfig, presets, render_clip
 
+from live_clips import read_frames
+
 LATENCY_S = 0.5
 
 
@@ -98,14 +100,7 @@ def test_bigger_sizes_and_30fps(tmp_path):
 
 # --------------------------------------------------------------------------- engine units
 def _frames(truth: ClipTruth):
-    import cv2
-    cap = cv2.VideoCapture(truth.path)
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            return out
-        out.append(f)
+    return read_frames(truth.path)
 
 
 def test_dropped_frames_handled_by_timestamps(clip_set):
@@ -190,14 +185,7 @@ def test_mask_excludes_area(clip_set, tmp_path):
     counted area, which alone must not count."""
     import cv2
     truth = clip_set["first_sheet"]
-    cap = cv2.VideoCapture(truth.path)
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
+    frames = _frames(truth)
     changed = (cv2.absdiff(frames[0], frames[-1]).max(axis=2) > 6).astype(np.uint8)
     changed = cv2.dilate(changed, np.ones((21, 21), np.uint8))
     m = np.where(changed > 0, 0, 255).astype(np.uint8)

@@ -12,6 +12,8 @@ from core.counting.engine import Change, CountingEngine, ModelFreeVerifier
 from core.platform.settings import CountingSettings
 from core.synthetic.clips import presets, render_clip
 
+from live_clips import read_frames
+
 
 def _pair(seed: int, h: int = 240, w: int = 320, dtype=np.float32):
     """Two registered grey images of a textured stack: ``b`` has a new textured sheet laid a
@@ -128,13 +130,7 @@ def test_kept_buffers_decide_exactly_as_a_fresh_verifier(tmp_path, name):
     as one made afresh for every decision (a buffer overwritten while still in use, or an input
     windowed in place by OpenCV, would show here)."""
     truth = render_clip(presets(320, 240, 15, seed=5)[name], tmp_path / f"{name}.mp4")
-    cap = cv2.VideoCapture(truth.path)
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
+    frames = read_frames(truth.path)
 
     def run(verifier):
         eng = CountingEngine(CountingSettings(), verifier, copy_frames=False)
