@@ -1304,12 +1304,17 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
     return specs
 
 
-def train_specs(n: int = 48, seed0: int = 40000) -> dict[str, StackSpec]:
+def train_specs(n: int = 48, seed0: int = 40000, hard: bool = False) -> dict[str, StackSpec]:
     """A TRAINING corpus for fitting the cue model: ``n`` clips, each drawn at random (its own
     seed ``seed0 + i``) — random floor and bin colours (``rand:`` names, none of the named
     held-out ones), finishes, paints, sheet sizes, arm colours, sizes 640–1920 px at 10–30
     frames/s, 6–9 cycles of every kind with random gaps, speeds, lingers, sides and carriers,
     and random camera faults. Seeds far from every named set's.
+
+    ``hard``: the same draws weighted towards what the counter finds hardest (issue 12's
+    independent clips): smooth identical sheets, most of them laid 1–3 px off the last one,
+    a third painted close to the floor's colour, more lingering arms and fast feeding. The
+    default corpus is unchanged by it (same draws, same clips).
 
     >>> specs = train_specs(4)
     >>> len(specs), all(s.name.startswith("r_") for s in specs.values())
@@ -1327,21 +1332,29 @@ def train_specs(n: int = 48, seed0: int = 40000) -> dict[str, StackSpec]:
         floor = f"rand:{u(0.08, 0.8)},{u(0.08, 0.8)},{u(0.08, 0.8)},{u(0.004, 0.05)},{u(0.0, 0.06)}"
         bin_ = "rand:" if r.random() < 0.12 else f"rand:{u(0.05, 0.9)},{u(0.05, 0.9)},{u(0.05, 0.9)}"
         finish = str(r.choice(SMOOTH_FINISHES + TEXTURED_FINISHES))
-        stage = Stage(floor=floor, bin=bin_, finish=finish, paint=(u(0.05, 0.9), u(0.05, 0.9), u(0.05, 0.9)),
+        if hard and r.random() < 0.75:
+            finish = str(r.choice(SMOOTH_FINISHES))
+        paint = (u(0.05, 0.9), u(0.05, 0.9), u(0.05, 0.9))
+        if hard and r.random() < 0.33:      # painted close to the floor's colour
+            fb = [float(v) for v in floor[5:].split(",")[:3]]
+            finish, paint = "painted", tuple(round(min(0.95, max(0.03, v + float(r.uniform(-0.06, 0.06)))), 3)
+                                             for v in fb)
+        stage = Stage(floor=floor, bin=bin_, finish=finish, paint=paint,  # type: ignore[arg-type]
                       bin_frac=u(0.62, 0.8), sheet_fill=u(0.55, 0.97), aspect=u(1.2, 1.7),
-                      initial=int(r.integers(0, 4)), identical=bool(r.random() < 0.3),
+                      initial=int(r.integers(0, 4)), identical=bool(r.random() < (0.7 if hard else 0.3)),
                       placement=str(r.choice(["near", "loose"])),
                       palette=[tuple(int(v) for v in r.integers(0, 256, 3)) for _ in range(5)],  # type: ignore[misc]
                       lamp=(u(0.2, 0.8), u(0.2, 0.8)))
         cycles = []
         for k in range(int(r.integers(6, 10))):
             kind = str(r.choice(["sheet"] * 13 + ["touch"] * 3 + ["nudge"] * 2 + ["hover"] * 1 + ["empty"] * 1))
-            fast = r.random() < 0.2
-            near = kind == "sheet" and r.random() < 0.2
+            fast = r.random() < (0.3 if hard else 0.2)
+            near = kind == "sheet" and r.random() < (0.6 if hard else 0.2)
             cycles.append(Cycle(kind, gap_s=u(0.25, 0.6) if fast else u(0.5, 2.0),
                                 carrier=None if kind in ("touch", "nudge", "empty") else str(r.choice(CARRIERS)),
                                 side=str(r.choice(SIDES)), speed=u(1.4, 1.9) if fast else u(0.8, 1.3),
-                                linger_s=u(0.5, 2.5) if kind == "sheet" and r.random() < 0.25 else 0.0,
+                                linger_s=(u(0.5, 2.5) if kind == "sheet" and r.random() < (0.35 if hard else 0.25)
+                                          else 0.0),
                                 pause_s=u(0.8, 2.0) if kind == "hover" else 0.0,
                                 offset_px=(float(r.integers(-3, 4)), float(r.integers(-3, 4))) if near else None,
                                 angle_deg=0.0 if near else None))
