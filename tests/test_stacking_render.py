@@ -313,3 +313,31 @@ def test_floor_and_bin_names_are_each_defined_once():
             assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
             seen += 1
     assert seen == 2
+
+
+def test_the_hard_training_corpus_leans_on_the_hardest_cases():
+    """``train_specs(hard=True)``: far more identical, smooth, near-aligned sheets and floor-
+    coloured paint than the default corpus, which it leaves exactly as it was (the same draws:
+    clips rendered before it existed stay valid)."""
+    from core.synthetic.stacking import SMOOTH_FINISHES, train_specs
+    plain, hard = train_specs(40, seed0=90000), train_specs(40, seed0=90000, hard=True)
+    assert train_specs(40, seed0=90000) == plain
+    assert [s.seed for s in plain.values()] == [s.seed for s in hard.values()]
+    assert [(s.width, s.height, s.fps, s.stage.floor) for s in plain.values()] == \
+        [(s.width, s.height, s.fps, s.stage.floor) for s in hard.values()]
+
+    def share(specs, f):
+        return sum(map(f, specs.values())) / len(specs)
+
+    def near(s):
+        sheets = [c for c in s.cycles if c.kind == "sheet"]
+        return sum(c.offset_px is not None for c in sheets) / max(1, len(sheets))
+
+    def floor_paint(s):
+        fb = [float(v) for v in s.stage.floor[5:].split(",")[:3]]
+        return s.stage.finish == "painted" and max(abs(a - b) for a, b in zip(fb, s.stage.paint)) <= 0.07
+
+    assert share(hard, lambda s: s.stage.identical) > share(plain, lambda s: s.stage.identical) + 0.2
+    assert share(hard, lambda s: s.stage.finish in SMOOTH_FINISHES) > 0.7
+    assert share(hard, near) > 2 * share(plain, near)
+    assert share(hard, floor_paint) > 0.2 and share(plain, floor_paint) < 0.1
