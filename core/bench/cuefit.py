@@ -20,6 +20,7 @@ from typing import Any
 from core.platform.paths import Paths
 
 TRAIN_CLIPS = 96     # clips of the stacking renderer's random training corpus (core.synthetic.stacking.train_specs)
+HARD_CLIPS, HARD_SEED0 = 48, 70000   # ... and of its hard corpus (train_specs(hard=True)), added in session 6
 
 
 def tuning_specs() -> dict[str, tuple[Path, Any]]:
@@ -36,6 +37,8 @@ def tuning_specs() -> dict[str, tuple[Path, Any]]:
         out[n] = (root / "stacking_tune", s)
     for n, s in stacking.train_specs(TRAIN_CLIPS).items():
         out[n] = (root / "stacking_train", s)
+    for n, s in stacking.train_specs(HARD_CLIPS, seed0=HARD_SEED0, hard=True).items():
+        out[f"hard_{n}"] = (root / f"stacking_hard{HARD_SEED0}", s)
     for n, s in bench_specs().items():
         out[n] = (root, s)
     for n, s in quick_specs().items():

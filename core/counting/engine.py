@@ -114,6 +114,7 @@ class Change:
     swept_edges: float = 0.0                 # ... in its sharp structure (arm/sheet edges; never a soft shadow)
     came_not_left: float = 0.0               # changed only in the cycle's first half (share of the ROI)
     entered_wider: float = 0.0               # edge-band change on the way in minus on the way out
+    span: float = 0.0                        # what the cycle's change enclosed beyond itself (cues.cycle_span)
     elsewhere: float = 0.0                   # outside the counted area and entry zone, changed at the decision
                                              # (share of the counted area's size)
 
@@ -528,7 +529,7 @@ class ModelFreeVerifier:
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
                       outline=C.thin_outline(a, bn, valid=pix_valid, ws=self._ws), swept=change.swept,
                       swept_edges=change.swept_edges, came_not_left=change.came_not_left,
-                      entered_wider=change.entered_wider)
+                      entered_wider=change.entered_wider, span=change.span)
         p, top = C.score(cues, self.model)
         if not C.visible_change(cues) and not (C.brought_unseen(cues) and change.elsewhere < ELSEWHERE_MAX):
             # the one hard rule before the model: a count needs SOME visible change of the
@@ -810,19 +811,34 @@ class CountingEngine:
         gf = g.astype(np.float32)
         if self._bg_sub is None:
             return gf
+        ratio, self._glob = self._cell_gains(gf[::3, ::3] / self._bg_sub)
+        gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
+        self._gain = gain
+        return gf / np.maximum(gain, 0.05)
+
+    def _rel_gain(self, g: np.ndarray) -> np.ndarray:
+        """Gain map of ``g`` relative to the previous analysed frame (both at the background's
+        exposure), the same way :meth:`_norm` measures it against the background: the median
+        pixel ratio of each cell; cells far from the global ratio (something moved there) take
+        the global ratio. ~1 everywhere on a steady camera."""
+        prev = self._prev_small
+        if prev is None or prev.shape != g.shape:
+            return np.ones_like(g)
+        ratio, _glob = self._cell_gains(g[::3, ::3] / np.maximum(prev[::3, ::3], 4.0))
+        return np.maximum(cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR), 0.05)
+
+    def _cell_gains(self, sub: np.ndarray) -> tuple[np.ndarray, float]:
+        """(each grid cell's median pixel ratio, the global one) of a ratio image; cells more
+        than 10 % off the global ratio (mostly covered by new content) take the global one."""
         gh, gw = self._grid[1], self._grid[0]
-        sub = gf[::3, ::3] / self._bg_sub
         ch, cw = sub.shape[0] // gh, sub.shape[1] // gw
         cells = sub[:gh * ch, :gw * cw].reshape(gh, ch, gw, cw).transpose(0, 2, 1, 3).reshape(gh, gw, ch * cw)
         k = (ch * cw) // 2
         ratio = np.partition(cells, k, axis=2)[..., k]
         flat = ratio.ravel()
         glob = float(np.partition(flat, flat.size // 2)[flat.size // 2])
-        self._glob = glob
         ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
-        gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
-        self._gain = gain
-        return gf / np.maximum(gain, 0.05)
+        return ratio, glob
 
     def _set_background(self, frame: np.ndarray, t: float) -> None:
         """``frame`` becomes the reference: its exposure defines the grey levels."""
@@ -929,7 +945,10 @@ class CountingEngine:
             self._bands()
         bg_up, bg_lo = self._bg_band
         ch_bg = (g > bg_up) | (g < bg_lo)
-        ch_prev = _tolerant_changed(g, self._prev_hi, self._prev_lo, self.pix_thr)
+        # against the previous frame at the previous frame's exposure: where the picture differs
+        # from the background (a sheet laid since), the background's gain map holds only the
+        # global gain, and a flicker band rolling over the frame would show there as motion
+        ch_prev = _tolerant_changed(g / self._rel_gain(g), self._prev_hi, self._prev_lo, self.pix_thr)
         cr_raw = _chroma_small(frame_bgr, self._cr_size) if self._bg_cr is not None else None
         self._cur_small = (frame_bgr, small_raw, cr_raw)
         if cr_raw is not None and self._bg_cr_band is not None:
@@ -1109,9 +1128,9 @@ class CountingEngine:
 
     def _decide(self, frame: np.ndarray, index: int, t: float,
                 ch_bg: Optional[np.ndarray] = None, may_defer: bool = False) -> Optional[CountEvent]:
+        from core.counting.cues import _bbox, cycle_span
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
-            from core.counting.cues import _bbox
             bx, by, bw, bh = _bbox(self._motion_acc)
             mb = [int(bx * self._sx), int(by * self._sy), int((bx + bw) * self._sx), int((by + bh) * self._sy)]
         asym = self._asymmetry()
@@ -1123,6 +1142,7 @@ class CountingEngine:
                         swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
                                      if self._sharp_acc is not None else 0.0),
                         came_not_left=asym[0], entered_wider=asym[1],
+                        span=cycle_span([m for _t, m, _r in self._cyc_masks], self._roi_n),
                         elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg))
         t0 = time.perf_counter()
         try:
