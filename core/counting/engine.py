@@ -811,25 +811,31 @@ class CountingEngine:
         gf = g.astype(np.float32)
         if self._bg_sub is None:
             return gf
-        ratio, self._glob = self._cell_gains(gf[::3, ::3] / self._bg_sub)
+        ratio, self._glob, self._new_cells = self._cell_gains(gf[::3, ::3] / self._bg_sub)
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
         self._gain = gain
         return gf / np.maximum(gain, 0.05)
 
-    def _rel_gain(self, g: np.ndarray) -> np.ndarray:
-        """Gain map of ``g`` relative to the previous analysed frame (both at the background's
-        exposure), the same way :meth:`_norm` measures it against the background: the median
-        pixel ratio of each cell; cells far from the global ratio (something moved there) take
-        the global ratio. ~1 everywhere on a steady camera."""
-        prev = self._prev_small
-        if prev is None or prev.shape != g.shape:
-            return np.ones_like(g)
-        ratio, _glob = self._cell_gains(g[::3, ::3] / np.maximum(prev[::3, ::3], 4.0))
+    def _rel_gain(self, g: np.ndarray) -> np.ndarray | float:
+        """Gain of ``g`` relative to the previous analysed frame (both at the background's
+        exposure) in the cells that took the global gain because they differ from the
+        background (a sheet laid since): there the background's gain map cannot follow a
+        flicker band. Each such cell's median pixel ratio to the previous frame, unless it is
+        more than 8 % off the frame's (something moved there); 1 elsewhere (measured on the
+        hard corpora: correcting every cell let a low-contrast arm's motion pass as light)."""
+        prev, new = self._prev_small, getattr(self, "_new_cells", None)
+        if prev is None or prev.shape != g.shape or new is None or not new.any():
+            return 1.0
+        # a flicker band of ±3 % moves a cell's gain by up to ~6 % between two frames
+        ratio, _glob, _moved = self._cell_gains(g[::3, ::3] / np.maximum(prev[::3, ::3], 4.0), tol=0.08, fill=1.0)
+        ratio[~new] = 1.0
         return np.maximum(cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR), 0.05)
 
-    def _cell_gains(self, sub: np.ndarray) -> tuple[np.ndarray, float]:
-        """(each grid cell's median pixel ratio, the global one) of a ratio image; cells more
-        than 10 % off the global ratio (mostly covered by new content) take the global one."""
+    def _cell_gains(self, sub: np.ndarray, tol: float = 0.1,
+                    fill: Optional[float] = None) -> tuple[np.ndarray, float, np.ndarray]:
+        """(each grid cell's median pixel ratio, the global one, the cells more than ``tol``
+        off it) of a ratio image; those cells (mostly covered by new content) take the global
+        ratio (or ``fill``)."""
         gh, gw = self._grid[1], self._grid[0]
         ch, cw = sub.shape[0] // gh, sub.shape[1] // gw
         cells = sub[:gh * ch, :gw * cw].reshape(gh, ch, gw, cw).transpose(0, 2, 1, 3).reshape(gh, gw, ch * cw)
@@ -837,8 +843,9 @@ class CountingEngine:
         ratio = np.partition(cells, k, axis=2)[..., k]
         flat = ratio.ravel()
         glob = float(np.partition(flat, flat.size // 2)[flat.size // 2])
-        ratio[np.abs(ratio - glob) > 0.1 * glob] = glob
-        return ratio, glob
+        off = np.abs(ratio - glob) > tol * glob
+        ratio[off] = glob if fill is None else fill
+        return ratio, glob, off
 
     def _set_background(self, frame: np.ndarray, t: float) -> None:
         """``frame`` becomes the reference: its exposure defines the grey levels."""
