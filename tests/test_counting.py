@@ -754,3 +754,22 @@ def test_a_flicker_band_rolling_over_a_new_sheet_is_no_motion(tmp_path):
     false_counts, missed, lat = score(truth, r.events)
     assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
     assert r.count == truth.expected_count == 5 and max(lat) <= 500
+
+
+def test_identical_painted_sheets_that_show_only_their_rim_are_counted(tmp_path):
+    """Identical painted sheets laid a few px off the last one, close to the floor's colour:
+    carried in, a sheet shows almost nowhere, so the cycle's entered-wider and came-not-left
+    cues stay small. What its visible parts (the rim over the walls, the shadow, the arm)
+    enclose does not: the ``span`` cue. Without it 2 of the 5 sheets were lost; the nudge,
+    the hover and the touch of the same clip still count nothing. A clip of the stacking
+    renderer's hard corpus (seeds 70000+), which the cue model was fitted on."""
+    from core.bench.count import score
+    from core.synthetic.stacking import render_clip, train_specs
+    spec = train_specs(14, seed0=70000, hard=True)["r_013"]
+    assert spec.stage.identical and spec.stage.finish == "painted"
+    assert {c.kind for c in spec.cycles} == {"sheet", "nudge", "hover", "touch"}
+    truth = render_clip(spec, tmp_path / "r_013.mp4")
+    r = count_video(truth.path)
+    false_counts, missed, lat = score(truth, r.events)
+    assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
+    assert r.count == truth.expected_count == 5 and max(lat) <= 500
