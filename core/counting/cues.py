@@ -117,6 +117,12 @@ MONOTONE_FEATURES = ("tex_area", "tone_area", "new_edges", "outline", "swept", "
 # goes back out (on the tuning decisions 90 % of the cycles without a sheet have
 # came_not_left < 1.1 %, 95 % of those with one ≥ 5 %)
 SPAN_GATE = 0.01
+# ... and where the top's texture changed widely (≥ 10 % of the area), only with 5 % of the
+# area changed on the way in alone: a hand shifting a textured sheet changes its texture
+# widely, and its arm, shadow and the sheet's moving edges enclose a sheet-sized area too (a
+# false count, came_not_left 2.8 %, on the first held-out set's harsh-camera clip, seen since
+# session 1; these two limits were set on that clip, so that set is tuning data for them)
+SPAN_TEX_MAX, SPAN_GATE_TEXTURED = 0.1, 0.05
 
 
 def features(c: Cues) -> np.ndarray:
@@ -124,15 +130,18 @@ def features(c: Cues) -> np.ndarray:
     and a 4 % region differ as much as 4 % and 16 %), the rest as measured, plus two
     interactions: the same surface moved while no sheet-sized object came in (a hand that
     straightened the top sheet), and ``span`` only where the cycle brought something in
-    (:data:`SPAN_GATE`).
+    (:data:`SPAN_GATE`; more of it where the top's texture changed widely).
 
     >>> f = dict(zip(FEATURE_NAMES, features(Cues(span=0.16, came_not_left=0.04))))
     >>> round(float(f["span"]), 2), float(dict(zip(FEATURE_NAMES, features(Cues(span=0.16))))["span"])
     (0.4, 0.0)
+    >>> float(dict(zip(FEATURE_NAMES, features(Cues(span=0.16, came_not_left=0.04, tex_area=0.2))))["span"])
+    0.0
     """
     s = math.sqrt
     moved = c.moved_not_carried
-    span = s(max(0.0, c.span)) if c.came_not_left >= SPAN_GATE else 0.0
+    gate = SPAN_GATE if c.tex_area < SPAN_TEX_MAX else SPAN_GATE_TEXTURED
+    span = s(max(0.0, c.span)) if c.came_not_left >= gate else 0.0
     return np.array([s(max(0.0, c.tex_area)), s(max(0.0, c.tone_area)), c.same_surface,
                      s(max(0.0, c.new_edges)), s(max(0.0, c.lost_edges)), c.parallel,
                      s(max(0.0, c.carried)), s(max(0.0, c.final_change)), s(max(0.0, c.outline)),
@@ -172,7 +181,8 @@ class CueModel:
 # weight held as it was (a full refit moved final_change from −4.2 to +1.1 and counted hovering
 # arms on the training corpus), on the 1343 tuning decisions: those above plus the hard corpus
 # (train_specs(hard=True), 48 clips, seeds 70000+). On them: 880/889 sheets and 4 false (the
-# same 4 as before: decided while an arm was still in), was 864/889 and 4 false.
+# same 4 as before: decided while an arm was still in), was 864/889 and 4 false. With
+# the textured-top limits (added after the fit): 879/889 and 4 false.
 DEFAULT_MODEL = CueModel(weights=[2.967, 0.318, -0.223, 0.0, 0.197, 0.193, 0.0, -4.209, 0.0, 2.331, 0.0, -1.157,
                                   12.306, 6.382, 9.852], bias=-7.386, threshold=0.5)
 
@@ -427,12 +437,18 @@ def brought_unseen(c: Cues) -> bool:
     way in and never on the way out. An identical sheet laid exactly on the last one (or one
     filling the bin, its edges on the walls) shows nothing else. On the tuning and training
     decisions no touch, nudge, hover or empty cycle came near (entered_wider < 0.15 or
-    came_not_left < 0.015 for all 314 of them).
+    came_not_left < 0.015 for all 314 of them). Or what it brought enclosed a sheet-sized area
+    (``span`` ≥ 0.2) with 5 % of the area changed only on the way in: a sheet the colour of
+    the floor crosses the edge band unseen. Of the 578 decisions without a sheet of the tuning
+    data and the hard corpora (seeds 70000+ and 80000+), only four came near, each one that
+    merged a sheet's cycle with the next.
 
     >>> brought_unseen(Cues(entered_wider=0.5, came_not_left=0.1)), brought_unseen(Cues(entered_wider=0.1))
     (True, False)
+    >>> brought_unseen(Cues(span=0.27, came_not_left=0.12)), brought_unseen(Cues(span=0.27, came_not_left=0.02))
+    (True, False)
     """
-    return c.entered_wider >= 0.25 and c.came_not_left >= 0.02
+    return c.came_not_left >= 0.02 and (c.entered_wider >= 0.25 or (c.span >= 0.2 and c.came_not_left >= 0.05))
 
 
 def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optional[np.ndarray] = None,
