@@ -106,3 +106,26 @@ def test_monotone_fit_keeps_new_surface_cues_for_a_sheet():
     assert mono.model.weights[tone] < 1e-6
     assert mono.after.recall == 1.0 and mono.after.precision == 1.0
     assert set(MONOTONE_FEATURES) <= set(FEATURE_NAMES)
+
+
+def test_the_newest_cue_is_fitted_with_every_other_weight_held():
+    """``cuefit``'s ``last_weight_only`` (how the default rule took its ``span`` weight): only
+    the last weight and the bias move; a cue that separates sheets the rule missed gets a
+    positive weight, and the fitted rule counts them."""
+    from core.bench.cuefit import last_weight_only
+    from core.counting.cues import CueModel
+    rng = np.random.default_rng(3)
+    X, Y = [], []
+    for i in range(200):
+        sheet = i % 2 == 0
+        c = Cues(came_not_left=rng.uniform(0.03, 0.06) if sheet else rng.uniform(0.0, 0.02),
+                 span=rng.uniform(0.15, 0.3) if sheet else rng.uniform(0.0, 0.08))
+        X.append(c.to_dict())
+        Y.append(int(sheet))
+    base = CueModel(weights=list(DEFAULT_MODEL.weights[:-1]) + [0.0], bias=DEFAULT_MODEL.bias)
+    m = last_weight_only(X, Y, base)
+    assert m.weights[:-1] == base.weights[:-1] and m.weights[-1] > 1.0
+    before = sum(base.prob(Cues.from_dict(x)) >= 0.5 for x, y in zip(X, Y) if y)
+    after = sum(m.prob(Cues.from_dict(x)) >= 0.5 for x, y in zip(X, Y) if y)
+    false = sum(m.prob(Cues.from_dict(x)) >= 0.5 for x, y in zip(X, Y) if not y)
+    assert before < 50 and after >= 90 and false <= 5
