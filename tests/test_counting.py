@@ -721,6 +721,18 @@ def test_an_arm_seen_moving_out_is_gone_even_if_the_zone_keeps_a_trace():
     assert 0 <= (events[0].frame - gone_at) / fps <= 0.5, (events[0].frame, gone_at)
 
 
+def assert_stacking_clip_exact(spec, tmp_path, sheets: int) -> None:
+    """Render a stacking-renderer clip as a camera sends it, count it with the default
+    configuration: every one of its ``sheets`` sheets counted within 500 ms, nothing else."""
+    from core.bench.count import score
+    from core.synthetic.stacking import render_clip
+    truth = render_clip(spec, tmp_path / f"{spec.name}.mp4")
+    r = count_video(truth.path)
+    false_counts, missed, lat = score(truth, r.events)
+    assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
+    assert r.count == truth.expected_count == sheets and max(lat) <= 500
+
+
 def test_hands_that_rested_hardly_seen_and_move_out_are_not_the_next_arm(tmp_path):
     """Matte identical sheets; hands linger 2.3 s over the stack after a release, only a few
     pixels of them in the entry zone, and then move out through it. Their motion there is the
@@ -728,14 +740,9 @@ def test_hands_that_rested_hardly_seen_and_move_out_are_not_the_next_arm(tmp_pat
     they have gone: every sheet counted after its scene is still again, nothing before. A clip
     of the stacking renderer's random corpus drawn with other seeds (50000+; not a held-out
     set), H.264 as a camera sends it: the raw frames do not show the faint trace."""
-    from core.bench.count import score
-    from core.synthetic.stacking import render_clip, train_specs
+    from core.synthetic.stacking import train_specs
     spec = train_specs(27, seed0=50000)["r_026"]
-    truth = render_clip(spec, tmp_path / "r_026.mp4")
-    r = count_video(truth.path)
-    false_counts, missed, lat = score(truth, r.events)
-    assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
-    assert r.count == truth.expected_count == 4 and max(lat) <= 500
+    assert_stacking_clip_exact(spec, tmp_path, 4)
 
 
 def test_a_flicker_band_rolling_over_a_new_sheet_is_no_motion(tmp_path):
@@ -745,15 +752,10 @@ def test_a_flicker_band_rolling_over_a_new_sheet_is_no_motion(tmp_path):
     settled: not one decision in 26 s, all 5 sheets lost. Motion is now judged at the
     previous frame's exposure in those cells. A clip of the stacking renderer's hard corpus
     drawn with seeds 80000+ (not a held-out set), H.264 as rendered."""
-    from core.bench.count import score
-    from core.synthetic.stacking import render_clip, train_specs
+    from core.synthetic.stacking import train_specs
     spec = train_specs(20, seed0=80000, hard=True)["r_019"]
     assert spec.camera.band > 0.02 and spec.stage.bin == "rand:"      # the case: a band over a flat table
-    truth = render_clip(spec, tmp_path / "r_019.mp4")
-    r = count_video(truth.path)
-    false_counts, missed, lat = score(truth, r.events)
-    assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
-    assert r.count == truth.expected_count == 5 and max(lat) <= 500
+    assert_stacking_clip_exact(spec, tmp_path, 5)
 
 
 def test_identical_painted_sheets_that_show_only_their_rim_are_counted(tmp_path):
@@ -763,13 +765,8 @@ def test_identical_painted_sheets_that_show_only_their_rim_are_counted(tmp_path)
     enclose does not: the ``span`` cue. Without it 2 of the 5 sheets were lost; the nudge,
     the hover and the touch of the same clip still count nothing. A clip of the stacking
     renderer's hard corpus (seeds 70000+), which the cue model was fitted on."""
-    from core.bench.count import score
-    from core.synthetic.stacking import render_clip, train_specs
+    from core.synthetic.stacking import train_specs
     spec = train_specs(14, seed0=70000, hard=True)["r_013"]
     assert spec.stage.identical and spec.stage.finish == "painted"
     assert {c.kind for c in spec.cycles} == {"sheet", "nudge", "hover", "touch"}
-    truth = render_clip(spec, tmp_path / "r_013.mp4")
-    r = count_video(truth.path)
-    false_counts, missed, lat = score(truth, r.events)
-    assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
-    assert r.count == truth.expected_count == 5 and max(lat) <= 500
+    assert_stacking_clip_exact(spec, tmp_path, 5)
