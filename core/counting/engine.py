@@ -695,6 +695,7 @@ class CountingEngine:
         self._settled_small: Optional[tuple] = None  # the same for the SETTLING still frame
         self._glob = 1.0
         self._gain: Optional[np.ndarray] = None
+        self._new_cells: Optional[np.ndarray] = None   # gain cells that differ from the background (_norm)
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -823,7 +824,7 @@ class CountingEngine:
         flicker band. Each such cell's median pixel ratio to the previous frame, unless it is
         more than 8 % off the frame's (something moved there); 1 elsewhere (measured on the
         hard corpora: correcting every cell let a low-contrast arm's motion pass as light)."""
-        prev, new = self._prev_small, getattr(self, "_new_cells", None)
+        prev, new = self._prev_small, self._new_cells
         if prev is None or prev.shape != g.shape or new is None or not new.any():
             return 1.0
         # a flicker band of ±3 % moves a cell's gain by up to ~6 % between two frames
