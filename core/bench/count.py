@@ -135,6 +135,9 @@ _CLIPS_HELDOUT = {
     # fixed at the start of session 6, before any of its work; looked at once, in its last run
     "heldout8": _HeldoutPlan((1088, 816, 23, 141, "816p23"), (17, 142, "720p17"), (1920, 1080, 24, 143, "1080p24"),
                              (528, 396, 13, 147, "396p13"), "galvanized"),
+    # fixed in session 6 after heldout8's only look, before the work that followed; looked at once
+    "heldout9": _HeldoutPlan((1024, 768, 17, 151, "768p17"), (27, 152, "720p27"), (1920, 1080, 29, 153, "1080p29"),
+                             (560, 420, 11, 157, "420p11"), "painted"),
 }
 
 
@@ -171,7 +174,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
     return specs
 
 
-SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8")
+SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -329,9 +332,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout8: the later held-out sets; all: every set")
+                         "heldout2..heldout9: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -423,7 +426,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
             title = {"tune": "tuning", "heldout": "HELD-OUT (seen)", "heldout2": "HELD-OUT 2 (seen)",
                      "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
                      "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6 (seen)",
-                     "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8"}[w]
+                     "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
+                     "heldout9": "HELD-OUT 9"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
