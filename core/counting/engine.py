@@ -696,6 +696,7 @@ class CountingEngine:
         self._glob = 1.0
         self._gain: Optional[np.ndarray] = None
         self._new_cells: Optional[np.ndarray] = None   # gain cells that differ from the background (_norm)
+        self._was_moving = False                # motion on the last analysed frame
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -990,6 +991,7 @@ class CountingEngine:
         self._prev_hi, self._prev_lo = _hi_lo(g)
 
         moving = self._motion > self.motion_frac
+        was_moving, self._was_moving = self._was_moving, moving
         prev_rim, self._prev_rim = self._prev_rim, self._rim
         # the arm's way out: motion in the band along the edge. Motion inside the area with
         # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
@@ -1024,7 +1026,11 @@ class CountingEngine:
                 # A flicker of the band with nothing in it (an arm the camera cannot tell from
                 # the floor there) is no exit
                 self._exit_seen = self._exit_moved = True
-            elif moving:
+            elif moving and (self.state != EngineState.SETTLING or was_moving):
+                # motion inside with none in the edge band: the arm is still in view. Once all was
+                # still again, it takes two frames in a row: a one-frame blip of a harsh camera
+                # (flicker, noise on tread plate) kept resetting the way out, and each sheet then
+                # waited NO_EXIT_SETTLE_S
                 self._exit_seen = self._exit_moved = False
             arm_in_view = self._rim > self.rim_frac
             if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
