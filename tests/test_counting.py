@@ -770,3 +770,15 @@ def test_identical_painted_sheets_that_show_only_their_rim_are_counted(tmp_path)
     assert spec.stage.identical and spec.stage.finish == "painted"
     assert {c.kind for c in spec.cycles} == {"sheet", "nudge", "hover", "touch"}
     assert_stacking_clip_exact(spec, tmp_path, 5)
+
+
+def test_a_one_frame_blip_after_the_arm_left_does_not_bring_it_back(tmp_path):
+    """Mains flicker and 2 px camera shake: after an arm was seen leaving, single frames of
+    'motion' inside the area (the camera, not an arm) reset the arm's way out, so the engine
+    took the stillness that followed for an arm still holding something and decided the next
+    cycle wrongly (a hand's touch counted as a sheet). Motion inside resets the way out only on
+    two frames in a row. A clip of the stacking renderer's training corpus (seeds 40000+)."""
+    from core.synthetic.stacking import train_specs
+    spec = train_specs(93)["r_092"]
+    assert spec.camera.flicker > 0.05 and spec.camera.shake_px == 2
+    assert_stacking_clip_exact(spec, tmp_path, 4)
