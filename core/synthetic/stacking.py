@@ -1174,7 +1174,8 @@ _HELD7 = dict(
     dark_paint=(0.14, 0.18, 0.22),          # dark brown: the category clips only
 )
 # an eighth held-out set, fixed at the start of session 6 before any of its work (every
-# earlier held-out set had been looked at); looked at once, in the session's last run
+# earlier held-out set had been looked at); looked at once in a final run of that session, then
+# run again as a regression check after one more engine change
 _HELD8 = dict(
     sizes=[(800, 600, 22), (1152, 648, 18), (704, 528, 27), (1280, 720, 26), (1920, 1080, 23), (1056, 594, 19)],
     floors=["asphalt_grey", "epoxy_ochre", "deck_plate_grey"],
@@ -1197,32 +1198,17 @@ _HELD9 = dict(
     seed0=28700,
     dark_paint=(0.12, 0.16, 0.20),          # dark bronze: the category clips only
 )
-SET_NAMES = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8",
-             "heldout9")
+# every set: (clip name prefix, its settings), in the order they were fixed
+_SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
+         "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
+         "heldout7": ("h7", _HELD7), "heldout8": ("h8", _HELD8), "heldout9": ("h9", _HELD9)}
+SET_NAMES = tuple(_SETS)
 
 
 def _mix(which: str) -> dict[str, Any]:
-    if which == "tune":
-        return _TUNE
-    if which == "heldout":
-        return _HELD
-    if which == "heldout2":
-        return _HELD2
-    if which == "heldout3":
-        return _HELD3
-    if which == "heldout4":
-        return _HELD4
-    if which == "heldout5":
-        return _HELD5
-    if which == "heldout6":
-        return _HELD6
-    if which == "heldout7":
-        return _HELD7
-    if which == "heldout8":
-        return _HELD8
-    if which == "heldout9":
-        return _HELD9
-    raise ValueError(f"unknown set {which!r}; choose {', '.join(SET_NAMES)}")
+    if which not in _SETS:
+        raise ValueError(f"unknown set {which!r}; choose {', '.join(SET_NAMES)}")
+    return _SETS[which][1]
 
 
 def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
@@ -1240,8 +1226,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
     m = _mix(which)
     sz, fl, bn, pt, pal = m["sizes"], m["floors"], m["bins"], m["paints"], m["palette"]
     seed = m["seed0"]
-    tag = {"tune": "t", "heldout": "h", "heldout2": "h2", "heldout3": "h3", "heldout4": "h4",
-           "heldout5": "h5", "heldout6": "h6", "heldout7": "h7", "heldout8": "h8", "heldout9": "h9"}[which]
+    tag = _SETS[which][0]
     specs: dict[str, StackSpec] = {}
 
     def add(name: str, size: tuple[int, int, int], stage: Stage, cycles: list[Cycle], camera: Camera,
