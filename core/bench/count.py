@@ -138,6 +138,9 @@ _CLIPS_HELDOUT = {
     # fixed in session 6 after heldout8's only look, before the work that followed; looked at once
     "heldout9": _HeldoutPlan((1024, 768, 17, 151, "768p17"), (27, 152, "720p27"), (1920, 1080, 29, 153, "1080p29"),
                              (560, 420, 11, 157, "420p11"), "painted"),
+    # fixed at the start of session 7, before any of its work; to be looked at once, in its last run
+    "heldout10": _HeldoutPlan((1152, 864, 28, 161, "864p28"), (23, 162, "720p23"), (1920, 1080, 27, 163, "1080p27"),
+                              (592, 444, 12, 167, "444p12"), "galvanized"),
 }
 
 
@@ -174,7 +177,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
     return specs
 
 
-SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
+SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -332,9 +335,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout9: the later held-out sets; all: every set")
+                         "heldout2..heldout10: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -427,7 +430,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
                      "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6 (seen)",
                      "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
-                     "heldout9": "HELD-OUT 9"}[w]
+                     "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
