@@ -112,3 +112,38 @@ def test_count_over_rtsp(tmp_path):
     out = json.loads(r.stdout)
     assert set(out) == {"count", "events", "frames", "fps"}
     assert out["count"] == 2 and out["frames"] > 0.8 * truth.frames, out
+
+
+def test_counting_a_file_converts_only_the_frames_the_engine_keeps(monkeypatch):
+    """Issue 12 throughput: ``count_video`` reads files as decoded planes; a whole frame is
+    converted to BGR only for a background, a decision or a capture, and the counts are
+    those of the engine fed OpenCV's converted frames."""
+    import cv2
+    from core.counting.engine import CountingEngine
+    from core.counting.frames import YuvFrame
+    from core.live.count import count_video
+    from core.platform.settings import CountingSettings
+    calls = []
+    real = YuvFrame.bgr
+
+    def counting_bgr(self):
+        if self._bgr is None:
+            calls.append(1)
+        return real(self)
+    monkeypatch.setattr(YuvFrame, "bgr", counting_bgr)
+    r = count_video("data/demo/demo.mp4")
+    eng = CountingEngine(CountingSettings())
+    cap = cv2.VideoCapture("data/demo/demo.mp4")
+    ref, i = [], 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        ev = eng.update(img, i, i / r.fps)
+        if ev is not None:
+            ref.append(ev.frame)
+        i += 1
+    assert r.count == 9 and r.frames == i
+    assert [e.frame for e in r.events] == ref
+    decisions = len(eng.decisions)
+    assert 0 < len(calls) <= 2 * decisions + 2 < r.frames / 10, (len(calls), decisions, r.frames)

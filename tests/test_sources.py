@@ -186,3 +186,56 @@ def test_analysis_rate_skips_frames_without_converting_and_keeps_the_numbering(c
     first = list(open_source(clip.path, want=lambda t: t < 1.0))
     assert [f.index for f in first] == [i for i in range(clip.frames) if i / clip.fps < 1.0]
     assert cv2.getNumThreads() >= 1
+
+
+def test_yuv_source_gives_the_same_frames_numbers_and_times_as_opencv(clip):
+    """Issue 12 throughput: ``yuv=True`` (how ``core count`` reads a file) decodes with PyAV
+    and hands out the decoded planes; the numbering, times, ``want`` and ``frames_read`` are
+    those of the OpenCV reader, and a picture converted on demand is OpenCV's, pixel for pixel."""
+    from core.counting.frames import YuvFrame, pixels
+    ref = list(open_source(clip.path))
+    src = open_source(clip.path, yuv=True)
+    got = list(src)
+    assert all(isinstance(f.image, YuvFrame) for f in got)
+    assert [(f.index, f.t) for f in got] == [(f.index, f.t) for f in ref]
+    assert src.frames_read == len(ref) and src.status == SourceStatus.ENDED
+    assert all(np.array_equal(pixels(a.image), b.image) for a, b in zip(got, ref))
+    first = list(open_source(clip.path, yuv=True, want=lambda t: t < 1.0))
+    assert [f.index for f in first] == [i for i in range(clip.frames) if i / clip.fps < 1.0]
+    assert [f.index for f in open_source(clip.path, yuv=True, analysis_fps=5)] == list(range(0, clip.frames, 2))
+
+
+def test_yuv_small_images_are_the_engines_reduction_of_the_converted_frame(tmp_path):
+    """The 160 px green and 80 px red−blue images made from the planes match the engine's
+    reduction of the converted BGR frame (coloured arms, floors, bins of the stacking
+    renderer): green within a few grey levels, red−blue within its sub-pixel clipping."""
+    from core.counting.engine import _chroma_small, _gray_small
+    from core.counting.frames import pixels
+    from core.synthetic.stacking import Cycle, StackSpec, render_clip
+    spec = StackSpec(width=640, height=360, fps=10, seed=5, cycles=[Cycle("sheet"), Cycle("touch")])
+    truth = render_clip(spec, tmp_path / "s.mp4")
+    g_err, c_err = [], []
+    for f in open_source(truth.path, yuv=True):
+        bgr = pixels(f.image)
+        g_err.append(np.abs(f.image.green_small((160, 90)).astype(float) - _gray_small(bgr, (160, 90))).ravel())
+        c_err.append(np.abs(f.image.chroma_small((80, 45)) - _chroma_small(bgr, (80, 45))).ravel())
+    g, c = np.concatenate(g_err), np.concatenate(c_err)
+    assert g.mean() < 1.0 and np.percentile(g, 99.9) <= 3, (g.mean(), g.max())
+    assert np.sqrt((c ** 2).mean()) < 2.0 and np.percentile(c, 99) < 8, (c.mean(), c.max())
+
+
+def test_yuv_source_reads_other_layouts_and_unopenable_files_as_bgr(mp4v_clip, monkeypatch):
+    """Full-range 4:2:2 JPEG pictures (an MJPG file) come as converted arrays; a file PyAV
+    cannot open is read by OpenCV. Either way the frames are the OpenCV reader's."""
+    import av
+    ref = list(open_source(mp4v_clip.path))
+    got = list(open_source(mp4v_clip.path, yuv=True))
+    assert all(isinstance(f.image, np.ndarray) for f in got) and len(got) == len(ref)
+    assert [f.index for f in got] == [f.index for f in ref]
+    assert max(np.abs(a.image.astype(int) - b.image).max() for a, b in zip(got, ref)) <= 3
+
+    def no_open(*a, **k):
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+    monkeypatch.setattr(av, "open", no_open)
+    fb = list(open_source(mp4v_clip.path, yuv=True))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(fb, ref)) and len(fb) == len(ref)

@@ -119,7 +119,7 @@ def test_the_newest_cue_is_fitted_with_every_other_weight_held():
     for i in range(200):
         sheet = i % 2 == 0
         c = Cues(came_not_left=rng.uniform(0.03, 0.06) if sheet else rng.uniform(0.0, 0.02),
-                 span=rng.uniform(0.15, 0.3) if sheet else rng.uniform(0.0, 0.08))
+                 span=rng.uniform(0.15, 0.3) if sheet else rng.uniform(0.0, 0.08), swept=rng.uniform(0.1, 0.4))
         X.append(c.to_dict())
         Y.append(int(sheet))
     base = CueModel(weights=list(DEFAULT_MODEL.weights[:-1]) + [0.0], bias=DEFAULT_MODEL.bias)

@@ -64,6 +64,13 @@ class ClipResult:
     decode_cpu_fps: float = 0.0
     count_cpu_fps: float = 0.0
     peer_fps: Optional[float] = None     # frames/s of the YOLO + tracker peer, same run
+    planes_cpu_fps: float = 0.0          # decoding alone, pictures left as decoded (no BGR), same run
+
+    @property
+    def planes_ratio(self) -> float:
+        """count speed by CPU time over decoding that converts nothing: the stricter baseline
+        (the counter itself reads files this way and converts only what it analyses)."""
+        return self.count_cpu_fps / self.planes_cpu_fps if self.planes_cpu_fps else 0.0
 
     @property
     def ratio(self) -> float:
@@ -226,6 +233,17 @@ def _decode_fps(path: str) -> tuple[float, float]:
     return n / max(time.perf_counter() - t0, 1e-9), n / max(time.process_time() - c0, 1e-9)
 
 
+def _decode_planes_fps(path: str) -> float:
+    """CPU frames/s of decoding with PyAV (as ``core count`` reads a file) without converting
+    any picture."""
+    import av
+    c0 = time.process_time()
+    with av.open(path) as ct:
+        st = ct.streams.video[0]
+        n = sum(1 for _f in ct.decode(st))
+    return n / max(time.process_time() - c0, 1e-9)
+
+
 def _count(path: str) -> tuple[Any, float, float]:
     """(result, wall, CPU) frames/s of ``count_video`` (decode + engine + decisions)."""
     from core.live.count import count_video
@@ -269,10 +287,11 @@ def run(specs: dict[str, Any], folder: Path, repeat: int = 2, rebuild: bool = Fa
     out = []
     for name, spec in specs.items():
         truth = _cached(name, spec, folder, rebuild)
-        dec = cnt = dec_cpu = cnt_cpu = 0.0
+        dec = cnt = dec_cpu = cnt_cpu = pl_cpu = 0.0
         res = None
         for _ in range(max(1, repeat)):       # alternate, keep the best of each
             d, dc = _decode_fps(truth.path)
+            pl_cpu = max(pl_cpu, _decode_planes_fps(truth.path))
             r, c, cc = _count(truth.path)
             dec, dec_cpu, cnt, cnt_cpu, res = max(dec, d), max(dec_cpu, dc), max(cnt, c), max(cnt_cpu, cc), r
         fc, missed, lat = score(truth, res.events)
@@ -285,7 +304,7 @@ def run(specs: dict[str, Any], folder: Path, repeat: int = 2, rebuild: bool = Fa
             except Exception as e:  # the peer is optional; its failure is not ours
                 _log.warning("peer counter failed on %s: %s", name, e)
         out.append(ClipResult(name, f"{truth.width}x{truth.height}", truth.fps, truth.frames, truth.expected_count,
-                              res.count, fc, missed, lat, dec, cnt, pc, dec_cpu, cnt_cpu, pfps))
+                              res.count, fc, missed, lat, dec, cnt, pc, dec_cpu, cnt_cpu, pfps, pl_cpu))
         _log.info("%s: %d/%d, decode %.0f fps, count %.0f fps", name, res.count, truth.expected_count, dec, cnt)
     return out
 
@@ -295,6 +314,7 @@ def summary(results: list[ClipResult]) -> dict[str, Any]:
     p = (lambda q: float(np.percentile(lat, q)) if lat else None)
     r720 = [r.ratio for r in results if r.size == "1280x720"]
     w720 = [r.wall_ratio for r in results if r.size == "1280x720"]
+    p720 = [r.planes_ratio for r in results if r.size == "1280x720" and r.planes_cpu_fps]
     exact = sum(1 for r in results if r.counted == r.expected and r.false_counts == 0 and r.missed == 0)
     return {
         "clips": len(results), "exact_clips": exact,
@@ -307,6 +327,7 @@ def summary(results: list[ClipResult]) -> dict[str, Any]:
         "throughput_ratio": {"min": min(r.ratio for r in results), "median": float(np.median([r.ratio for r in results])),
                              "720p_min": (min(r720) if r720 else None),
                              "720p_wall_min": (min(w720) if w720 else None),
+                             "720p_planes_min": (min(p720) if p720 else None),
                              "wall_median": float(np.median([r.wall_ratio for r in results]))},
         "peer": _peer_summary(results),
     }
@@ -386,14 +407,15 @@ def bench_count(argv: list[str]) -> int:
 def _print_table(results: list[ClipResult]) -> None:
     has_peer = any(r.peer is not None for r in results)
     hdr = f"{'clip':24s} {'size':>9s} {'fps':>4s} {'frames':>6s} {'exp':>3s} {'got':>3s} {'fp':>2s} {'miss':>4s} " \
-          f"{'lat p50/max ms':>15s} {'decode/s':>8s} {'count/s':>8s} {'cpu':>5s} {'wall':>5s}" \
+          f"{'lat p50/max ms':>15s} {'decode/s':>8s} {'count/s':>8s} {'cpu':>5s} {'wall':>5s} {'raw':>5s}" \
           + ("  peer" if has_peer else "")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
         lat = f"{np.median(r.latencies_ms):.0f}/{max(r.latencies_ms):.0f}" if r.latencies_ms else "-"
         print(f"{r.name:24s} {r.size:>9s} {r.fps:4.0f} {r.frames:6d} {r.expected:3d} {r.counted:3d} {r.false_counts:2d} "
-              f"{r.missed:4d} {lat:>15s} {r.decode_fps:8.0f} {r.count_fps:8.0f} {r.ratio:5.2f} {r.wall_ratio:5.2f}"
+              f"{r.missed:4d} {lat:>15s} {r.decode_fps:8.0f} {r.count_fps:8.0f} {r.ratio:5.2f} {r.wall_ratio:5.2f} "
+              f"{r.planes_ratio:5.2f}"
               + (f"  {r.peer if r.peer is not None else '-'}" if has_peer else ""))
 
 
@@ -440,8 +462,10 @@ def _bench_sets(a: argparse.Namespace) -> int:
             parts.append(f"**{k}** {s['exact_clips']}/{s['clips']} clips exact, {s['sheets_counted']}/"
                          f"{s['sheets_expected']} counted, {s['false_counts']} false, {s['missed']} missed, "
                          f"latency p95 {_fmt(L['p95'])} ms (max {_fmt(L['max'])}), count/decode CPU "
-                         f"{_fmt(T['median'], '.2f')} median" + (f", 720p min {_fmt(T['720p_min'], '.2f')}"
-                                                                  if T['720p_min'] is not None else ""))
+                         f"{_fmt(T['median'], '.2f')} median"
+                         + (f", 720p min {_fmt(T['720p_min'], '.2f')}" if T['720p_min'] is not None else "")
+                         + (f" (against decoding without conversion {_fmt(T.get('720p_planes_min'), '.2f')})"
+                            if T.get('720p_planes_min') is not None else ""))
         record("count", a.argv, ("generated clips with ground truth: the project's renderer (core.synthetic.clips) and "
                                  "the independent one (core.synthetic.stacking), tuning and held-out sets"
                                  + (" (quick sets)" if a.quick else "") + "; default counting configuration"),
@@ -451,7 +475,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
         return 0
     print()
     hdr = (f"{'set':18s} {'clips':>5s} {'exact':>5s} {'sheets':>6s} {'counted':>7s} {'false':>5s} {'missed':>6s} "
-           f"{'accuracy':>8s} {'lat p50/p95/max ms':>19s} {'>500':>4s} {'cpu ratio min/med':>17s} {'720p':>5s}")
+           f"{'accuracy':>8s} {'lat p50/p95/max ms':>19s} {'>500':>4s} {'cpu ratio min/med':>17s} {'720p':>5s} {'raw':>5s}")
     print(hdr)
     print("-" * len(hdr))
     for k, s in out.items():
@@ -459,7 +483,9 @@ def _bench_sets(a: argparse.Namespace) -> int:
         lat = f"{_fmt(L['p50'])}/{_fmt(L['p95'])}/{_fmt(L['max'])}"
         print(f"{k:18s} {s['clips']:5d} {s['exact_clips']:5d} {s['sheets_expected']:6d} {s['sheets_counted']:7d} "
               f"{s['false_counts']:5d} {s['missed']:6d} {s['accuracy']:8.1%} {lat:>19s} {L['over_500']:4d} "
-              f"{T['min']:8.2f}/{T['median']:.2f}{'':3s} {_fmt(T['720p_min'], '.2f'):>5s}")
+              f"{T['min']:8.2f}/{T['median']:.2f}{'':3s} {_fmt(T['720p_min'], '.2f'):>5s} "
+              f"{_fmt(T.get('720p_planes_min'), '.2f'):>5s}")
     print("accuracy = 1 - (false + missed) / sheets; latency = decision - scene stable again (video time); "
-          "ratio = count/decode-only frames per CPU second, same run")
+          "ratio = count/decode-only (OpenCV, BGR frames) frames per CPU second, same run; "
+          "raw = against decoding alone without any conversion (PyAV)")
     return 0

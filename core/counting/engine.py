@@ -71,6 +71,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkabl
 import cv2
 import numpy as np
 
+from core.counting.frames import YuvFrame, pixels
 from core.platform.settings import CountingSettings
 
 _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches no platform code
@@ -197,6 +198,8 @@ def _gray_small(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Cheap reduction: take the green channel (≈ luminance) at a stride that leaves ~2×
     the target size, then INTER_AREA (averaging damps sensor noise). Only every 4th row of
     a 720p frame is touched: memory traffic, not arithmetic, is the cost (~100 µs)."""
+    if isinstance(img, YuvFrame):   # a decoder's planes: the same figures without converting the frame
+        return img.green_small(size)
     h, w = img.shape[:2]
     step = max(1, w // (size[0] * 2))
     sub = img[::step, ::step, 1] if img.ndim == 3 else img[::step, ::step]
@@ -207,6 +210,8 @@ def _chroma_small(img: np.ndarray, size: tuple[int, int]) -> Optional[np.ndarray
     """Red − blue at half the analysis size: an arm whose green level matches the floor
     (a red robot on a dark floor) still differs here. Two strided channels at 80 px
     cost ~30 µs."""
+    if isinstance(img, YuvFrame):
+        return img.chroma_small(size)
     if img.ndim != 3 or img.shape[2] < 3:
         return None
     w = img.shape[1]
@@ -1160,7 +1165,7 @@ class CountingEngine:
                         elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg))
         t0 = time.perf_counter()
         try:
-            verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
+            verdict = self.verifier.verify(pixels(self._bg_full), pixels(frame), change)  # type: ignore[arg-type]
         except Exception as e:  # never let a verifier bug kill the counting loop
             _log.exception("verifier %s failed", getattr(self.verifier, "name", "?"))
             verdict = Verdict(False, 0.0, f"verifier error: {e}")
@@ -1202,7 +1207,7 @@ class CountingEngine:
         return CountEvent(index=self.count, frame=index, t=t, wall_time=datetime.now(timezone.utc),
                           confidence=verdict.confidence, reason=verdict.reason, box=verdict.box,
                           # the caller may draw on its frame; the capture stays clean
-                          image=frame.copy() if self.copy_frames else frame,
+                          image=pixels(frame).copy() if self.copy_frames else pixels(frame),
                           verifier=getattr(self.verifier, "name", "custom"),
                           cues=verdict.cues, decided_by=verdict.decided_by)
 

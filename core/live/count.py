@@ -72,7 +72,9 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     n = 0
     # the frames the engine skips (idle scene: cfg.idle_fps) are never converted to BGR; the
     # engine ignores black frames itself and a frozen one shows it nothing new: no per-frame flags
-    src = open_source(uri, max_reconnects=max_reconnects, want=eng.wants if cfg.idle_fps else None, flags=False)
+    # a file is decoded by PyAV and only what the engine looks at is converted (core.counting.frames)
+    src = open_source(uri, max_reconnects=max_reconnects, want=eng.wants if cfg.idle_fps else None, flags=False,
+                      yuv=True)
     if src.info is not None:
         _log.info("counting %s (%dx%d @ %.2f fps) with the %s verifier", src.info.uri, src.info.width,
                   src.info.height, src.info.fps, getattr(eng.verifier, "name", "custom"))

@@ -268,7 +268,7 @@ class FrameSource:
                  realtime: bool = False, analysis_fps: Optional[float] = None,
                  want: Optional[Callable[[float], bool]] = None, backoff: Optional[Backoff] = None,
                  open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, stall_after_s: float = 3.0,
-                 max_reconnects: Optional[int] = None, flags: bool = True,
+                 max_reconnects: Optional[int] = None, flags: bool = True, yuv: bool = False,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.uri = str(uri)
         self.is_stream = is_stream_uri(self.uri)
@@ -293,7 +293,18 @@ class FrameSource:
         self._cap: Optional[cv2.VideoCapture] = None
         self._pending: Optional[np.ndarray] = None
         self._iterating = False
-        if not self.is_stream:
+        # a file counted as fast as it decodes: pictures as decoded (YUV), converted only where
+        # the consumer looks (see core.counting.frames); OpenCV reads it when PyAV cannot
+        self._yuv = bool(yuv) and not self.is_stream and not loop and not realtime and not fps_limit
+        self._av: Optional[tuple[Any, Any, Any]] = None     # (container, stream, first picture)
+        if self._yuv:
+            opened = _av_open(self.uri)
+            if opened is not None:
+                self._av, self.info = opened[:3], opened[3]
+                self.fps = self.info.fps
+            else:
+                self._yuv = False
+        if not self.is_stream and self._av is None:
             # bad files fail here, clearly; the capture stays open for iteration
             self._cap, self._pending, self.info = _probe_open(self.uri, open_timeout_s)
             self.fps = self.info.fps
@@ -318,6 +329,9 @@ class FrameSource:
         if not self._iterating and self._cap is not None:   # never iterated: free it now
             self._cap.release()
             self._cap = None
+        if not self._iterating and self._av is not None:
+            self._av[0].close()
+            self._av = None
 
     def __enter__(self) -> "FrameSource":
         return self
@@ -339,6 +353,10 @@ class FrameSource:
         return None
 
     def __iter__(self) -> Iterator[Frame]:
+        if self._av is not None:
+            av_open, self._av = self._av, None
+            yield from self._iter_yuv(_yuv_frames(*av_open))
+            return
         index = 0
         t_offset = 0.0           # keeps t monotonic across loops / reconnects
         last_t = -1.0
@@ -460,6 +478,102 @@ class FrameSource:
                 self._cap = None
             if self._closed.is_set():
                 self._set(SourceStatus.CLOSED)
+
+
+    def _iter_yuv(self, frames: Iterator[Any]) -> Iterator[Frame]:
+        """:meth:`__iter__` for a file decoded by PyAV: the same numbering, times, ``want`` and
+        ``analysis_fps``; the images are :class:`~core.counting.frames.YuvFrame` (or BGR
+        arrays for pictures in other layouts)."""
+        self._iterating = True
+        self._set(SourceStatus.LIVE)
+        prev_sample: Optional[np.ndarray] = None
+        next_analysis_t = 0.0
+        fps = self.fps or 30.0
+        try:
+            for index, make in enumerate(frames):
+                if self._closed.is_set():
+                    return
+                with self._lock:
+                    self._last_frame_clock = self._clock()
+                t = index / fps               # constant frame rate files: the frame number fixes the time
+                self.frames_read += 1
+                if self.analysis_fps:
+                    if t + 1e-6 < next_analysis_t:
+                        continue
+                    next_analysis_t = max(next_analysis_t + 1.0 / self.analysis_fps, t)
+                if self.want and not self.want(t):
+                    continue                  # decoded, never converted
+                img = make()
+                flags = FrameFlag.NONE
+                if self.flags:
+                    flags, prev_sample = black_or_frozen(img.y if hasattr(img, "y") else img, prev_sample)
+                yield Frame(img, index, t, datetime.now(timezone.utc), flags)
+            self._set(SourceStatus.ENDED)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+            if self._closed.is_set():
+                self._set(SourceStatus.CLOSED)
+
+
+def _av_open(path: str) -> Optional[tuple[Any, Any, Any, VideoInfo]]:
+    """Open a file with PyAV and decode its first picture: (container, stream, picture, info),
+    or None when PyAV cannot (then OpenCV opens it, and says clearly what is wrong)."""
+    container = None
+    try:
+        import av
+        _check_file(path)
+        container = av.open(path)
+        stream = container.streams.video[0]
+        # FFmpeg's default (slice threads): measured on the 720p bench clips, ~12 % less CPU per
+        # frame than frame threads ("AUTO") and less wall time too
+        first = next(container.decode(stream))
+        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        if not (0.5 < fps < 1000):
+            fps = 30.0
+        n = int(stream.frames or 0)
+        info = VideoInfo(uri=path, width=first.width, height=first.height, fps=fps, frame_count=n,
+                         duration_s=(n / fps if n > 0 else 0.0), is_stream=False,
+                         codec=str(stream.codec_context.name or ""))
+        return container, stream, first, info
+    except Exception as e:        # no PyAV, a file only OpenCV reads, or a bad file: OpenCV's turn
+        _log.debug("PyAV does not read %s (%s): OpenCV opens it", path, e)
+        if container is not None:
+            try:
+                container.close()
+            except Exception:
+                pass
+        return None
+
+
+def _yuv_frames(container: Any, stream: Any, first: Any) -> Iterator[Callable[[], Any]]:
+    """For each decoded picture (``first`` was decoded while opening), a function that makes
+    its frame: a :class:`~core.counting.frames.YuvFrame` for limited-range 4:2:0 video (what
+    cameras and encoders write), else a BGR array."""
+    from core.counting.frames import YuvFrame
+
+    def maker(fr: Any) -> Callable[[], Any]:
+        if fr.format.name == "yuv420p" and fr.color_range != 2:     # 2: full range (JPEG)
+            def make() -> Any:
+                h, w = fr.height, fr.width
+                pl = fr.planes
+                y = np.frombuffer(pl[0], np.uint8).reshape(-1, pl[0].line_size)[:h, :w]
+                u = np.frombuffer(pl[1], np.uint8).reshape(-1, pl[1].line_size)[:(h + 1) // 2, :(w + 1) // 2]
+                v = np.frombuffer(pl[2], np.uint8).reshape(-1, pl[2].line_size)[:(h + 1) // 2, :(w + 1) // 2]
+                return YuvFrame(y, u, v, to_bgr=lambda: fr.to_ndarray(format="bgr24"), keep=fr)
+            return make
+        return lambda: fr.to_ndarray(format="bgr24")
+
+    try:
+        yield maker(first)
+        for fr in container.decode(stream):
+            yield maker(fr)
+    except Exception as e:    # a damaged tail: the frames decoded so far count, as with OpenCV
+        _log.warning("decoding %s stopped: %s", container.name, e)
+    finally:
+        container.close()
 
 
 def open_source(uri: str | os.PathLike, *, loop: bool = False, fps_limit: Optional[float] = None,

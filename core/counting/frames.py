@@ -1,0 +1,99 @@
+"""Frames the engine takes besides BGR arrays: a decoded YUV 4:2:0 picture, converted only
+where and when the engine looks at it.
+
+Converting a whole 720p frame from YUV to BGR costs about a third of decoding it, yet the
+engine reads ~1/60 of the pixels of most frames (a 160 px grey image and an 80 px red−blue
+one). :class:`YuvFrame` computes those two small images from the planes directly, with the
+conversion swscale applies (BT.601, limited range), and converts the whole picture only for
+the frames the engine keeps (a background, a decision, a capture).
+
+    >>> import numpy as np
+    >>> y = np.full((48, 64), 126, np.uint8); u = np.full((24, 32), 128, np.uint8)
+    >>> f = YuvFrame(y, u, u.copy())
+    >>> f.shape, f.size > 0
+    ((48, 64, 3), True)
+    >>> int(f.green_small((16, 12))[0, 0]), float(f.chroma_small((8, 6))[0, 0])    # mid grey
+    (127, 0.0)
+    >>> pixels(f).shape                                  # converted on demand (here with OpenCV)
+    (48, 64, 3)
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Union
+
+import cv2
+import numpy as np
+
+# swscale's YUV → BGR (BT.601, limited range) as measured at the engine's 160 px scale on
+# decoded clips of both renderers: green = 1.163·Y − 0.396·U' − 0.820·V' − 19.8 (U' = U − 128),
+# rms 0.6 grey levels against the green of the converted frame; red and blue with the
+# standard factors, each clipped like the converted pixels
+_G = (1.163, -0.396, -0.820, -19.8)
+_Y_SCALE, _Y_OFF, _R_V, _B_U = 1.164, -18.62, 1.596, 2.017
+
+
+class YuvFrame:
+    """A decoded picture as its Y, U, V planes (U, V at half resolution, as 4:2:0 decoders
+    hand them out). ``to_bgr``: the decoder's own full conversion (called at most once);
+    without it OpenCV converts the planes."""
+
+    __slots__ = ("y", "u", "v", "_to_bgr", "_bgr", "shape", "size", "ndim", "keep")
+
+    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                 to_bgr: Optional[Callable[[], np.ndarray]] = None, keep: object = None):
+        self.y, self.u, self.v = y, u, v
+        self._to_bgr, self._bgr = to_bgr, None
+        self.shape = (y.shape[0], y.shape[1], 3)
+        self.size = y.shape[0] * y.shape[1] * 3
+        self.ndim = 3
+        self.keep = keep            # the decoder's frame that owns the planes' memory
+
+    def copy(self) -> "YuvFrame":
+        """Itself: nothing draws on the planes (a decoder hands out a new picture per frame)."""
+        return self
+
+    def bgr(self) -> np.ndarray:
+        """The whole picture in BGR (converted once, then kept)."""
+        if self._bgr is None:
+            if self._to_bgr is not None:
+                self._bgr = self._to_bgr()
+            else:
+                h, w = self.y.shape
+                i420 = np.concatenate([self.y.reshape(-1), self.u[:h // 2, :w // 2].reshape(-1),
+                                       self.v[:h // 2, :w // 2].reshape(-1)]).reshape(h * 3 // 2, w)
+                self._bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+            self._to_bgr = None
+        return self._bgr
+
+    def _small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # the engine's reduction of a BGR frame, on the planes: stride to ~2× the size, then
+        # area averaging (the same pixels: averaging more of them would change the noise the
+        # engine's limits were set for)
+        w = self.y.shape[1]
+        step = max(1, w // (size[0] * 2))
+        cs = max(1, step // 2)
+        y = cv2.resize(self.y[::step, ::step], size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        u = cv2.resize(self.u[::cs, ::cs], size, interpolation=cv2.INTER_AREA).astype(np.float32) - 128.0
+        v = cv2.resize(self.v[::cs, ::cs], size, interpolation=cv2.INTER_AREA).astype(np.float32) - 128.0
+        return y, u, v
+
+    def green_small(self, size: tuple[int, int]) -> np.ndarray:
+        """The green channel at ``size`` (uint8), as the engine reduces a BGR frame."""
+        y, u, v = self._small(size)
+        a, b, c, d = _G
+        g = a * y + b * u + c * v + d
+        return np.clip(g + 0.5, 0, 255).astype(np.uint8)
+
+    def chroma_small(self, size: tuple[int, int]) -> np.ndarray:
+        """Red − blue at ``size`` (float32), as the engine reduces a BGR frame."""
+        y, u, v = self._small(size)
+        yy = _Y_SCALE * y + _Y_OFF
+        return np.clip(yy + _R_V * v, 0, 255) - np.clip(yy + _B_U * u, 0, 255)
+
+
+Image = Union[np.ndarray, YuvFrame]
+
+
+def pixels(frame: Image) -> np.ndarray:
+    """The frame as an array (a :class:`YuvFrame` converted, once)."""
+    return frame.bgr() if isinstance(frame, YuvFrame) else frame
