@@ -14,6 +14,7 @@ def test_bench_quick_one_clip(data_dir, capsys):
     assert s["clips"] == 1 and s["exact_clips"] == 1 and s["false_counts"] == 0 and s["missed"] == 0
     assert 0 < s["latency_ms"]["max"] <= 500
     assert s["throughput_ratio"]["min"] > 0
+    assert s["throughput_ratio"]["720p_planes_min"] is None     # no 720p clip in this run
     assert (data_dir / "cache" / "bench" / "first_sheet_240p.mp4").exists()      # cached for the next run
     assert bench_count(["--quick", "--only", "nope"]) == 2
 
@@ -32,6 +33,10 @@ def test_score_false_and_missed():
     r = ClipResult("a", "1x1", 10, 100, 2, 2, fp, missed, lat, 100.0, 90.0, None, 100.0, 85.0)
     s = summary([r])
     assert s["exact_clips"] == 0 and s["accuracy"] == 0.0 and abs(r.ratio - 0.85) < 1e-9
+    # the stricter baseline: decoding that converts nothing (PyAV), same run
+    hd = ClipResult("b", "1280x720", 10, 100, 0, 0, 0, 0, [], 100.0, 90.0, None, 100.0, 85.0, None, 170.0)
+    t = summary([hd])["throughput_ratio"]
+    assert abs(hd.planes_ratio - 0.5) < 1e-9 and t["720p_planes_min"] == hd.planes_ratio and t["720p_min"] == 0.85
 
 
 def test_peer_summary_compares_accuracy_and_speed():
