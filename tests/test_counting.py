@@ -782,3 +782,24 @@ def test_a_one_frame_blip_after_the_arm_left_does_not_bring_it_back(tmp_path):
     spec = train_specs(93)["r_092"]
     assert spec.camera.flicker > 0.05 and spec.camera.shake_px == 2
     assert_stacking_clip_exact(spec, tmp_path, 4)
+
+
+def test_a_first_sheet_on_an_empty_bin_is_counted_though_much_still_differs(tmp_path, monkeypatch):
+    """A painted sheet handed onto an empty bin after a touch and an empty visit: once all is
+    still, 44 % of the area differs from the background, all of it the new sheet's surface
+    with cut edges. The cue rule refused it (its ``final_change`` weight was fitted where what
+    still differed was an arm's remains) and counted the nudge that followed instead: one false
+    count, one miss. :func:`~core.counting.cues.new_cover` counts it; the touch, the empty visit
+    and the nudge count nothing. The first four cycles of a clip of the stacking renderer's hard
+    corpus drawn with seeds 80000+ (not a held-out set)."""
+    import dataclasses
+
+    import core.counting.cues as C
+    from core.synthetic.stacking import train_specs
+    spec = train_specs(43, seed0=80000, hard=True)["r_042"]
+    spec = dataclasses.replace(spec, cycles=spec.cycles[:4])
+    assert spec.stage.initial == 0 and [c.kind for c in spec.cycles] == ["touch", "empty", "sheet", "nudge"]
+    assert_stacking_clip_exact(spec, tmp_path, 1)
+    monkeypatch.setattr(C, "new_cover", lambda c: False)       # the rule alone, as it was
+    r = count_video(str(tmp_path / f"{spec.name}.mp4"))
+    assert r.count == 1 and r.events[0].frame > 150            # the nudge's cycle, not the sheet's

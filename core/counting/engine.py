@@ -118,6 +118,7 @@ class Change:
     span: float = 0.0                        # what the cycle's change enclosed beyond itself (cues.cycle_span)
     elsewhere: float = 0.0                   # outside the counted area and entry zone, changed at the decision
                                              # (share of the counted area's size)
+    final_rect: float = 0.0                  # how rectangular what differs at the decision is (cues.rect_fill)
 
 
 @dataclass
@@ -542,6 +543,12 @@ class ModelFreeVerifier:
             # arm that plainly brought something it did not take away, with nothing new
             # anywhere else in the picture (an identical sheet laid exactly on the last one)
             p, top = min(p, 0.05), ["tex_area", "outline"]
+        elif p < self.model.threshold and C.new_cover(cues) and change.final_rect >= C.NEW_COVER_RECT:
+            # a new surface with cut edges, a rectangle, now covers a sheet-sized part of the area:
+            # a first sheet on an empty bin, or one of another colour (the rule's final_change
+            # weight was fitted where what still differed was an arm's remains, 2-10 % of the area;
+            # a hand resting there unseen at the edge is no rectangle)
+            p, top = self.model.threshold, ["final_change", "tone_area" if tone_area >= tex_area else "tex_area"]
         accept = p >= self.model.threshold
         box = None
         if boxes:
@@ -1147,7 +1154,7 @@ class CountingEngine:
 
     def _decide(self, frame: np.ndarray, index: int, t: float,
                 ch_bg: Optional[np.ndarray] = None, may_defer: bool = False) -> Optional[CountEvent]:
-        from core.counting.cues import _bbox, cycle_span
+        from core.counting.cues import NEW_COVER_MIN, _bbox, cycle_span, rect_fill
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
             bx, by, bw, bh = _bbox(self._motion_acc)
@@ -1162,7 +1169,9 @@ class CountingEngine:
                                      if self._sharp_acc is not None else 0.0),
                         came_not_left=asym[0], entered_wider=asym[1],
                         span=cycle_span([m for _t, m, _r in self._cyc_masks], self._roi_n),
-                        elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg))
+                        elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg),
+                        final_rect=(rect_fill((self._ch_bg if ch_bg is None else ch_bg) & self._roi_small)
+                                    if self._change >= NEW_COVER_MIN else 0.0))
         t0 = time.perf_counter()
         try:
             verdict = self.verifier.verify(pixels(self._bg_full), pixels(frame), change)  # type: ignore[arg-type]
