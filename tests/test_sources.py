@@ -205,23 +205,28 @@ def test_yuv_source_gives_the_same_frames_numbers_and_times_as_opencv(clip):
     assert [f.index for f in open_source(clip.path, yuv=True, analysis_fps=5)] == list(range(0, clip.frames, 2))
 
 
-def test_yuv_small_images_are_the_engines_reduction_of_the_converted_frame(tmp_path):
+@pytest.mark.parametrize("width,height", [(640, 360), (960, 540)])
+def test_yuv_small_images_are_the_engines_reduction_of_the_converted_frame(tmp_path, width, height):
     """The 160 px green and 80 px red−blue images made from the planes match the engine's
-    reduction of the converted BGR frame (coloured arms, floors, bins of the stacking
-    renderer): green within a few grey levels, red−blue within its sub-pixel clipping."""
+    reduction of the converted BGR frame (coloured arms, floors, bins, tread plate of the
+    stacking renderer under a harsh camera), also where the engine's stride is odd (960 px:
+    every 3rd pixel, between two chroma samples) and where a saturated arm's blue clips at 0:
+    within a grey level or two."""
     from core.counting.engine import _chroma_small, _gray_small
     from core.counting.frames import pixels
-    from core.synthetic.stacking import Cycle, StackSpec, render_clip
-    spec = StackSpec(width=640, height=360, fps=10, seed=5, cycles=[Cycle("sheet"), Cycle("touch")])
+    from core.synthetic.stacking import Camera, Cycle, Stage, StackSpec, render_clip
+    spec = StackSpec(width=width, height=height, fps=10, seed=5, cycles=[Cycle("sheet"), Cycle("touch")],
+                     stage=Stage(finish="tread"), camera=Camera(noise=5, codec="h264", crf=32))
     truth = render_clip(spec, tmp_path / "s.mp4")
     g_err, c_err = [], []
+    size, csize = (160, 90), (80, 45)
     for f in open_source(truth.path, yuv=True):
         bgr = pixels(f.image)
-        g_err.append(np.abs(f.image.green_small((160, 90)).astype(float) - _gray_small(bgr, (160, 90))).ravel())
-        c_err.append(np.abs(f.image.chroma_small((80, 45)) - _chroma_small(bgr, (80, 45))).ravel())
+        g_err.append(np.abs(f.image.green_small(size).astype(float) - _gray_small(bgr, size)).ravel())
+        c_err.append(np.abs(f.image.chroma_small(csize) - _chroma_small(bgr, csize)).ravel())
     g, c = np.concatenate(g_err), np.concatenate(c_err)
     assert g.mean() < 1.0 and np.percentile(g, 99.9) <= 3, (g.mean(), g.max())
-    assert np.sqrt((c ** 2).mean()) < 2.0 and np.percentile(c, 99) < 8, (c.mean(), c.max())
+    assert np.sqrt((c ** 2).mean()) < 1.0 and np.percentile(c, 99) < 2.5, (np.sqrt((c ** 2).mean()), c.max())
 
 
 def test_yuv_source_reads_other_layouts_and_unopenable_files_as_bgr(mp4v_clip, monkeypatch):

@@ -3,9 +3,10 @@ where and when the engine looks at it.
 
 Converting a whole 720p frame from YUV to BGR costs about a third of decoding it, yet the
 engine reads ~1/60 of the pixels of most frames (a 160 px grey image and an 80 px red−blue
-one). :class:`YuvFrame` computes those two small images from the planes directly, with the
-conversion swscale applies (BT.601, limited range), and converts the whole picture only for
-the frames the engine keeps (a background, a decision, a capture).
+one). :class:`YuvFrame` computes those two small images from the planes directly, from the
+same pixels and with the conversion swscale applies (BT.601, limited range; measured against
+the converted frames of both renderers' clips at 320–1280 px: 0.6–0.7 grey levels rms, at most
+2), and converts the whole picture only for the frames the engine decides on.
 
     >>> import numpy as np
     >>> y = np.full((48, 64), 126, np.uint8); u = np.full((24, 32), 128, np.uint8)
@@ -65,30 +66,53 @@ class YuvFrame:
             self._to_bgr = None
         return self._bgr
 
-    def _small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # the engine's reduction of a BGR frame, on the planes: stride to ~2× the size, then
-        # area averaging (the same pixels: averaging more of them would change the noise the
-        # engine's limits were set for)
-        w = self.y.shape[1]
+    def _on_grid(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Y, U, V at every ``step``-th pixel, the engine's stride for ``size`` (U and V: the
+        sample of each such pixel's 2×2 block), uint8."""
+        h, w = self.y.shape
         step = max(1, w // (size[0] * 2))
-        cs = max(1, step // 2)
-        y = cv2.resize(self.y[::step, ::step], size, interpolation=cv2.INTER_AREA).astype(np.float32)
-        u = cv2.resize(self.u[::cs, ::cs], size, interpolation=cv2.INTER_AREA).astype(np.float32) - 128.0
-        v = cv2.resize(self.v[::cs, ::cs], size, interpolation=cv2.INTER_AREA).astype(np.float32) - 128.0
-        return y, u, v
+        rows, cols = _grid(h, w, step)
+        if step % 2 == 0:    # the same pixels as a plain stride (cheaper than indexing)
+            cs = step // 2
+            u, v = self.u[::cs, ::cs][:len(rows), :len(cols)], self.v[::cs, ::cs][:len(rows), :len(cols)]
+        else:
+            u, v = self.u[rows[:, None], cols], self.v[rows[:, None], cols]
+        return self.y[::step, ::step], u, v
 
     def green_small(self, size: tuple[int, int]) -> np.ndarray:
-        """The green channel at ``size`` (uint8), as the engine reduces a BGR frame."""
-        y, u, v = self._small(size)
+        """The green channel at ``size`` (uint8), as the engine reduces a BGR frame: every
+        ``step``-th pixel, then area averaging (the same pixels: averaging more of them would
+        change the noise the engine's limits were set for)."""
+        y, u, v = (cv2.resize(p, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+                   for p in self._on_grid(size))
         a, b, c, d = _G
-        g = a * y + b * u + c * v + d
+        g = a * y + b * (u - 128.0) + c * (v - 128.0) + d
         return np.clip(g + 0.5, 0, 255).astype(np.uint8)
 
     def chroma_small(self, size: tuple[int, int]) -> np.ndarray:
-        """Red − blue at ``size`` (float32), as the engine reduces a BGR frame."""
-        y, u, v = self._small(size)
+        """Red − blue at ``size`` (float32), as the engine reduces a BGR frame: red and blue
+        converted and clipped pixel by pixel before the averaging (a saturated arm's blue
+        clips at 0, and that must not average away)."""
+        y, u, v = (p.astype(np.float32) for p in self._on_grid(size))
         yy = _Y_SCALE * y + _Y_OFF
-        return np.clip(yy + _R_V * v, 0, 255) - np.clip(yy + _B_U * u, 0, 255)
+        r = np.clip(yy + _R_V * (v - 128.0), 0, 255)
+        b = np.clip(yy + _B_U * (u - 128.0), 0, 255)
+        return (cv2.resize(r, size, interpolation=cv2.INTER_AREA)
+                - cv2.resize(b, size, interpolation=cv2.INTER_AREA))
+
+
+_GRIDS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(h: int, w: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the U/V samples under every ``step``-th pixel (kept per size)."""
+    key = (h, w, step)
+    g = _GRIDS.get(key)
+    if g is None:
+        if len(_GRIDS) > 32:
+            _GRIDS.clear()
+        g = _GRIDS[key] = (np.arange(0, h, step) // 2, np.arange(0, w, step) // 2)
+    return g
 
 
 Image = Union[np.ndarray, YuvFrame]
