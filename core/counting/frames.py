@@ -93,11 +93,11 @@ class YuvFrame:
         """Red − blue at ``size`` (float32), as the engine reduces a BGR frame: red and blue
         converted and clipped pixel by pixel before the averaging (a saturated arm's blue
         clips at 0, and that must not average away)."""
-        y, u, v = (p.astype(np.float32) for p in self._on_grid(size))
-        yy = _Y_SCALE * y + _Y_OFF
-        r = np.clip(yy + _R_V * (v - 128.0), 0, 255)
-        b = np.clip(yy + _B_U * (u - 128.0), 0, 255)
-        return (cv2.resize(r, size, interpolation=cv2.INTER_AREA)
+        y, u, v = (np.ascontiguousarray(p) for p in self._on_grid(size))
+        # saturating uint8 arithmetic: rounded and clipped to 0..255 like the converted pixels
+        r = cv2.addWeighted(y, _Y_SCALE, v, _R_V, _Y_OFF - 128.0 * _R_V)
+        b = cv2.addWeighted(y, _Y_SCALE, u, _B_U, _Y_OFF - 128.0 * _B_U)
+        return (cv2.resize(r, size, interpolation=cv2.INTER_AREA).astype(np.float32)
                 - cv2.resize(b, size, interpolation=cv2.INTER_AREA))
 
 
