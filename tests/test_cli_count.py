@@ -119,6 +119,7 @@ def test_counting_a_file_converts_only_the_frames_the_engine_keeps(monkeypatch):
     converted to BGR only for a background, a decision or a capture, and the counts are
     those of the engine fed OpenCV's converted frames."""
     import cv2
+
     from core.counting.engine import CountingEngine
     from core.counting.frames import YuvFrame
     from core.live.count import count_video

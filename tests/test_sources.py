@@ -214,7 +214,7 @@ def test_yuv_small_images_are_the_engines_reduction_of_the_converted_frame(tmp_p
     within a grey level or two."""
     from core.counting.engine import _chroma_small, _gray_small
     from core.counting.frames import pixels
-    from core.synthetic.stacking import Camera, Cycle, Stage, StackSpec, render_clip
+    from core.synthetic.stacking import Camera, Cycle, StackSpec, Stage, render_clip
     spec = StackSpec(width=width, height=height, fps=10, seed=5, cycles=[Cycle("sheet"), Cycle("touch")],
                      stage=Stage(finish="tread"), camera=Camera(noise=5, codec="h264", crf=32))
     truth = render_clip(spec, tmp_path / "s.mp4")

@@ -895,7 +895,9 @@ class CountingEngine:
 
     # --- main entry
     def update(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
-        """Advance by one frame; returns a :class:`CountEvent` when a sheet is counted."""
+        """Advance by one frame; returns a :class:`CountEvent` when a sheet is counted.
+        ``frame_bgr``: a BGR array, or a decoder's :class:`~core.counting.frames.YuvFrame`
+        (then a count's ``image`` is the converted frame)."""
         if frame_bgr is None or frame_bgr.size == 0:
             return None
         shape = frame_bgr.shape[:2]

@@ -262,6 +262,10 @@ class FrameSource:
     does the same per frame: the consumer (the counting engine's ``wants``) says which
     frames it will analyse. ``flags=False`` leaves ``Frame.flags`` empty (no black/frozen
     sample per frame) for a consumer that judges frames itself (``core.live.count``).
+    ``yuv=True`` (a file read start to end, as ``core count`` does): PyAV decodes it and
+    ``Frame.image`` is a :class:`~core.counting.frames.YuvFrame`, the decoded planes, converted
+    only where the consumer looks; numbering, times and ``want`` are the same. OpenCV reads
+    what PyAV cannot open.
     """
 
     def __init__(self, uri: str, *, loop: bool = False, fps_limit: Optional[float] = None,
@@ -478,7 +482,6 @@ class FrameSource:
                 self._cap = None
             if self._closed.is_set():
                 self._set(SourceStatus.CLOSED)
-
 
     def _iter_yuv(self, frames: Iterator[Any]) -> Iterator[Frame]:
         """:meth:`__iter__` for a file decoded by PyAV: the same numbering, times, ``want`` and
