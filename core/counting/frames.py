@@ -10,13 +10,13 @@ the converted frames of both renderers' clips at 320–1280 px: 0.6–0.7 grey l
 
     >>> import numpy as np
     >>> y = np.full((48, 64), 126, np.uint8); u = np.full((24, 32), 128, np.uint8)
-    >>> f = YuvFrame(y, u, u.copy())
+    >>> f = YuvFrame(y, u, u.copy(), to_bgr=lambda: np.full((48, 64, 3), 127, np.uint8))
     >>> f.shape, f.size > 0
     ((48, 64, 3), True)
     >>> int(f.green_small((16, 12))[0, 0]), float(f.chroma_small((8, 6))[0, 0])    # mid grey
     (127, 0.0)
-    >>> pixels(f).shape                                  # converted on demand (here with OpenCV)
-    (48, 64, 3)
+    >>> pixels(f).shape, pixels(f) is pixels(f)         # converted on demand, once
+    ((48, 64, 3), True)
 """
 from __future__ import annotations
 
@@ -35,19 +35,19 @@ _Y_SCALE, _Y_OFF, _R_V, _B_U = 1.164, -18.62, 1.596, 2.017
 
 class YuvFrame:
     """A decoded picture as its Y, U, V planes (U, V at half resolution, as 4:2:0 decoders
-    hand them out). ``to_bgr``: the decoder's own full conversion (called at most once);
-    without it OpenCV converts the planes."""
+    hand them out). ``to_bgr``: the decoder's own full conversion, called at most once (it
+    also keeps the decoder's picture, which owns the planes' memory, alive)."""
 
-    __slots__ = ("y", "u", "v", "_to_bgr", "_bgr", "shape", "size", "ndim", "keep")
+    __slots__ = ("y", "u", "v", "_to_bgr", "_bgr", "shape", "size", "ndim")
 
-    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
-                 to_bgr: Optional[Callable[[], np.ndarray]] = None, keep: object = None):
+    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, to_bgr: Callable[[], np.ndarray]):
         self.y, self.u, self.v = y, u, v
-        self._to_bgr, self._bgr = to_bgr, None
+        self._to_bgr: Optional[Callable[[], np.ndarray]] = to_bgr
+        self._bgr: Optional[np.ndarray] = None
+        # what the engine reads of an array: its shape, size and channels
         self.shape = (y.shape[0], y.shape[1], 3)
         self.size = y.shape[0] * y.shape[1] * 3
         self.ndim = 3
-        self.keep = keep            # the decoder's frame that owns the planes' memory
 
     def copy(self) -> "YuvFrame":
         """Itself: nothing draws on the planes (a decoder hands out a new picture per frame)."""
@@ -56,14 +56,8 @@ class YuvFrame:
     def bgr(self) -> np.ndarray:
         """The whole picture in BGR (converted once, then kept)."""
         if self._bgr is None:
-            if self._to_bgr is not None:
-                self._bgr = self._to_bgr()
-            else:
-                h, w = self.y.shape
-                i420 = np.concatenate([self.y.reshape(-1), self.u[:h // 2, :w // 2].reshape(-1),
-                                       self.v[:h // 2, :w // 2].reshape(-1)]).reshape(h * 3 // 2, w)
-                self._bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
-            self._to_bgr = None
+            assert self._to_bgr is not None
+            self._bgr, self._to_bgr = self._to_bgr(), None
         return self._bgr
 
     def _on_grid(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

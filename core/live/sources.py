@@ -565,7 +565,7 @@ def _yuv_frames(container: Any, stream: Any, first: Any) -> Iterator[Callable[[]
                 y = np.frombuffer(pl[0], np.uint8).reshape(-1, pl[0].line_size)[:h, :w]
                 u = np.frombuffer(pl[1], np.uint8).reshape(-1, pl[1].line_size)[:(h + 1) // 2, :(w + 1) // 2]
                 v = np.frombuffer(pl[2], np.uint8).reshape(-1, pl[2].line_size)[:(h + 1) // 2, :(w + 1) // 2]
-                return YuvFrame(y, u, v, to_bgr=lambda: fr.to_ndarray(format="bgr24"), keep=fr)
+                return YuvFrame(y, u, v, to_bgr=lambda: fr.to_ndarray(format="bgr24"))
             return make
         return lambda: fr.to_ndarray(format="bgr24")
 
