@@ -148,6 +148,9 @@ _CLIPS_HELDOUT = {
     # fixed at the start of session 7, before any of its work; to be looked at once, in its last run
     "heldout10": _HeldoutPlan((1152, 864, 28, 161, "864p28"), (23, 162, "720p23"), (1920, 1080, 27, 163, "1080p27"),
                               (592, 444, 12, 167, "444p12"), "galvanized"),
+    # fixed at the start of session 8, before any of its work; to be looked at once, in its last run
+    "heldout11": _HeldoutPlan((1056, 792, 21, 171, "792p21"), (26, 172, "720p26"), (1920, 1080, 16, 173, "1080p16"),
+                              (608, 456, 15, 177, "456p15"), "painted"),
 }
 
 
@@ -184,7 +187,8 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
     return specs
 
 
-SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10")
+SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
+        "heldout11")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -356,9 +360,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout10: the later held-out sets; all: every set")
+                         "heldout2..heldout11: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -452,7 +456,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
                      "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6 (seen)",
                      "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
-                     "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10"}[w]
+                     "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10 (seen)",
+                     "heldout11": "HELD-OUT 11"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
