@@ -803,3 +803,80 @@ def test_a_first_sheet_on_an_empty_bin_is_counted_though_much_still_differs(tmp_
     monkeypatch.setattr(C, "new_cover", lambda c: False)       # the rule alone, as it was
     r = count_video(str(tmp_path / f"{spec.name}.mp4"))
     assert r.count == 1 and r.events[0].frame > 150            # the nudge's cycle, not the sheet's
+
+
+def test_background_refresh_waits_for_stillness():
+    """The background absorbs slow drift once a second, but only with a frame after which
+    nothing moved for ``REFRESH_HOLD_S``: the tip of an arm coming in, still below every motion
+    limit on the frame the refresh would take, must not become part of the background (its
+    remains then read as a change at the rim once the arm has left: seen on a red floor once
+    red−blue changes counted from 0.75 grey-level limits)."""
+    from core.counting.engine import REFRESH_HOLD_S
+    rng = np.random.default_rng(3)
+    base = np.clip(90 + rng.normal(0, 12, (240, 320, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    base = np.ascontiguousarray(base)
+    fps = 10.0
+
+    def run(tip_at: int | None, n: int) -> CountingEngine:
+        eng = CountingEngine(CountingSettings(), ModelFreeVerifier())
+        for i in range(n):
+            f = base.copy()
+            if tip_at is not None and i == tip_at:
+                f[110:118, 0:3] = (40, 40, 200)          # the tip of an arm: below every motion limit
+            elif tip_at is not None and i > tip_at:
+                f[100:130, 0:30 * (i - tip_at)] = (40, 40, 200)    # ... then the arm
+            eng.update(f, i, i / fps)
+        return eng
+
+    still = run(None, 30)                 # nothing happens: refreshed with a still frame
+    assert still.state == EngineState.STABLE and still._bg_t >= 1.0
+    assert REFRESH_HOLD_S <= still._bg_t <= 3.0 - REFRESH_HOLD_S
+    first_cand = 11                       # the first frame more than 1 s after the first background
+    arm = run(first_cand, first_cand + 4)
+    assert arm.state != EngineState.STABLE                 # the arm is in view
+    assert arm._bg_t < first_cand / fps                     # ... and its tip is in no background
+    assert (pixels_of(arm._bg_full)[110:118, 0:3] == base[110:118, 0:3]).all()
+
+
+def pixels_of(frame):
+    from core.counting.frames import pixels
+    return pixels(frame)
+
+
+def _carry_frames(sheet_bgr=(30, 40, 52), floor=50):
+    """An arm carries a sheet in from the left and lays it exactly on an identical one: only
+    the carry shows (320×240 at 10 frames/s)."""
+    rng = np.random.default_rng(5)
+    base = np.clip(floor + rng.normal(0, 2, (240, 320, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    base[60:180, 80:240] = sheet_bgr
+    frames = [base.copy() for _ in range(30)]
+    for k, x in enumerate(range(-160, 81, 40)):             # the sheet comes in, carried
+        f = base.copy()
+        f[60:180, max(0, x):x + 160] = sheet_bgr
+        f[115:125, 0:max(0, x) + 80] = (200, 200, 200)        # the arm holding it
+        frames.append(f)
+    for x in range(80, -10, -40):                             # the arm goes back alone
+        f = base.copy()
+        f[115:125, 0:x + 80] = (200, 200, 200)
+        frames.append(f)
+    return frames + [base.copy() for _ in range(40)]
+
+
+def test_a_carried_sheet_the_floor_hides_in_grey_shows_in_colour(monkeypatch):
+    """A dark brown sheet carried over a charcoal floor differs by ~10 grey levels and ~20 in
+    red−blue: below both of the states' limits. The cycle's figures see it with the weaker
+    colour limit (``CUE_CHROMA_K``): what was carried is the sheet, not the arm alone."""
+    import core.counting.engine as E
+
+    def carried(k: float) -> dict:
+        monkeypatch.setattr(E, "CUE_CHROMA_K", k)
+        eng = CountingEngine(CountingSettings(), ModelFreeVerifier())
+        for i, f in enumerate(_carry_frames()):
+            eng.update(f, i, i / 10.0)
+        assert len(eng.decisions) == 1
+        return eng.decisions[0].cues
+
+    weak, states = carried(E.CUE_CHROMA_K), carried(E.CHROMA_K)
+    assert states["carried"] < 0.08 < weak["carried"]          # the arm alone vs arm and sheet
+    assert weak["swept"] > states["swept"] + 0.08
+    assert states["entered_wider"] < 0.05 < 0.3 < weak["entered_wider"]    # came in wider than it left

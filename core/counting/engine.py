@@ -228,10 +228,18 @@ def _highpass(g: np.ndarray) -> np.ndarray:
     return g - cv2.blur(g, (5, 5))
 
 
+REFRESH_HOLD_S = 0.25  # stillness after a frame before it may refresh the background
+CHROMA_K = 1.5   # red−blue change limit, in grey-level thresholds
+# ... for what a cycle brought in (its cue figures only; the states keep CHROMA_K): a dark
+# brown sheet carried over a charcoal floor differs by ~18 in red−blue and ~8 in grey, below
+# both limits, and came in unseen; the light scales red−blue (the 35 % term), a sheet does not
+CUE_CHROMA_K = 0.75
+
+
 def _chroma_changed(cur: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, thr: float) -> np.ndarray:
-    """Red−blue outside the reference's 5×5 range by more than ``1.5·thr`` plus 35 % of the
-    reference's own colour strength."""
-    t = 1.5 * thr
+    """Red−blue outside the reference's 5×5 range by more than ``CHROMA_K·thr`` plus 35 % of
+    the reference's own colour strength."""
+    t = CHROMA_K * thr
     return (cur > ref_hi + t + 0.35 * np.abs(ref_hi)) | (cur < ref_lo - t - 0.35 * np.abs(ref_lo))
 
 
@@ -256,9 +264,10 @@ def _tolerant_band(hi_lo: tuple[np.ndarray, np.ndarray], thr: float) -> tuple[np
     return hi + thr, lo - thr
 
 
-def _chroma_band(hi_lo: tuple[np.ndarray, np.ndarray], thr: float) -> tuple[np.ndarray, np.ndarray]:
+def _chroma_band(hi_lo: tuple[np.ndarray, np.ndarray], thr: float,
+                 k: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
     """(upper, lower) limits of :func:`_chroma_changed`, computed once per reference (the
-    same expressions, so the same test bit for bit).
+    same expressions, so the same test bit for bit; ``k``: another limit than ``CHROMA_K``).
 
     >>> cur = np.array([[0.0, 30.0, -40.0]], np.float32); ref = np.zeros((1, 3), np.float32)
     >>> up, lo = _chroma_band((ref + 5, ref - 5), 10.0)
@@ -266,7 +275,7 @@ def _chroma_band(hi_lo: tuple[np.ndarray, np.ndarray], thr: float) -> tuple[np.n
     True
     """
     hi, lo = hi_lo
-    t = 1.5 * thr
+    t = (CHROMA_K if k is None else k) * thr
     return hi + t + 0.35 * np.abs(hi), lo - t - 0.35 * np.abs(lo)
 
 
@@ -703,6 +712,7 @@ class CountingEngine:
         self._bg_band: Any = None
         self._bg_hp_band: Any = None
         self._bg_cr_band: Any = None
+        self._bg_cr_cue_band: Any = None
         self._cur_small: Optional[tuple] = None      # (frame, grey small, red−blue small) of the last frame analysed
         self._settled_small: Optional[tuple] = None  # the same for the SETTLING still frame
         self._glob = 1.0
@@ -716,6 +726,7 @@ class CountingEngine:
         self._cycle_start: Optional[float] = None
         self._motion_acc: Optional[np.ndarray] = None
         self._peak = 0.0                      # largest changed fraction during the cycle
+        self._cue_peak = 0.0                  # ... with the cue figures' weaker colour limit
         self._cyc_masks: list[tuple[float, np.ndarray, float]] = []   # (t, changed, rim) of each cycle frame
         self._last_motion_t = 0.0             # last frame of the cycle with motion or an arm at the rim
         self._exit_seen = False               # motion in the edge band since the last motion inside
@@ -726,6 +737,7 @@ class CountingEngine:
         self.last_decision: Optional[Decision] = None
         self._motion = self._change = self._rim = 0.0
         self._last_refresh = 0.0
+        self._refresh_cand: Optional[tuple] = None    # ((frame, grey, red−blue), t): the next background
         self._next_t: Optional[float] = None    # next frame time to analyse (idle_fps)
         self._seen_t: Optional[float] = None    # time of the last frame offered (wants) ...
         self._seen_ans = True                   # ... and the answer given for it
@@ -861,12 +873,15 @@ class CountingEngine:
         ratio[off] = glob if fill is None else fill
         return ratio, glob, off
 
-    def _set_background(self, frame: np.ndarray, t: float) -> None:
-        """``frame`` becomes the reference: its exposure defines the grey levels."""
-        self._bg_full = frame.copy() if self.copy_frames else frame
+    def _set_background(self, frame: np.ndarray, t: float, small: Optional[tuple] = None) -> None:
+        """``frame`` becomes the reference: its exposure defines the grey levels (``small``:
+        its (frame, grey, red−blue) small images, kept from its own analysis with a copy of
+        the frame when frames are copied)."""
+        self._bg_full = frame.copy() if self.copy_frames and small is None else frame
         self._bg_t = t
+        self._refresh_cand = None
         raw = cr = None
-        for cur in (self._cur_small, self._settled_small):   # its small images, when analysed already
+        for cur in (small, self._cur_small, self._settled_small):   # its small images, when analysed already
             if cur is not None and cur[0] is frame:
                 raw, cr = cur[1], cur[2]
                 break
@@ -892,6 +907,7 @@ class CountingEngine:
         self._bg_band = _tolerant_band((self._bg_hi, self._bg_lo), thr)
         self._bg_hp_band = _tolerant_band(self._bg_hp, 0.6 * thr)
         self._bg_cr_band = None if self._bg_cr is None else _chroma_band(self._bg_cr, thr)
+        self._bg_cr_cue_band = None if self._bg_cr is None else _chroma_band(self._bg_cr, thr, CUE_CHROMA_K)
 
     # --- main entry
     def update(self, frame_bgr: np.ndarray, frame_index: int, t_seconds: float) -> Optional[CountEvent]:
@@ -968,6 +984,7 @@ class CountingEngine:
             self._bands()
         bg_up, bg_lo = self._bg_band
         ch_bg = (g > bg_up) | (g < bg_lo)
+        ch_cue = ch_bg
         # against the previous frame at the previous frame's exposure: where the picture differs
         # from the background (a sheet laid since), the background's gain map holds only the
         # global gain, and a flicker band rolling over the frame would show there as motion
@@ -990,6 +1007,10 @@ class CountingEngine:
             cr_up, cr_lo = self._bg_cr_band
             cb = ((cr > cr_up) | (cr < cr_lo)).view(np.uint8)
             ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
+            # the cycle's figures also see weaker colour changes (CUE_CHROMA_K)
+            w_up, w_lo = self._bg_cr_cue_band
+            cw = ((cr > w_up) | (cr < w_lo)).view(np.uint8)
+            ch_cue = ch_bg | cv2.resize(cw, up, interpolation=cv2.INTER_NEAREST).view(bool)
             if self._prev_cr is not None:
                 cp = _chroma_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
                 ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
@@ -999,6 +1020,11 @@ class CountingEngine:
         self._motion = np.count_nonzero(ch_prev & roi) / self._watch_n
         rim_px = [np.count_nonzero(ch_bg[sl]) for sl, _n in self._side_n]
         self._rim = max((c / n for c, (_sl, n) in zip(rim_px, self._side_n)), default=0.0)
+        if ch_cue is ch_bg:
+            cue_change, cue_rim = self._change, self._rim
+        else:
+            cue_change = np.count_nonzero(ch_cue & self._roi_small) / self._roi_n
+            cue_rim = max((np.count_nonzero(ch_cue[sl]) / n for sl, n in self._side_n), default=0.0)
         # a trace on ONE side only (an arm comes in from one side; camera shake shows on several)
         self._rim_trace = sum(c > RIM_CLEAR_PX for c in rim_px) == 1
         self._prev_small, self._prev_t = g, t_seconds
@@ -1015,24 +1041,38 @@ class CountingEngine:
         if self.state == EngineState.STABLE:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
                 self.state = EngineState.MOTION
+                self._refresh_cand = None
                 self._cycle_start = t_seconds
-                self._motion_acc = ch_bg.copy()
-                self._peak = self._change
+                self._motion_acc = ch_cue.copy()
+                self._peak, self._cue_peak = self._change, cue_change
                 self._sharp_acc = self._sharp_changed(g)
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
+                self._cyc_masks = [(t_seconds, ch_cue & self._roi_small, cue_rim)]
                 self._last_motion_t = t_seconds
                 self._exit_seen = self._exit_moved = rim_moving
-            elif t_seconds - self._last_refresh > 1.0 and not moving:
-                # absorb slow light drift and gradients while nothing happens
-                self._set_background(frame_bgr, t_seconds)
+            elif moving:
+                self._refresh_cand = None
+            elif self._refresh_cand is not None:
+                cand_small, cand_t = self._refresh_cand
+                if t_seconds - cand_t >= REFRESH_HOLD_S:
+                    # nothing moved since the candidate was taken: it held no arm on its way in
+                    self._refresh_cand = None
+                    self._set_background(cand_small[0], cand_t, cand_small)
+            elif t_seconds - self._last_refresh > 1.0:
+                # absorb slow light drift and gradients while nothing happens -- with a frame
+                # after which nothing moved for a while (the tip of an arm coming in, still
+                # below the motion limits, must not become part of the background)
+                f, raw, cr = self._cur_small
+                # a copy now, when the caller may draw on its frame after this call
+                self._refresh_cand = ((f.copy() if self.copy_frames else f, raw, cr), t_seconds)
         else:
             if self._motion_acc is not None:
-                self._motion_acc |= ch_bg
+                self._motion_acc |= ch_cue
             self._peak = max(self._peak, self._change)
+            self._cue_peak = max(self._cue_peak, cue_change)
             sharp = self._sharp_changed(g)
             if self._sharp_acc is not None:
                 self._sharp_acc |= sharp
-            self._cyc_masks.append((t_seconds, ch_bg & self._roi_small, self._rim))
+            self._cyc_masks.append((t_seconds, ch_cue & self._roi_small, cue_rim))
             if len(self._cyc_masks) > 400:        # a long cycle: keep every other frame
                 self._cyc_masks = self._cyc_masks[::2]
             if rim_moving and max(self._rim, prev_rim) > self.rim_frac:
@@ -1058,9 +1098,9 @@ class CountingEngine:
                 self.state = EngineState.MOTION          # this frame starts the next cycle
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_prev.copy()
-                self._peak = self._change
+                self._peak, self._cue_peak = self._change, cue_change
                 self._sharp_acc = sharp.copy()
-                self._cyc_masks = [(t_seconds, ch_bg & self._roi_small, self._rim)]
+                self._cyc_masks = [(t_seconds, ch_cue & self._roi_small, cue_rim)]
                 self._last_motion_t = t_seconds
                 return event
             if moving or arm_in_view:
@@ -1164,7 +1204,7 @@ class CountingEngine:
         asym = self._asymmetry()
         change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
                         cycle_s=t - (self._cycle_start or t), frame=index, t=t,
-                        carried=self._peak, final_change=self._change,
+                        carried=self._cue_peak, final_change=self._change,
                         swept=(np.count_nonzero(self._motion_acc & self._roi_small) / self._roi_n
                                if self._motion_acc is not None else 0.0),
                         swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
@@ -1199,7 +1239,7 @@ class CountingEngine:
         self.state = EngineState.STABLE
         self._still_time = 0.0
         self._motion_acc = None
-        self._peak = 0.0
+        self._peak = self._cue_peak = 0.0
         self._cyc_masks = []
         self._settled = None
         self._sharp_acc = None
