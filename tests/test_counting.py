@@ -812,6 +812,7 @@ def test_background_refresh_waits_for_stillness():
     remains then read as a change at the rim once the arm has left: seen on a red floor once
     red−blue changes counted from 0.75 grey-level limits)."""
     from core.counting.engine import REFRESH_HOLD_S
+    from core.counting.frames import pixels
     rng = np.random.default_rng(3)
     base = np.clip(90 + rng.normal(0, 12, (240, 320, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
     base = np.ascontiguousarray(base)
@@ -835,12 +836,7 @@ def test_background_refresh_waits_for_stillness():
     arm = run(first_cand, first_cand + 4)
     assert arm.state != EngineState.STABLE                 # the arm is in view
     assert arm._bg_t < first_cand / fps                     # ... and its tip is in no background
-    assert (pixels_of(arm._bg_full)[110:118, 0:3] == base[110:118, 0:3]).all()
-
-
-def pixels_of(frame):
-    from core.counting.frames import pixels
-    return pixels(frame)
+    assert (pixels(arm._bg_full)[110:118, 0:3] == base[110:118, 0:3]).all()
 
 
 def _carry_frames(sheet_bgr=(30, 40, 52), floor=50):
