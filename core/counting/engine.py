@@ -984,7 +984,7 @@ class CountingEngine:
             self._bands()
         bg_up, bg_lo = self._bg_band
         ch_bg = (g > bg_up) | (g < bg_lo)
-        ch_cue = ch_bg
+        cr = None
         # against the previous frame at the previous frame's exposure: where the picture differs
         # from the background (a sheet laid since), the background's gain map holds only the
         # global gain, and a flicker band rolling over the frame would show there as motion
@@ -1007,10 +1007,6 @@ class CountingEngine:
             cr_up, cr_lo = self._bg_cr_band
             cb = ((cr > cr_up) | (cr < cr_lo)).view(np.uint8)
             ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
-            # the cycle's figures also see weaker colour changes (CUE_CHROMA_K)
-            w_up, w_lo = self._bg_cr_cue_band
-            cw = ((cr > w_up) | (cr < w_lo)).view(np.uint8)
-            ch_cue = ch_bg | cv2.resize(cw, up, interpolation=cv2.INTER_NEAREST).view(bool)
             if self._prev_cr is not None:
                 cp = _chroma_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
                 ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
@@ -1020,9 +1016,14 @@ class CountingEngine:
         self._motion = np.count_nonzero(ch_prev & roi) / self._watch_n
         rim_px = [np.count_nonzero(ch_bg[sl]) for sl, _n in self._side_n]
         self._rim = max((c / n for c, (_sl, n) in zip(rim_px, self._side_n)), default=0.0)
-        if ch_cue is ch_bg:
-            cue_change, cue_rim = self._change, self._rim
-        else:
+        ch_cue, cue_change, cue_rim = ch_bg, self._change, self._rim
+        if cr is not None and (self.state != EngineState.STABLE or self._change > self.motion_frac
+                               or self._rim > self.rim_frac):
+            # the cycle's figures also see weaker colour changes (CUE_CHROMA_K); only while a
+            # cycle runs or starts (they feed nothing else): an idle frame skips them
+            w_up, w_lo = self._bg_cr_cue_band
+            cw = ((cr > w_up) | (cr < w_lo)).view(np.uint8)
+            ch_cue = ch_bg | cv2.resize(cw, self._small_size, interpolation=cv2.INTER_NEAREST).view(bool)
             cue_change = np.count_nonzero(ch_cue & self._roi_small) / self._roi_n
             cue_rim = max((np.count_nonzero(ch_cue[sl]) / n for sl, n in self._side_n), default=0.0)
         # a trace on ONE side only (an arm comes in from one side; camera shake shows on several)
@@ -1061,9 +1062,9 @@ class CountingEngine:
                 # absorb slow light drift and gradients while nothing happens -- with a frame
                 # after which nothing moved for a while (the tip of an arm coming in, still
                 # below the motion limits, must not become part of the background)
-                f, raw, cr = self._cur_small
+                f, raw, rb = self._cur_small
                 # a copy now, when the caller may draw on its frame after this call
-                self._refresh_cand = ((f.copy() if self.copy_frames else f, raw, cr), t_seconds)
+                self._refresh_cand = ((f.copy() if self.copy_frames else f, raw, rb), t_seconds)
         else:
             if self._motion_acc is not None:
                 self._motion_acc |= ch_cue
