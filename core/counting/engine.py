@@ -229,6 +229,13 @@ def _highpass(g: np.ndarray) -> np.ndarray:
 
 
 REFRESH_HOLD_S = 0.25  # stillness after a frame before it may refresh the background
+# a rolling-shutter flicker band is a gain per row: each row's residual gain after the coarse
+# cells, taken out when within ±ROW_GAIN_TOL (0 = off), smoothed over ROW_SMOOTH rows of the
+# analysis grid (one row's median is noisy on a dark floor: noise read as motion)
+ROW_GAIN_TOL = 0.06
+ROW_SMOOTH = 1.5
+GLITCH_CHECK = True                  # motion back to the still frame before it is a jolt's, no arm's
+KEEP_BACKGROUND_IF_NOTHING = True    # a "no" with the picture back to the background keeps it
 CHROMA_K = 1.5   # red−blue change limit, in grey-level thresholds
 # ... for what a cycle brought in (its cue figures only; the states keep CHROMA_K): a dark
 # brown sheet carried over a charcoal floor differs by ~18 in red−blue and ~8 in grey, below
@@ -719,6 +726,7 @@ class CountingEngine:
         self._gain: Optional[np.ndarray] = None
         self._new_cells: Optional[np.ndarray] = None   # gain cells that differ from the background (_norm)
         self._was_moving = False                # motion on the last analysed frame
+        self._glitch_ref: Optional[tuple] = None  # the still frame before a first frame of motion
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -837,8 +845,20 @@ class CountingEngine:
         gf = g.astype(np.float32)
         if self._bg_sub is None:
             return gf
-        ratio, self._glob, self._new_cells = self._cell_gains(gf[::3, ::3] / self._bg_sub)
+        sub = gf[::3, ::3] / self._bg_sub
+        ratio, self._glob, self._new_cells = self._cell_gains(sub)
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
+        if ROW_GAIN_TOL > 0:
+            # a rolling-shutter flicker band is a gain per ROW: what the coarse cells leave of
+            # it (sharpest at the top and bottom edges, past the last cells' centres) is each
+            # row's median residual; rows whose residual is larger are left alone (something
+            # new covers most of them)
+            res = np.median(sub / gain[::3, ::3], axis=1)
+            res[np.abs(res - 1.0) > ROW_GAIN_TOL] = 1.0
+            if ROW_SMOOTH > 0:
+                res = cv2.GaussianBlur(res[:, None].astype(np.float32), (1, 0), ROW_SMOOTH).ravel()
+            gain = gain * cv2.resize(res[:, None].astype(np.float32), (1, self._small_size[1]),
+                                     interpolation=cv2.INTER_LINEAR)
         self._gain = gain
         return gf / np.maximum(gain, 0.05)
 
@@ -984,7 +1004,7 @@ class CountingEngine:
             self._bands()
         bg_up, bg_lo = self._bg_band
         ch_bg = (g > bg_up) | (g < bg_lo)
-        cr = None
+        cr = pre_cr = None
         # against the previous frame at the previous frame's exposure: where the picture differs
         # from the background (a sheet laid since), the background's gain map holds only the
         # global gain, and a flicker band rolling over the frame would show there as motion
@@ -1007,6 +1027,7 @@ class CountingEngine:
             cr_up, cr_lo = self._bg_cr_band
             cb = ((cr > cr_up) | (cr < cr_lo)).view(np.uint8)
             ch_bg |= cv2.resize(cb, up, interpolation=cv2.INTER_NEAREST).view(bool)
+            pre_cr = self._prev_cr
             if self._prev_cr is not None:
                 cp = _chroma_changed(cr, self._prev_cr[0], self._prev_cr[1], self.pix_thr).view(np.uint8)
                 ch_prev |= cv2.resize(cp, up, interpolation=cv2.INTER_NEAREST).view(bool)
@@ -1029,9 +1050,25 @@ class CountingEngine:
         # a trace on ONE side only (an arm comes in from one side; camera shake shows on several)
         self._rim_trace = sum(c > RIM_CLEAR_PX for c in rim_px) == 1
         self._prev_small, self._prev_t = g, t_seconds
+        pre_hi, pre_lo = self._prev_hi, self._prev_lo
         self._prev_hi, self._prev_lo = _hi_lo(g)
 
         moving = self._motion > self.motion_frac
+        glitch_ref, self._glitch_ref = self._glitch_ref, None
+        if moving and GLITCH_CHECK:
+            if glitch_ref is not None:
+                # the frame after a one-frame jolt of a still scene (an exposure step, a shaken
+                # or badly compressed frame): back at the still frame before it, its motion is the
+                # jolt's way back, no arm (an arm moving in view differs from both frames)
+                gh, gl, gcr = glitch_ref
+                back = _tolerant_changed(g, gh, gl, self.pix_thr)
+                if gcr is not None and cr is not None:
+                    cb2 = _chroma_changed(cr, gcr[0], gcr[1], self.pix_thr).view(np.uint8)
+                    back |= cv2.resize(cb2, self._small_size, interpolation=cv2.INTER_NEAREST).view(bool)
+                if np.count_nonzero(back & roi) / self._watch_n <= self.motion_frac:
+                    moving = False
+            elif self.state == EngineState.SETTLING and not self._was_moving:
+                self._glitch_ref = (pre_hi, pre_lo, pre_cr)
         was_moving, self._was_moving = self._was_moving, moving
         prev_rim, self._prev_rim = self._prev_rim, self._rim
         # the arm's way out: motion in the band along the edge. Motion inside the area with
@@ -1236,7 +1273,14 @@ class CountingEngine:
         self._deferred = False
         self.last_reason = verdict.reason
         self.last_decision_t = t
-        self._set_background(frame, t)
+        # (the fast-feeding path decides on the last still frame: its own change, not this frame's)
+        still_change = change.final_change if ch_bg is None else np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
+        if verdict.accept or not KEEP_BACKGROUND_IF_NOTHING or still_change >= self.motion_frac or self._bg_full is None:
+            self._set_background(frame, t)
+        else:
+            # nothing came and the picture is the background's again: keep the background (this
+            # frame may hold the tip of the next arm, below every limit; it would stay in view for good)
+            self._refresh_cand = None
         self.state = EngineState.STABLE
         self._still_time = 0.0
         self._motion_acc = None
