@@ -178,3 +178,37 @@ def test_threshold_choice_reaches_the_stated_precision():
     sc = score_detections(preds, truth)
     assert pick_threshold(sc["patches"]["hits"], 0.9, min_support=1) == 0.9
     assert pr_at(sc, "patches", 0.3) == {"precision": round(2 / 3, 4), "recall": 1.0, "detections": 3}
+
+
+def test_set_inference_imgsz_makes_the_checkpoint_default_to_the_export_size(tmp_path):
+    """`finalize --imgsz N` ships a .pt whose own default size is N, so eval/thresholds/GPU
+    runs agree with the ONNX twin exported at N."""
+    import shutil
+
+    from core.models.neu import default_imgsz, set_inference_imgsz
+    pt = tmp_path / "m.pt"
+    shutil.copyfile(MODEL, pt)
+    set_inference_imgsz(pt, 288)
+    assert default_imgsz(pt) == 288
+    with pytest.raises(ValueError):
+        set_inference_imgsz(pt, 300)   # not a multiple of the stride
+
+
+def test_finalize_and_thresholds_cli_pass_the_inference_size(monkeypatch):
+    import core.models.neu as neu
+    seen: dict = {}
+
+    def fake_finalize(run_dir, neu_dir, only_if_better=False, imgsz=None):
+        seen["finalize"] = imgsz
+        return {}
+
+    def fake_thresholds(model, neu_dir, precision, imgsz=None):
+        seen["thresholds"] = imgsz
+        return {}
+
+    monkeypatch.setattr(neu, "finalize", fake_finalize)
+    monkeypatch.setattr(neu, "choose_thresholds", fake_thresholds)
+    assert neu._main(["finalize", "runs/x", "--imgsz", "320"]) == 0
+    assert neu._main(["thresholds", "m.pt", "--imgsz", "416"]) == 0
+    assert seen == {"finalize": 320, "thresholds": 416}
+    assert neu._main(["finalize", "runs/x"]) == 0 and seen["finalize"] is None   # default: the training size

@@ -381,6 +381,14 @@ def pick_threshold(hits: list[tuple[float, bool]], target: float, min_support: i
     return round(max(floor, min(best, ceiling)), 3)
 
 
+def default_imgsz(model_path: str | Path) -> int:
+    """A checkpoint's own inference size (``YOLO(...).overrides["imgsz"]``; 224 when unset)."""
+    from core.platform import offline
+    offline.prepare()
+    from ultralytics import YOLO
+    return int((YOLO(str(model_path), task="detect").overrides or {}).get("imgsz") or 224)
+
+
 def predict_neu(model_path: str | Path, src: Path, ids: list[str], imgsz: Optional[int] = None,
                 conf: float = 0.01) -> dict[str, list[tuple[str, float, list[float]]]]:
     """Raw predictions of a NEU model on NEU-DET images (by id), CPU."""
@@ -410,7 +418,7 @@ def neu_truth(src: Path, ids: list[str]) -> dict[str, list[tuple[str, list[float
 
 
 def choose_thresholds(model_path: str | Path, neu_dir: str | Path | None = None, target_precision: float = 0.9,
-                      selection_frac: float = 0.1, seed: int = 0) -> dict[str, Any]:
+                      selection_frac: float = 0.1, seed: int = 0, imgsz: Optional[int] = None) -> dict[str, Any]:
     """Per-class default confidences for a stated precision.
 
     Chosen on the selection split carved from ``splits/train.txt`` (never on the 361 val
@@ -418,12 +426,16 @@ def choose_thresholds(model_path: str | Path, neu_dir: str | Path | None = None,
     thresholds are then *reported* on val. (A model trained on all of train.txt has seen
     the selection images, so its selection precision is optimistic — the val columns are
     the honest figures.)
+
+    ``imgsz``: the size to predict at (default: the model's own inference size, which
+    :func:`finalize` makes the ONNX export size); recorded in the table.
     """
     src = Path(neu_dir) if neu_dir else default_neu_dir()
+    imgsz = int(imgsz or default_imgsz(model_path))
     sel = selection_ids(read_split(src, "train"), selection_frac, seed)
     val = read_split(src, "val")
-    s_sel = score_detections(predict_neu(model_path, src, sel), neu_truth(src, sel))
-    s_val = score_detections(predict_neu(model_path, src, val), neu_truth(src, val))
+    s_sel = score_detections(predict_neu(model_path, src, sel, imgsz=imgsz), neu_truth(src, sel))
+    s_val = score_detections(predict_neu(model_path, src, val, imgsz=imgsz), neu_truth(src, val))
     conf: dict[str, float] = {}
     table: dict[str, Any] = {}
     for c in NEU_CLASSES:
@@ -432,7 +444,8 @@ def choose_thresholds(model_path: str | Path, neu_dir: str | Path | None = None,
         table[c] = {"conf": t, "selection": pr_at(s_sel, c, t), "val": pr_at(s_val, c, t)}
     return {"target_precision": target_precision, "conf": conf, "classes": table,
             "chosen_on": f"selection split: {len(sel)} images carved from splits/train.txt ({SELECTION_RULE})",
-            "reported_on": f"NEU-DET splits/val.txt ({len(val)} images)", "model": Path(model_path).name}
+            "reported_on": f"NEU-DET splits/val.txt ({len(val)} images)", "model": Path(model_path).name,
+            "imgsz": imgsz}
 
 
 def write_thresholds(model_file: str, table: dict[str, Any], paths: Any = None) -> None:
@@ -452,11 +465,36 @@ def write_thresholds(model_file: str, table: dict[str, Any], paths: Any = None) 
     mf.write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def set_inference_imgsz(pt_path: str | Path, imgsz: int) -> None:
+    """Make ``imgsz`` the default inference size of a stripped Ultralytics checkpoint
+    (its ``train_args["imgsz"]``, which ``YOLO(...).overrides`` reads), in place.
+
+    Every path that does not pass a size — the ``.pt`` on a GPU box, ``eval defects``,
+    ``thresholds`` — then runs at the size the ONNX twin was exported at; the training
+    size is kept in the manifest (``train_imgsz``)."""
+    import torch
+    if int(imgsz) < 32 or int(imgsz) % 32:
+        raise ValueError(f"imgsz must be a multiple of 32 and ≥ 32, got {imgsz}")
+    ckpt = torch.load(str(pt_path), map_location="cpu", weights_only=False)
+    args = ckpt.get("train_args")
+    if not isinstance(args, dict):
+        raise ValueError(f"{Path(pt_path).name} has no train_args to carry the inference size")
+    args["imgsz"] = int(imgsz)
+    torch.save(ckpt, str(pt_path))
+
+
 def finalize(run_dir: str | Path, neu_dir: str | Path | None = None,
-             stem: str = "defect_yolo11n", only_if_better: bool = False) -> dict:
+             stem: str = "defect_yolo11n", only_if_better: bool = False,
+             imgsz: Optional[int] = None) -> dict:
     """Ship a finished NEU run: strip the optimizer from ``best.pt``, export ONNX at the
-    training size, evaluate on the 361 val images, copy both into ``weights/`` with the
-    manifest entry (:func:`core.models.training.ship_weights`) and register them (task ``defect``).
+    inference size, evaluate on the 361 val images and choose the per-class thresholds at
+    that size, copy both into ``weights/`` with the manifest entry
+    (:func:`core.models.training.ship_weights`) and register them (task ``defect``).
+
+    ``imgsz`` is the inference (export) size; default the training size. A smaller one
+    trades some mAP for CPU time per capture (every 200 px tile is letterboxed to it); it
+    is also written into the shipped ``.pt`` (:func:`set_inference_imgsz`) so both files
+    run at one size, and the manifest keeps the training size as ``train_imgsz``.
 
     The manifest fields come from the run's ``msm_run.json`` (written by :func:`train`).
     ``only_if_better`` ships only when val mAP50 beats the shipped file's manifest figure;
@@ -480,8 +518,11 @@ def finalize(run_dir: str | Path, neu_dir: str | Path | None = None,
     best = tmp / f"{stem}.pt"
     shutil.copyfile(run_dir / "weights" / "best.pt", best)
     strip_optimizer(str(best))
+    train_imgsz = int((YOLO(str(best)).overrides or {}).get("imgsz") or 224)
+    imgsz = int(imgsz or train_imgsz)
+    if imgsz != train_imgsz:
+        set_inference_imgsz(best, imgsz)
     model = YOLO(str(best))
-    imgsz = int((model.overrides or {}).get("imgsz") or 224)
     onnx = Path(model.export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False, device="cpu"))
     metrics = evaluate(best, neu_dir, paths.cache, imgsz=imgsz)
     meta_f = run_dir / RUN_META
@@ -490,8 +531,9 @@ def finalize(run_dir: str | Path, neu_dir: str | Path | None = None,
     else:  # a run from before msm_run.json: say only what the folder itself shows
         epochs = sum(1 for _ in open(run_dir / "results.csv")) - 1 if (run_dir / "results.csv").exists() else None
         metrics.update({"epochs": epochs, "run_record": "none (run predates msm_run.json)"})
+    metrics["train_imgsz"] = int(metrics.get("imgsz") or train_imgsz)
     metrics["imgsz"] = imgsz
-    metrics["class_thresholds"] = choose_thresholds(best, neu_dir)
+    metrics["class_thresholds"] = choose_thresholds(best, neu_dir, imgsz=imgsz)
     from core.models.manager import MANIFEST
     mf = paths.weights / MANIFEST
     prev = (json.loads(mf.read_text()).get("files", {}).get(f"{stem}.pt", {}).get("metrics", {})
@@ -538,24 +580,27 @@ def _main(argv: list[str] | None = None) -> int:
     f.add_argument("--neu", default=None, help="NEU-DET folder (default: $MSM_NEU_DIR)")
     f.add_argument("--only-if-better", action="store_true",
                    help="ship only when val mAP50 beats the shipped file's manifest figure")
+    f.add_argument("--imgsz", type=int, default=None,
+                   help="inference/export size (default: the training size); smaller is faster on CPU")
     th = sub.add_parser("thresholds", help="per-class confidences for a stated precision (selection split), "
                         "reported on val")
     th.add_argument("model")
     th.add_argument("--neu", default=None)
     th.add_argument("--precision", type=float, default=0.9)
+    th.add_argument("--imgsz", type=int, default=None, help="predict at this size (default: the model's own)")
     th.add_argument("--write", action="store_true", help="record them in weights/manifest.json for this model")
     a = ap.parse_args(argv)
     log.setup()
     if a.cmd == "thresholds":
         import json
-        res = choose_thresholds(a.model, a.neu, a.precision)
+        res = choose_thresholds(a.model, a.neu, a.precision, imgsz=a.imgsz)
         if a.write:
             write_thresholds(Path(a.model).with_suffix(".pt").name, res)
         print(json.dumps(res))
         return 0
     if a.cmd == "finalize":
         import json
-        print(json.dumps(finalize(a.run_dir, a.neu, only_if_better=a.only_if_better)))
+        print(json.dumps(finalize(a.run_dir, a.neu, only_if_better=a.only_if_better, imgsz=a.imgsz)))
         return 0
     if a.cmd == "convert":
         r = convert(a.src, a.out)
