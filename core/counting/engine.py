@@ -234,6 +234,9 @@ REFRESH_HOLD_S = 0.25  # stillness after a frame before it may refresh the backg
 # analysis grid (one row's median is noisy on a dark floor: noise read as motion)
 ROW_GAIN_TOL = 0.06
 ROW_SMOOTH = 1.5
+# an arm left the entry zone when the zone cleared after filling it (to OCC_PEAK_K × its limit),
+# or while something moved: a still sleeve the camera hardly sees hovers around the limit
+OCC_PEAK_K = 1.5
 GLITCH_CHECK = True                  # motion back to the still frame before it is a jolt's, no arm's
 KEEP_BACKGROUND_IF_NOTHING = True    # a "no" with the picture back to the background keeps it
 CHROMA_K = 1.5   # red−blue change limit, in grey-level thresholds
@@ -750,6 +753,7 @@ class CountingEngine:
         self._seen_t: Optional[float] = None    # time of the last frame offered (wants) ...
         self._seen_ans = True                   # ... and the answer given for it
         self._prev_rim = 0.0
+        self._occ_peak = 0.0
         self._rim_trace = False                 # a few changed pixels on one side of the entry zone
         self._ch_bg: Optional[np.ndarray] = None        # changed vs the background, last frame (small)
         self._settled_ch: Optional[np.ndarray] = None   # ... on the SETTLING still frame
@@ -853,7 +857,9 @@ class CountingEngine:
             # it (sharpest at the top and bottom edges, past the last cells' centres) is each
             # row's median residual; rows whose residual is larger are left alone (something
             # new covers most of them)
-            res = np.median(sub / gain[::3, ::3], axis=1)
+            r = sub / gain[::3, ::3]
+            k = r.shape[1] // 2
+            res = np.partition(r, k, axis=1)[:, k]     # each row's median (upper middle: no mean of two)
             res[np.abs(res - 1.0) > ROW_GAIN_TOL] = 1.0
             if ROW_SMOOTH > 0:
                 res = cv2.GaussianBlur(res[:, None].astype(np.float32), (1, 0), ROW_SMOOTH).ravel()
@@ -1071,6 +1077,9 @@ class CountingEngine:
                 self._glitch_ref = (pre_hi, pre_lo, pre_cr)
         was_moving, self._was_moving = self._was_moving, moving
         prev_rim, self._prev_rim = self._prev_rim, self._rim
+        # the highest the entry zone rose since it was last clear: an arm crossing it fills it
+        occ_peak = self._occ_peak
+        self._occ_peak = max(occ_peak, self._rim) if self._rim > self.rim_frac else 0.0
         # the arm's way out: motion in the band along the edge. Motion inside the area with
         # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
         rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
@@ -1162,9 +1171,12 @@ class CountingEngine:
                     self.last_reason = f"rim occupied for {STUCK_S:.0f} s: background re-learned, no count"
                     _log.info("frame %d: %s", frame_index, self.last_reason)
             elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
-                if self.state == EngineState.OCCLUDED or prev_rim > self.rim_frac:
+                if (self.state == EngineState.OCCLUDED or prev_rim > self.rim_frac) and (
+                        occ_peak >= OCC_PEAK_K * self.rim_frac or was_moving):
                     # the arm held the entry zone and has now left it (a slow arm leaves
-                    # the band without moving enough in it to count as motion there)
+                    # the band without moving enough in it to count as motion there). Not when
+                    # the zone only rose to its limit and fell back with nothing moving: hands on
+                    # dark sleeves resting over the sheet, the sleeves' edges just at the limit
                     self._exit_seen = True        # (seen moving out, if it was, stays so)
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
