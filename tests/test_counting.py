@@ -882,10 +882,10 @@ def test_a_flicker_band_at_the_frame_edge_is_no_arm_in_the_entry_zone(tmp_path, 
     """A rolling-shutter flicker band (±2.5 % gain, a sine over the rows) on a flat table under
     2 px of shake: the background's coarse gain cells follow it in the middle of the picture,
     but not in the top and bottom rows, past the last cells' centres, which are the entry
-    zone's top and bottom sides. There the band read as an arm resting at the edge: a touch's
-    cycle was decided 0.7 s late and counted. Each row's median residual gain is now taken
-    out (``ROW_GAIN_TOL``). A clip of the stacking renderer's hard corpus drawn with seeds
-    90000+ (not a held-out set)."""
+    zone's top and bottom sides. There the band read as an arm resting at the edge: the first
+    sheet was counted 0.7 s late, and the touch after it counted too. Each row's median
+    residual gain is now taken out (``ROW_GAIN_TOL``). A clip of the stacking renderer's hard
+    corpus drawn with seeds 90000+ (not a held-out set)."""
     import core.counting.engine as E
     from core.synthetic.stacking import render_clip, train_specs
     spec = train_specs(24, seed0=90000, hard=True)["r_007"]
