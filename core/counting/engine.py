@@ -853,10 +853,8 @@ class CountingEngine:
         ratio, self._glob, self._new_cells = self._cell_gains(sub)
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
         if ROW_GAIN_TOL > 0:
-            # a rolling-shutter flicker band is a gain per ROW: what the coarse cells leave of
-            # it (sharpest at the top and bottom edges, past the last cells' centres) is each
-            # row's median residual; rows whose residual is larger are left alone (something
-            # new covers most of them)
+            # what the cells leave of a flicker band (sharpest in the top and bottom rows, past
+            # the last cells' centres); a row with a larger residual is mostly covered by something new
             r = sub / gain[::3, ::3]
             k = r.shape[1] // 2
             res = np.partition(r, k, axis=1)[:, k]     # each row's median (upper middle: no mean of two)
@@ -1287,12 +1285,10 @@ class CountingEngine:
         self.last_decision_t = t
         # (the fast-feeding path decides on the last still frame: its own change, not this frame's)
         still_change = change.final_change if ch_bg is None else np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
+        # nothing came and the picture is the background's again: the background stays (this frame
+        # may hold the tip of the next arm, below every limit; it would stay in view for good)
         if verdict.accept or not KEEP_BACKGROUND_IF_NOTHING or still_change >= self.motion_frac or self._bg_full is None:
             self._set_background(frame, t)
-        else:
-            # nothing came and the picture is the background's again: keep the background (this
-            # frame may hold the tip of the next arm, below every limit; it would stay in view for good)
-            self._refresh_cand = None
         self.state = EngineState.STABLE
         self._still_time = 0.0
         self._motion_acc = None
