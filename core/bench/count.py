@@ -154,6 +154,9 @@ _CLIPS_HELDOUT = {
     # fixed at the start of session 9, before any of its work; to be looked at once, in its last run
     "heldout12": _HeldoutPlan((1136, 852, 25, 181, "852p25"), (21, 182, "720p21"), (1920, 1080, 22, 183, "1080p22"),
                               (624, 468, 13, 187, "468p13"), "galvanized"),
+    # fixed at the start of session 10, before any of its work; to be looked at once, in its last run
+    "heldout13": _HeldoutPlan((1168, 876, 26, 191, "876p26"), (28, 192, "720p28"), (1920, 1080, 25, 193, "1080p25"),
+                              (544, 408, 14, 197, "408p14"), "painted"),
 }
 
 
@@ -191,7 +194,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-        "heldout11", "heldout12")
+        "heldout11", "heldout12", "heldout13")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -363,9 +366,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout12: the later held-out sets; all: every set")
+                         "heldout2..heldout13: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -460,7 +463,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6 (seen)",
                      "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
                      "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10 (seen)",
-                     "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12"}[w]
+                     "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12 (seen)",
+                     "heldout13": "HELD-OUT 13"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
