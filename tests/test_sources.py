@@ -244,3 +244,53 @@ def test_yuv_source_reads_other_layouts_and_unopenable_files_as_bgr(mp4v_clip, m
     monkeypatch.setattr(av, "open", no_open)
     fb = list(open_source(mp4v_clip.path, yuv=True))
     assert all(np.array_equal(a.image, b.image) for a, b in zip(fb, ref)) and len(fb) == len(ref)
+
+
+def test_decisions_at_half_size_read_the_planes_and_convert_no_frame(tmp_path, monkeypatch):
+    """Issue 12 throughput: at 720p a decision works at half size, which the green of the
+    planes gives directly (``YuvFrame.green_area``: within a grey level of the converted
+    frame's green, area-reduced, also for a box at odd coordinates). ``core count`` keeps no
+    images, so a 720p file is counted without converting a single frame, with the decisions
+    (frames and verdicts) of the engine fed OpenCV's converted frames. A counted area at odd
+    coordinates (off the chroma grid) is read from the converted frame."""
+    import cv2
+
+    from core.counting.engine import CountingEngine
+    from core.counting.frames import YuvFrame, pixels
+    from core.live.count import count_video
+    from core.platform.settings import CountingSettings
+    from core.synthetic.stacking import Camera, Cycle, StackSpec, Stage, render_clip
+    spec = StackSpec(width=1280, height=720, fps=10, seed=8, cycles=[Cycle("sheet"), Cycle("touch"), Cycle("sheet")],
+                     stage=Stage(finish="tread"), camera=Camera(noise=4, codec="h264", crf=30))
+    truth = render_clip(spec, tmp_path / "s.mp4")
+    errs = []
+    for f in list(open_source(truth.path, yuv=True))[::4]:
+        bgr = pixels(f.image)
+        for (x1, y1, x2, y2) in ((0, 0, 1280, 720), (2, 4, 1202, 684)):
+            size = ((x2 - x1) // 2, (y2 - y1) // 2)
+            ref = cv2.resize(bgr[y1:y2, x1:x2, 1], size, interpolation=cv2.INTER_AREA).astype(float)
+            errs.append(np.abs(f.image.green_area((x1, y1, x2, y2), size) - ref).ravel())
+    e = np.concatenate(errs)
+    assert e.mean() < 1.0 and np.percentile(e, 99.9) <= 3, (e.mean(), e.max())
+    calls = []
+    real = YuvFrame.bgr
+
+    def counting_bgr(self):
+        calls.append(1)
+        return real(self)
+    monkeypatch.setattr(YuvFrame, "bgr", counting_bgr)
+    r = count_video(truth.path)
+    assert calls == []
+    eng = CountingEngine(CountingSettings())
+    ref_decisions = []
+    for fr in open_source(truth.path):
+        eng.update(fr.image, fr.index, fr.t)
+    ref_decisions = [(d.frame, d.accept) for d in eng.decisions]
+    assert r.count == truth.expected_count == 2
+    assert [e.frame for e in r.events] == [f for f, ok in ref_decisions if ok]
+    from core.counting.engine import ModelFreeVerifier
+    frame = next(iter(open_source(truth.path, yuv=True))).image
+    ModelFreeVerifier()._prep(frame, [0, 0, 1280, 720], 0.5)
+    assert calls == []
+    ModelFreeVerifier()._prep(frame, [3, 5, 1203, 685], 0.5)
+    assert calls == [1]

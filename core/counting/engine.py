@@ -71,7 +71,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkabl
 import cv2
 import numpy as np
 
-from core.counting.frames import YuvFrame, pixels
+from core.counting.frames import Image, YuvFrame, pixels
 from core.platform.settings import CountingSettings
 
 _log = logging.getLogger("msm.counting")   # plain logging: the engine reaches no platform code
@@ -89,6 +89,7 @@ DEFER_CHANGE = 0.03    # a "no sheet" verdict while this much of the area still 
 DEFER_S = 2.0          # ... this long still (or until something moves again) before adopting the scene
 FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
 
+_NO_IMAGE = np.empty((0, 0, 3), np.uint8)   # a count event's image when the caller keeps none
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
 
 
@@ -309,6 +310,8 @@ class ModelFreeVerifier:
     'model_free'
     """
     name = "model_free"
+    # reads a decoder's YUV planes itself (:meth:`_prep`): the engine hands frames over unconverted
+    reads_planes = True
 
     def __init__(self, min_area: float = 0.04, ncc_threshold: float = 0.35, block: int = 16,
                  min_fill: float = 0.45, model: Any = None):
@@ -329,12 +332,17 @@ class ModelFreeVerifier:
         # 720p tuning decisions: 308 page faults per decision with them, 1070 without)
         self._wins: dict[tuple[int, ...], np.ndarray] = {}
 
-    def _prep(self, img: np.ndarray, roi: Box, f: float) -> np.ndarray:
+    def _prep(self, img: Image, roi: Box, f: float) -> np.ndarray:
         x1, y1, x2, y2 = roi
         w, h = max(8, int(round((x2 - x1) * f))), max(8, int(round((y2 - y1) * f)))
-        crop = img[y1:y2, x1:x2]
         # green ≈ luminance; stride first so the area resize touches fewer pixels
         step = max(1, int((x2 - x1) / (w * 2)))
+        if isinstance(img, YuvFrame):
+            # a decoder's planes, reduced, on the chroma grid (even box): the frame is never converted
+            if step == 1 and f <= 0.5 and not (x1 | y1 | x2 | y2) & 1:
+                return img.green_area((x1, y1, x2, y2), (w, h))
+            img = img.bgr()
+        crop = img[y1:y2, x1:x2]
         if step == 1 and crop.ndim == 3:   # the same pixels; OpenCV's channel copy is ~25 % cheaper
             g = cv2.extractChannel(crop, 1, dst=self._ws.get("green", crop.shape[:2], np.uint8))
         else:
@@ -362,7 +370,7 @@ class ModelFreeVerifier:
         cv2.GaussianBlur(x, (0, 0), 3.0, dst=x)
         return np.subtract(g, x, out=g)
 
-    def _prepared(self, img: np.ndarray, roi: Box, f: float) -> tuple[np.ndarray, np.ndarray]:
+    def _prepared(self, img: Image, roi: Box, f: float) -> tuple[np.ndarray, np.ndarray]:
         """(grey, band-pass) of the background. Cached by content: a decision's new stable
         frame becomes the next background (as a copy), so its figures are kept from
         :meth:`compare` and the next decision does not compute them again."""
@@ -379,9 +387,10 @@ class ModelFreeVerifier:
         return a, bp
 
     @staticmethod
-    def _key(img: np.ndarray, roi: Box, f: float) -> tuple:
+    def _key(img: Image, roi: Box, f: float) -> tuple:
         # a sparse sample of the pixels (~1/140 of them): two different camera frames never match
-        return (img.shape, tuple(roi), f, hash(img[::13, ::11].tobytes()))
+        px = img.y if isinstance(img, YuvFrame) else img
+        return (img.shape, tuple(roi), f, hash(px[::13, ::11].tobytes()))
 
     def _window(self, shape: tuple[int, ...]) -> np.ndarray:
         """Hanning window: registration needs it, and the comparison uses it too — the
@@ -391,7 +400,7 @@ class ModelFreeVerifier:
             self._win = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
         return self._win
 
-    def compare(self, before: np.ndarray, after: np.ndarray, change: Change) -> dict[str, Any]:
+    def compare(self, before: Image, after: Image, change: Change) -> dict[str, Any]:
         """The block map and figures behind a verdict (exposed for tests and tuning)."""
         roi = change.roi
         f = min(1.0, DECISION_W / max(1, roi[2] - roi[0]))
@@ -510,7 +519,7 @@ class ModelFreeVerifier:
         resid = int(((ch2 | tn2) & orig[y1 // B:y1 // B + bh, x1 // B:x1 // B + bw]).sum())
         return float(np.clip(1.0 - resid / n0, 0.0, 1.0))
 
-    def verify(self, before: np.ndarray, after: np.ndarray, change: Change) -> Verdict:
+    def verify(self, before: Image, after: Image, change: Change) -> Verdict:   # type: ignore[override]
         """Measure every cue (:mod:`core.counting.cues`) and apply the one logistic rule."""
         from core.counting import cues as C
         self._next_cache = None
@@ -672,12 +681,15 @@ class CountingEngine:
     """
 
     def __init__(self, cfg: Optional[CountingSettings] = None, verifier: Optional[Verifier] = None,
-                 copy_frames: bool = True):
+                 copy_frames: bool = True, event_images: bool = True):
         self.cfg = cfg or CountingSettings()
         self.verifier: Verifier = verifier or ModelFreeVerifier()
         # the background and a count's capture are copies of the frame unless the caller
         # never draws on its frames (core.live.count): a 720p copy costs ~0.2 ms
         self.copy_frames = copy_frames
+        # False: a count's event carries no image (a caller that keeps none, as ``core count``:
+        # a decoder's frame is then never converted to BGR, ~2.6 ms at 720p)
+        self.event_images = event_images
         self._mask_src: Optional[np.ndarray] = None
         self.reset()
 
@@ -1264,7 +1276,10 @@ class CountingEngine:
                                     if self._change >= NEW_COVER_MIN else 0.0))
         t0 = time.perf_counter()
         try:
-            verdict = self.verifier.verify(pixels(self._bg_full), pixels(frame), change)  # type: ignore[arg-type]
+            if getattr(self.verifier, "reads_planes", False):
+                verdict = self.verifier.verify(self._bg_full, frame, change)  # type: ignore[arg-type]
+            else:
+                verdict = self.verifier.verify(pixels(self._bg_full), pixels(frame), change)  # type: ignore[arg-type]
         except Exception as e:  # never let a verifier bug kill the counting loop
             _log.exception("verifier %s failed", getattr(self.verifier, "name", "?"))
             verdict = Verdict(False, 0.0, f"verifier error: {e}")
@@ -1311,7 +1326,8 @@ class CountingEngine:
         return CountEvent(index=self.count, frame=index, t=t, wall_time=datetime.now(timezone.utc),
                           confidence=verdict.confidence, reason=verdict.reason, box=verdict.box,
                           # the caller may draw on its frame; the capture stays clean
-                          image=pixels(frame).copy() if self.copy_frames else pixels(frame),
+                          image=(pixels(frame).copy() if self.copy_frames else pixels(frame)) if self.event_images
+                          else _NO_IMAGE,
                           verifier=getattr(self.verifier, "name", "custom"),
                           cues=verdict.cues, decided_by=verdict.decided_by)
 

@@ -83,6 +83,32 @@ class YuvFrame:
         g = a * y + b * (u - 128.0) + c * (v - 128.0) + d
         return np.clip(g + 0.5, 0, 255).astype(np.uint8)
 
+    def green_area(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+        """The green channel of ``box`` (x1, y1, x2, y2) area-reduced to ``size`` (float32), for a
+        reduction to half size or less: what area averaging the converted frame's green gives,
+        computed on the planes (green is linear in Y, U, V, and the area mean of the chroma each
+        2×2 block shares is the area mean of the half-size plane), without converting the
+        picture. It differs from the converted frame's only where swscale clips a pixel, and by
+        its rounding. ``box``: even coordinates (on the chroma grid; an odd one would put the
+        chroma half a pixel off).
+
+        >>> y = np.full((40, 64), 126, np.uint8); u = np.full((20, 32), 128, np.uint8)
+        >>> f = YuvFrame(y, u, u.copy(), to_bgr=lambda: np.zeros((40, 64, 3), np.uint8))
+        >>> g = f.green_area((0, 0, 64, 40), (32, 20)); g.shape, g.dtype, round(float(g[0, 0]))
+        ((20, 32), dtype('float32'), 127)
+        """
+        x1, y1, x2, y2 = box
+        w, h = size
+        area = cv2.INTER_AREA
+        yp = cv2.resize(self.y[y1:y2, x1:x2], size, interpolation=area)
+        cu, cv_ = (p[y1 // 2:(y2 + 1) // 2, x1 // 2:(x2 + 1) // 2] for p in (self.u, self.v))
+        if cu.shape != (h, w):
+            cu, cv_ = (cv2.resize(p, size, interpolation=area) for p in (cu, cv_))
+        a, b, c, d = _G
+        # one pass: a·Y + b·U + c·V + (d − 128·(b + c)) over the three planes side by side
+        m = np.array([[a, b, c, d - 128.0 * (b + c)]], np.float32)
+        return cv2.transform(cv2.merge([yp, np.ascontiguousarray(cu), np.ascontiguousarray(cv_)]).astype(np.float32), m)
+
     def chroma_small(self, size: tuple[int, int]) -> np.ndarray:
         """Red − blue at ``size`` (float32), as the engine reduces a BGR frame: red and blue
         converted and clipped pixel by pixel before the averaging (a saturated arm's blue

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import cv2
-import numpy as np
 
 from core.counting.engine import (
     CountEvent,
@@ -66,7 +65,8 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
     cfg = cfg or CountingSettings()
     # this loop never draws on its frames and the model-free verifier only reads them: the engine
     # keeps them without copies (a detector or another verifier gets copies, as in the live worker)
-    eng = CountingEngine(cfg, verifier, copy_frames=verifier is not None and not isinstance(verifier, ModelFreeVerifier))
+    eng = CountingEngine(cfg, verifier, copy_frames=verifier is not None and not isinstance(verifier, ModelFreeVerifier),
+                         event_images=keep_images)
     events: list[CountEvent] = []
     t0 = time.perf_counter()
     n = 0
@@ -95,8 +95,6 @@ def count_video(uri: str, cfg: Optional[CountingSettings] = None, verifier: Opti
                 h, w = fr.image.shape[:2]
             ev = eng.update(fr.image, fr.index, fr.t)
             if ev is not None:
-                if not keep_images:
-                    ev.image = np.empty((0, 0, 3), np.uint8)
                 events.append(ev)
             if progress and n >= next_progress:
                 progress(n)
