@@ -20,6 +20,7 @@ the converted frames of both renderers' clips at 320–1280 px: 0.6–0.7 grey l
 """
 from __future__ import annotations
 
+import sys
 from typing import Callable, Optional, Union
 
 import cv2
@@ -68,10 +69,10 @@ class YuvFrame:
         rows, cols = _grid(h, w, step)
         if step % 2 == 0:    # the same pixels as a plain stride (cheaper than indexing)
             cs = step // 2
-            u, v = self.u[::cs, ::cs][:len(rows), :len(cols)], self.v[::cs, ::cs][:len(rows), :len(cols)]
+            u, v = _every(self.u, cs)[:len(rows), :len(cols)], _every(self.v, cs)[:len(rows), :len(cols)]
         else:
             u, v = self.u[rows[:, None], cols], self.v[rows[:, None], cols]
-        return self.y[::step, ::step], u, v
+        return _every(self.y, step), u, v
 
     def green_small(self, size: tuple[int, int]) -> np.ndarray:
         """The green channel at ``size`` (uint8), as the engine reduces a BGR frame: every
@@ -121,6 +122,24 @@ class YuvFrame:
                 - cv2.resize(b, size, interpolation=cv2.INTER_AREA))
 
 
+def _every(p: np.ndarray, step: int) -> np.ndarray:
+    """``p[::step, ::step]`` (uint8) as a contiguous array. A plain strided copy gathers byte
+    by byte (~33 µs for a 720p plane's every 4th pixel); read as words of ``step`` pixels,
+    each word's low byte is the pixel wanted, and the cast to uint8 keeps just that byte
+    (little-endian machines; ~4× cheaper).
+
+    >>> a = np.arange(96, dtype=np.uint8).reshape(8, 12)
+    >>> all(np.array_equal(_every(a[:, :s * 2], s), a[::s, :s * 2:s]) for s in (1, 2, 4))
+    True
+    """
+    h, w = p.shape
+    if (_LITTLE and step in (2, 4, 8) and p.dtype == np.uint8 and p.strides[1] == 1 and w % step == 0
+            and p.strides[0] % step == 0):
+        return p[::step].view(f"<u{step}").astype(np.uint8)
+    return np.ascontiguousarray(p[::step, ::step])
+
+
+_LITTLE = sys.byteorder == "little"
 _GRIDS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
