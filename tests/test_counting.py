@@ -516,8 +516,54 @@ class _NoCacheVerifier(ModelFreeVerifier):
     """The verifier without its background cache: every figure computed afresh."""
 
     def verify(self, before, after, change):
-        self._cache = None
+        self._cache = self._edge_cache = None
         return super().verify(before, after, change)
+
+
+def test_a_decisions_after_serves_the_next_decision_with_its_edges_and_band_pass(monkeypatch):
+    """Issue 12 throughput: ``after`` becomes the next background, so its edges (found on it
+    as decoded) and its band-pass (of the unshifted image, then shifted for the comparison
+    when the camera shook) are kept: the next decision finds edges and band-passes only its
+    own ``after``, with the figures a fresh verifier finds."""
+    import cv2
+
+    from core.counting import cues
+    from core.counting import engine as E
+    rng = np.random.default_rng(5)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 2.0)
+    s1 = base.copy()
+    s1[60:180, 80:240] = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 1.5)
+    s1 = cv2.warpAffine(s1, np.float32([[1, 0, 1.4], [0, 1, -0.8]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    s2 = s1.copy()
+    s2[50:170, 70:230] = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 1.5)
+    calls = {"edges": 0, "bp": 0}
+    real_edges, real_bp = cues._edges, ModelFreeVerifier._bandpass
+
+    def edges(*a, **k):
+        calls["edges"] += 1
+        return real_edges(*a, **k)
+
+    def bp(*a, **k):
+        calls["bp"] += 1
+        return real_bp(*a, **k)
+    monkeypatch.setattr(cues, "_edges", edges)
+    monkeypatch.setattr(ModelFreeVerifier, "_bandpass", staticmethod(bp))
+    ch = Change(roi=[0, 0, 320, 240])
+    seen = {}
+    for reuse in (True, False):
+        monkeypatch.setattr(E, "EDGE_REUSE", reuse)
+        monkeypatch.setattr(E, "BP_WARP", reuse)
+        v = ModelFreeVerifier()
+        assert v.verify(base, s1, ch).cues["new_edges"] > 0      # the new top's outline
+        calls.update(edges=0, bp=0)
+        seen[reuse] = (v.verify(s1, s2, ch).cues, dict(calls))
+    # the second decision: edges of its ``after`` only; one band-pass less (the nudge check has its own)
+    assert seen[True][1]["edges"] == 1 and seen[False][1]["edges"] == 2, seen
+    assert seen[True][1]["bp"] == seen[False][1]["bp"] - 1, seen
+    # what is kept is what a fresh verifier finds on that background: the same figures
+    monkeypatch.setattr(E, "EDGE_REUSE", True)
+    monkeypatch.setattr(E, "BP_WARP", True)
+    assert _NoCacheVerifier().verify(s1, s2, ch).cues == seen[True][0]
 
 
 @pytest.mark.parametrize("name", ["fast_feed", "shake_noise"])

@@ -311,6 +311,7 @@ class Scratch:
 
 
 def _edges(img: np.ndarray, ws: Optional[Scratch] = None, slot: str = "") -> np.ndarray:
+    """Edge pixels (bool) of a grey image (into ``ws``'s buffers: overwritten by the next call)."""
     if ws is None:
         ws = Scratch()
     g = cv2.GaussianBlur(img, (0, 0), 1.2, dst=ws.get("blur", img.shape, img.dtype))
@@ -318,6 +319,25 @@ def _edges(img: np.ndarray, ws: Optional[Scratch] = None, slot: str = "") -> np.
     np.copyto(u8, np.clip(g, 0, 255, out=g), casting="unsafe")     # = .astype(np.uint8)
     e = cv2.Canny(u8, 12, 30, edges=ws.get("canny", img.shape, np.uint8), L2gradient=True)
     return np.greater(e, 0, out=u8.view(bool))     # into u8's buffer: one array less
+
+
+def shift_mask(m: np.ndarray, sx: int, sy: int) -> np.ndarray:
+    """``m`` moved by whole pixels: out[y, x] = m[y + sy, x + sx], False where that is outside.
+
+    >>> m = np.zeros((4, 5), bool); m[1, 2] = True
+    >>> np.argwhere(shift_mask(m, 1, -1)).tolist(), shift_mask(m, 0, 0) is m
+    ([[2, 1]], True)
+    """
+    if sx == 0 and sy == 0:
+        return m
+    h, w = m.shape
+    out = np.zeros_like(m)
+    if abs(sx) >= w or abs(sy) >= h:
+        return out
+    src = (slice(max(sy, 0), h + min(sy, 0)), slice(max(sx, 0), w + min(sx, 0)))
+    dst = (slice(max(-sy, 0), h + min(-sy, 0)), slice(max(-sx, 0), w + min(-sx, 0)))
+    out[dst] = m[src]
+    return out
 
 
 def _components(m: np.ndarray) -> tuple:
@@ -362,7 +382,7 @@ def _long_px(mask: np.ndarray, min_len: int) -> int:
 
 
 def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = None, with_box: bool = False,
-                 ws: Optional[Scratch] = None) -> tuple:
+                 ws: Optional[Scratch] = None, edges: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple:
     """(new_edges, lost_edges, parallel) between two registered grey images (and the
     x, y, w, h box of the new edges, or None, when ``with_box``).
 
@@ -375,10 +395,15 @@ def outline_cues(a: np.ndarray, b: np.ndarray, valid: Optional[np.ndarray] = Non
     0.0
     """
     ws = ws or Scratch()
-    ea, eb = _edges(a, ws, "a"), _edges(b, ws, "b")
-    if valid is not None:
-        ea &= valid
-        eb &= valid
+    if edges is not None:       # found already (kept by the caller: not changed here)
+        ea, eb = edges
+        if valid is not None:
+            ea, eb = ea & valid, eb & valid
+    else:
+        ea, eb = _edges(a, ws, "a"), _edges(b, ws, "b")
+        if valid is not None:
+            ea &= valid
+            eb &= valid
     k3 = np.ones((3, 3), np.uint8)
     # dilations of 0/1 masks stay 0/1: bool views, no copies
     da = cv2.dilate(_u8(ea), k3, dst=ws.get("da", a.shape, np.uint8)).view(bool)

@@ -85,6 +85,9 @@ STUCK_S = 10.0         # still, but the entry zone differs from the background t
 RIM_CLEAR_PX = 1       # changed pixels (~160 px image) an entry-zone side may show and still be empty
 FAINT_RIM_S = 6.0      # still this long with a faint trace in the entry zone: decide anyway
 ELSEWHERE_MAX = 0.02   # changed share outside the counted area that means "put down elsewhere"
+BP_WARP = True         # a shifted ``after``'s band-pass: its own, shifted (kept as the next background's)
+EDGE_REUSE = True      # a background's edges are those its decision found on it (as ``after``)
+EDGE_GAIN_TOL = 0.02   # ... and ``after``'s edges are its own, unless its exposure differs more than this
 DEFER_CHANGE = 0.03    # a "no sheet" verdict while this much of the area still differs: wait ...
 DEFER_S = 2.0          # ... this long still (or until something moves again) before adopting the scene
 FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
@@ -324,6 +327,7 @@ class ModelFreeVerifier:
         self.min_fill = min_fill          # changed blocks / bounding box of the region
         self._cache: Optional[tuple] = None
         self._next_cache: Optional[tuple] = None
+        self._edge_cache: Optional[tuple] = None      # (key, edges) of the last ``after``: the next background
         self._win: Optional[np.ndarray] = None
         self._hwin: Optional[np.ndarray] = None
         self._half: Optional[tuple] = None     # (grey image, its pyrDown): ``after``'s, for the next decision
@@ -417,14 +421,21 @@ class ModelFreeVerifier:
         (dx, dy), _resp = cv2.phaseCorrelate(ha, hb, self._hwin)
         dx, dy = 2.0 * dx, 2.0 * dy
         warped = abs(dx) <= 6 and abs(dy) <= 6 and (abs(dx) > 0.05 or abs(dy) > 0.05)
+        key_b = self._key(after, roi, f)
         if warped:
             M = np.float32([[1, 0, -dx], [0, 1, -dy]])
             b = cv2.warpAffine(b, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT)
-        bpb = self._bandpass(b, self._window(b.shape), self._ws)
-        # ``after`` is the next background: keep its figures (its grey image only when it
-        # was shifted here; the next decision band-passes the unshifted one)
-        self._next_cache = (self._key(after, roi, f), b_raw, None if warped else bpb)
+        if warped and BP_WARP:
+            bpr = self._bandpass(b_raw, self._window(b.shape), self._ws)
+            bpb = cv2.warpAffine(bpr, M, (b.shape[1], b.shape[0]), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REFLECT)
+            self._next_cache = (key_b, b_raw, bpr)
+        else:
+            bpb = self._bandpass(b, self._window(b.shape), self._ws)
+            # ``after`` is the next background: keep its figures (its grey image only when it
+            # was shifted here; the next decision band-passes the unshifted one)
+            self._next_cache = (key_b, b_raw, None if warped else bpb)
         B = self.block
         nh, nw = a.shape[0] // B, a.shape[1] // B
         if nh < 2 or nw < 2:
@@ -437,7 +448,8 @@ class ModelFreeVerifier:
             valid = cv2.resize(m, (nw, nh), interpolation=cv2.INTER_AREA) > 127
             changed &= valid
         return {"changed": changed, "ncc": ncc, "f": f, "shift": (dx, dy), "textured": textured,
-                "a": a, "b": b, "valid": valid, "bpa": bpa}
+                "a": a, "b": b, "valid": valid, "bpa": bpa, "b_raw": b_raw, "warped": warped,
+                "keys": (self._cache[0] if self._cache is not None else None, key_b)}
 
     def _tex_changed(self, bpa: np.ndarray, bpb: np.ndarray, nh: int, nw: int,
                      keep: bool = True) -> tuple[np.ndarray, ...]:
@@ -460,6 +472,26 @@ class ModelFreeVerifier:
         ratio = (np.maximum(ea, eb) + 0.2) / (np.minimum(ea, eb) + 0.2)
         changed = textured & ((ncc < self.ncc_threshold) | (ratio > 3.0))
         return changed, ncc, textured
+
+    def _outline_edges(self, c: dict[str, Any], gain: float) -> tuple[np.ndarray, np.ndarray]:
+        """(before's, after's) edges for :func:`~core.counting.cues.outline_cues`. ``after``'s
+        are found on it as decoded (then kept: it is the next background; brought to the
+        background's exposure first when that differs by more than ``EDGE_GAIN_TOL``) and moved
+        by the registration's whole pixels (the outline cues allow a pixel); the background's
+        were found by the decision that set it."""
+        from core.counting import cues as C
+        key_a, key_b = c["keys"]
+        kept = self._edge_cache
+        ea = kept[1] if kept is not None and kept[0] == key_a else C._edges(c["a"], self._ws, "a").copy()
+        raw = C._edges(c["b_raw"], self._ws, "r").copy()
+        self._edge_cache = (key_b, raw)
+        if abs(gain - 1.0) <= EDGE_GAIN_TOL:
+            e = raw
+        else:      # at the background's exposure, as the other cues see ``after``
+            e = C._edges(np.divide(c["b_raw"], gain, out=self._ws.get("bn_raw", c["b_raw"].shape)), self._ws, "b")
+        if c["warped"]:
+            e = C.shift_mask(e, int(round(c["shift"][0])), int(round(c["shift"][1])))
+        return ea, e
 
     def _same_surface(self, c: dict[str, Any], tone_mask: np.ndarray, gain: float) -> float:
         """1 − (blocks still changed after the changed region's own best shift) / (blocks
@@ -549,7 +581,8 @@ class ModelFreeVerifier:
             rx1, ry1, rx2, ry2 = change.roi
             pm = cv2.resize(change.mask[ry1:ry2, rx1:rx2], (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA) > 127
             pix_valid = cv2.erode(pm.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-        new_e, lost_e, par, new_box = C.outline_cues(a, bn, pix_valid, with_box=True, ws=self._ws)
+        edges = self._outline_edges(c, gain) if EDGE_REUSE else None
+        new_e, lost_e, par, new_box = C.outline_cues(a, bn, pix_valid, with_box=True, ws=self._ws, edges=edges)
         boxes = [(tb[0] * B, tb[1] * B, tb[2] * B, tb[3] * B) for tb in (tex_box, tone_box) if tb]
         if new_box is not None:
             boxes.append(new_box)
