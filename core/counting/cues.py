@@ -550,7 +550,7 @@ def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optiona
     ft = np.result_type(a.dtype, b.dtype)
     d = np.subtract(b, a, out=ws.get("d", a.shape, ft))
     dog = cv2.GaussianBlur(d, (0, 0), 1.0, dst=ws.get("dog", a.shape, ft))
-    cv2.GaussianBlur(d, (0, 0), 4.0, dst=d)
+    cv2.GaussianBlur(d, (25, 25), 4.0, dst=d)     # cut at 3σ (the rest weighs 0.3 %)
     np.subtract(dog, d, out=dog)
     mb = np.greater(np.abs(dog, out=dog), thr, out=ws.get("gt", a.shape, bool))
     if valid is not None:
