@@ -60,7 +60,7 @@ def _ref_outline(a, b, valid=None):
 
 def _ref_thin(a, b, thr=10.0, valid=None):
     d = b - a
-    dog = cv2.GaussianBlur(d, (0, 0), 1.0) - cv2.GaussianBlur(d, (0, 0), 4.0)
+    dog = cv2.GaussianBlur(d, (0, 0), 1.0) - cv2.GaussianBlur(d, (25, 25), 4.0)     # σ 4 cut at 3σ
     m = (np.abs(dog) > thr).astype(np.uint8)
     if valid is not None:
         m &= valid.astype(np.uint8)
@@ -110,7 +110,7 @@ def test_in_place_cue_arithmetic_gives_the_plain_formulas_figures(seed):
     assert cues.edge_sharpness(a, b, region) == _ref_sharpness(a, b, region)
     win = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
     x = a * win
-    ref = cv2.GaussianBlur(x, (0, 0), 0.8) - cv2.GaussianBlur(x, (0, 0), 3.0)
+    ref = cv2.GaussianBlur(x, (0, 0), 0.8) - cv2.GaussianBlur(x, (19, 19), 3.0)     # σ 3 cut at 3σ
     assert np.array_equal(ModelFreeVerifier._bandpass(a, win, ws), ref)
     assert np.array_equal(a * win, x), "the band-pass changed its input"
 
