@@ -157,6 +157,9 @@ _CLIPS_HELDOUT = {
     # fixed at the start of session 10, before any of its work; to be looked at once, in its last run
     "heldout13": _HeldoutPlan((1168, 876, 26, 191, "876p26"), (28, 192, "720p28"), (1920, 1080, 25, 193, "1080p25"),
                               (544, 408, 14, 197, "408p14"), "painted"),
+    # fixed at the end of session 10, after heldout13's only look, before the next session's work
+    "heldout14": _HeldoutPlan((1200, 900, 23, 201, "900p23"), (14, 202, "720p14"), (1920, 1080, 18, 203, "1080p18"),
+                              (496, 372, 12, 207, "372p12"), "galvanized"),
 }
 
 
@@ -194,7 +197,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-        "heldout11", "heldout12", "heldout13")
+        "heldout11", "heldout12", "heldout13", "heldout14")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -366,9 +369,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout13: the later held-out sets; all: every set")
+                         "heldout2..heldout14: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -464,7 +467,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
                      "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10 (seen)",
                      "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12 (seen)",
-                     "heldout13": "HELD-OUT 13"}[w]
+                     "heldout13": "HELD-OUT 13 (seen)", "heldout14": "HELD-OUT 14"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):

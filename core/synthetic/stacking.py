@@ -111,6 +111,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "brick_pavers": ((0.24, 0.33, 0.50), 0.035, 0.03),
     "epoxy_slate": ((0.40, 0.38, 0.36), 0.01, 0.03),
     "concrete_oily": ((0.30, 0.31, 0.31), 0.045, 0.06),
+    # added for the fourteenth held-out set (heldout14) only
+    "asphalt_sealed": ((0.15, 0.15, 0.16), 0.03, 0.02),
+    "tile_sage": ((0.45, 0.55, 0.48), 0.015, 0.02),
+    "concrete_chalky": ((0.70, 0.70, 0.68), 0.02, 0.05),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -167,6 +171,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_cobalt": (0.68, 0.32, 0.10),
     "steel_graphite": (0.25, 0.26, 0.27),
     "painted_sand": (0.52, 0.70, 0.78),
+    # added for the fourteenth held-out set (heldout14) only
+    "plastic_crimson": (0.15, 0.08, 0.60),
+    "steel_cold": (0.56, 0.54, 0.50),
+    "painted_forest": (0.20, 0.38, 0.16),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1278,12 +1286,25 @@ _HELD13 = dict(
     seed0=38300,
     dark_paint=(0.10, 0.14, 0.20),          # dark rust brown: the category clips only
 )
+# a fourteenth held-out set, fixed at the end of session 10 (after heldout13's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD14 = dict(
+    sizes=[(880, 660, 20), (1376, 774, 12), (592, 444, 28), (1280, 720, 16), (1920, 1080, 24), (1104, 828, 15)],
+    floors=["asphalt_sealed", "tile_sage", "concrete_chalky"],
+    bins=["plastic_crimson", "steel_cold", "painted_forest"],
+    paints=[(0.58, 0.48, 0.20), (0.30, 0.60, 0.75), (0.45, 0.45, 0.52)],       # steel blue, amber, warm grey (BGR)
+    palette=[(10, 200, 250), (240, 60, 120), (90, 90, 200), (215, 215, 215), (60, 140, 90)],
+    near=[(1, 3), (-2, -3), (3, -1), (-1, 1), (2, 2), (-3, 3), (0, -2), (2, -1), (-2, 2), (3, 0)],
+    seed0=42700,
+    dark_paint=(0.16, 0.12, 0.08),          # dark navy: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
          "heldout7": ("h7", _HELD7), "heldout8": ("h8", _HELD8), "heldout9": ("h9", _HELD9),
          "heldout10": ("h10", _HELD10), "heldout11": ("h11", _HELD11),
-         "heldout12": ("h12", _HELD12), "heldout13": ("h13", _HELD13)}
+         "heldout12": ("h12", _HELD12), "heldout13": ("h13", _HELD13),
+         "heldout14": ("h14", _HELD14)}
 SET_NAMES = tuple(_SETS)
 
 
@@ -1363,7 +1384,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
         [S(0, gap_s=0.4, speed=1.6, carrier="hands") for _ in range(6)] + [Cycle("touch", gap_s=0.4, speed=1.6)],
         Camera(noise=2, flicker=0.04, mains_hz=120.0))
     if which in ("tune", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-                 "heldout11", "heldout12", "heldout13"):
+                 "heldout11", "heldout12", "heldout13", "heldout14"):
         # issue 12's failure categories on held-out data, reproduced with this set's own
         # settings and seeds: a fast-fed first sheet on an empty bin (dark paint), hands that
         # touch/straighten tread plate under a harsh camera, hands from every side over smooth
