@@ -482,8 +482,9 @@ class ModelFreeVerifier:
         from core.counting import cues as C
         key_a, key_b = c["keys"]
         kept = self._edge_cache
-        ea = kept[1] if kept is not None and kept[0] == key_a else C._edges(c["a"], self._ws, "a").copy()
-        raw = C._edges(c["b_raw"], self._ws, "r").copy()
+        # the background's own slot ("a") is not touched by the two searches below: no copy needed
+        ea = kept[1] if kept is not None and kept[0] == key_a else C._edges(c["a"], self._ws, "a")
+        raw = C._edges(c["b_raw"], self._ws, "r").copy()     # kept: the next decision's background
         self._edge_cache = (key_b, raw)
         if abs(gain - 1.0) <= EDGE_GAIN_TOL:
             e = raw
