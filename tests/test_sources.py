@@ -229,6 +229,29 @@ def test_yuv_small_images_are_the_engines_reduction_of_the_converted_frame(tmp_p
     assert np.sqrt((c ** 2).mean()) < 1.0 and np.percentile(c, 99) < 2.5, (np.sqrt((c ** 2).mean()), c.max())
 
 
+@pytest.mark.parametrize("width,height", [(1280, 720), (960, 540), (1000, 562), (1279, 720)])
+def test_the_red_blue_image_takes_the_grey_images_samples_bit_for_bit(width, height):
+    """After the 160 px grey image, the 80 px red−blue one reads every 2nd of its Y/U/V samples
+    (twice the stride: the same pixels) instead of gathering them from the planes again: the
+    same figures as a frame that gathers them afresh, at even and odd strides; at a width where
+    the stride is not twice the grey one's (1279 px: 7 vs 3), it gathers them as before."""
+    from core.counting.frames import YuvFrame
+    rng = np.random.default_rng(width)
+    planes = (rng.integers(16, 236, (height, width), dtype=np.uint8),
+              rng.integers(16, 241, ((height + 1) // 2, (width + 1) // 2), dtype=np.uint8),
+              rng.integers(16, 241, ((height + 1) // 2, (width + 1) // 2), dtype=np.uint8))
+
+    def frame():
+        return YuvFrame(*planes, to_bgr=lambda: np.zeros((height, width, 3), np.uint8))
+    f = frame()
+    g = f.green_small((160, 90))
+    assert np.array_equal(g, frame().green_small((160, 90)))
+    assert np.array_equal(f.chroma_small((80, 45)), frame().chroma_small((80, 45)))
+    reused = width // 160 == 2 * (width // 320)
+    assert reused == (width != 1279)
+    assert f._grid is not None and f._grid[0] == (width // 320 if reused else width // 160)
+
+
 def test_yuv_source_reads_other_layouts_and_unopenable_files_as_bgr(mp4v_clip, monkeypatch):
     """Full-range 4:2:2 JPEG pictures (an MJPG file) come as converted arrays; a file PyAV
     cannot open is read by OpenCV. Either way the frames are the OpenCV reader's."""

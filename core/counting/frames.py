@@ -39,12 +39,13 @@ class YuvFrame:
     hand them out). ``to_bgr``: the decoder's own full conversion, called at most once (it
     also keeps the decoder's picture, which owns the planes' memory, alive)."""
 
-    __slots__ = ("y", "u", "v", "_to_bgr", "_bgr", "shape", "size", "ndim")
+    __slots__ = ("y", "u", "v", "_to_bgr", "_bgr", "shape", "size", "ndim", "_grid")
 
     def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, to_bgr: Callable[[], np.ndarray]):
         self.y, self.u, self.v = y, u, v
         self._to_bgr: Optional[Callable[[], np.ndarray]] = to_bgr
         self._bgr: Optional[np.ndarray] = None
+        self._grid: Optional[tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = None
         # what the engine reads of an array: its shape, size and channels
         self.shape = (y.shape[0], y.shape[1], 3)
         self.size = y.shape[0] * y.shape[1] * 3
@@ -66,6 +67,15 @@ class YuvFrame:
         sample of each such pixel's 2×2 block), uint8."""
         h, w = self.y.shape
         step = max(1, w // (size[0] * 2))
+        if self._grid is not None and step == 2 * self._grid[0]:
+            # twice the last grid's stride (the red−blue image after the grey one): every 2nd of
+            # its samples are this grid's, the same pixels (U/V rows (2i·s)//2 = i·s)
+            return tuple(np.ascontiguousarray(p[::2, ::2]) for p in self._grid[1])   # type: ignore[return-value]
+        planes = self._planes_on_grid(h, w, step)
+        self._grid = (step, planes)
+        return planes
+
+    def _planes_on_grid(self, h: int, w: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows, cols = _grid(h, w, step)
         if step % 2 == 0:    # the same pixels as a plain stride (cheaper than indexing)
             cs = step // 2
