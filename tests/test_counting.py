@@ -868,6 +868,35 @@ def test_a_sheet_whose_texture_tone_and_outline_all_changed_is_counted_though_ha
     assert r.count == 3
 
 
+def test_a_fast_fed_sheet_with_new_texture_outline_and_mostly_new_edges_is_counted(tmp_path, monkeypatch):
+    """Brushed sheets fed fast: one sheet's texture and outline changed and its long edges are
+    mostly new (2.3 new to 1.1 lost), but its tone did not, and the cue rule refused it (p 0.49).
+    :func:`~core.counting.cues.strong_new_surface` counts it. A clip of ``heldout10`` (held out
+    in session 7, seen since)."""
+    import core.counting.cues as C
+    from core.synthetic.stacking import set_specs
+    spec = set_specs("heldout10")["h10_brushed_fast"]
+    assert {c.kind for c in spec.cycles} == {"sheet"} and spec.stage.finish == "brushed"
+    assert_stacking_clip_exact(spec, tmp_path, 10)
+    monkeypatch.setattr(C, "strong_new_surface", lambda c: False)
+    assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 9
+
+
+def test_hands_still_in_the_picture_are_no_strong_new_surface(tmp_path, monkeypatch):
+    """A hand touches the stack and stays at the edge: once all is still, its texture, tone and
+    long new edges read like a new sheet's, and 14 % of the area still differs from the
+    background. The engine waits for such hands to go; :func:`~core.counting.cues.
+    strong_new_surface` holds back where that much still differs (``STRONG_STILL``), or it would
+    count the hand. A clip of ``heldout9`` (held out in session 6, seen since)."""
+    import core.counting.cues as C
+    from core.synthetic.stacking import set_specs
+    spec = set_specs("heldout9")["h9_mixed_1080p"]
+    assert [c.kind for c in spec.cycles] == ["sheet", "touch", "sheet", "sheet"]
+    assert_stacking_clip_exact(spec, tmp_path, 3)
+    monkeypatch.setattr(C, "STRONG_STILL", 1.0)
+    assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 4
+
+
 def test_background_refresh_waits_for_stillness():
     """The background absorbs slow drift once a second, but only with a frame after which
     nothing moved for ``REFRESH_HOLD_S``: the tip of an arm coming in, still below every motion

@@ -612,10 +612,10 @@ class ModelFreeVerifier:
             # a hand resting there unseen at the edge is no rectangle)
             p, top = self.model.threshold, ["final_change", "tone_area" if tone_area >= tex_area else "tex_area"]
         elif p < self.model.threshold and C.strong_new_surface(cues):
-            # texture, tone and outline all changed and the arm left something behind: the
-            # rule's arm weights must not overrule a surface change this clear (hands that
-            # carried a sheet in came in hardly wider than they left)
-            p, top = self.model.threshold, ["tex_area", "tone_area"]
+            # texture, outline and tone or mostly new edges changed and the arm left something
+            # behind: the rule's arm weights must not overrule a surface change this clear
+            # (hands that carried a sheet in came in hardly wider than they left)
+            p, top = self.model.threshold, ["tex_area", "tone_area" if tone_area >= C.STRONG_TONE else "new_edges"]
         accept = p >= self.model.threshold
         box = None
         if boxes:
