@@ -897,6 +897,26 @@ def test_hands_still_in_the_picture_are_no_strong_new_surface(tmp_path, monkeypa
     assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 4
 
 
+def test_a_bright_sheet_filling_most_of_the_picture_is_no_exposure_change(tmp_path, monkeypatch):
+    """A green painted sheet laid on an empty dark bin that fills most of the picture: most of
+    the background's gain cells now see ~4.5× the light, so their median read as the camera's
+    exposure rising ×4.5, the floor around it then read as changed everywhere, the entry zone
+    stayed "occupied" and nothing was decided again. The floor's ring of cells keeps ratio 1:
+    the engine takes the ring's gain where the two disagree (``RING_GAIN``), counts the sheet
+    and refuses the touch that follows. The first two cycles of a clip of a hard corpus drawn
+    with seeds 110000+ (rendered in session 11 as tuning data; not a held-out set)."""
+    import dataclasses
+
+    import core.counting.engine as E
+    from core.synthetic.stacking import train_specs
+    spec = train_specs(48, seed0=110000, hard=True)["r_047"]
+    spec = dataclasses.replace(spec, cycles=spec.cycles[:2])
+    assert spec.stage.initial == 0 and spec.stage.bin_frac > 0.75 and [c.kind for c in spec.cycles] == ["sheet", "touch"]
+    assert_stacking_clip_exact(spec, tmp_path, 1)
+    monkeypatch.setattr(E, "RING_GAIN", False)
+    assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 0
+
+
 def test_background_refresh_waits_for_stillness():
     """The background absorbs slow drift once a second, but only with a frame after which
     nothing moved for ``REFRESH_HOLD_S``: the tip of an arm coming in, still below every motion

@@ -241,6 +241,9 @@ ROW_SMOOTH = 1.5
 # an arm left the entry zone when the zone cleared after filling it (to OCC_PEAK_K × its limit),
 # or while something moved: a still sleeve the camera hardly sees hovers around the limit
 OCC_PEAK_K = 1.5
+# the exposure gain from the frame's outer ring of cells where it disagrees with all cells' (a
+# bright sheet filling most of the picture is no exposure change): see _cell_gains
+RING_GAIN = True
 GLITCH_CHECK = True                  # motion back to the still frame before it is a jolt's, no arm's
 KEEP_BACKGROUND_IF_NOTHING = True    # a "no" with the picture back to the background keeps it
 CHROMA_K = 1.5   # red−blue change limit, in grey-level thresholds
@@ -901,7 +904,7 @@ class CountingEngine:
         if self._bg_sub is None:
             return gf
         sub = gf[::3, ::3] / self._bg_sub
-        ratio, self._glob, self._new_cells = self._cell_gains(sub)
+        ratio, self._glob, self._new_cells = self._cell_gains(sub, ring=RING_GAIN)
         gain = cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR)
         if ROW_GAIN_TOL > 0:
             # what the cells leave of a flicker band (sharpest in the top and bottom rows, past
@@ -932,11 +935,14 @@ class CountingEngine:
         ratio[~new] = 1.0
         return np.maximum(cv2.resize(ratio, self._small_size, interpolation=cv2.INTER_LINEAR), 0.05)
 
-    def _cell_gains(self, sub: np.ndarray, tol: float = 0.1,
-                    fill: Optional[float] = None) -> tuple[np.ndarray, float, np.ndarray]:
+    def _cell_gains(self, sub: np.ndarray, tol: float = 0.1, fill: Optional[float] = None,
+                    ring: bool = False) -> tuple[np.ndarray, float, np.ndarray]:
         """(each grid cell's median pixel ratio, the global one, the cells more than ``tol``
         off it) of a ratio image; those cells (mostly covered by new content) take the global
-        ratio (or ``fill``)."""
+        ratio (or ``fill``). ``ring``: where the outer ring of cells (mostly floor, the frame's
+        border) disagrees with the median of all cells by more than ``tol``, the ring's median
+        is the global ratio: a bright sheet laid on a dark bin that fills most of the picture
+        moves most cells' ratio, the floor around it none; an exposure change moves both."""
         gh, gw = self._grid[1], self._grid[0]
         ch, cw = sub.shape[0] // gh, sub.shape[1] // gw
         cells = sub[:gh * ch, :gw * cw].reshape(gh, ch, gw, cw).transpose(0, 2, 1, 3).reshape(gh, gw, ch * cw)
@@ -944,6 +950,11 @@ class CountingEngine:
         ratio = np.partition(cells, k, axis=2)[..., k]
         flat = ratio.ravel()
         glob = float(np.partition(flat, flat.size // 2)[flat.size // 2])
+        if ring and gh > 2 and gw > 2:
+            rc = np.concatenate([ratio[0], ratio[-1], ratio[1:-1, 0], ratio[1:-1, -1]])
+            g_ring = float(np.partition(rc, rc.size // 2)[rc.size // 2])
+            if abs(glob - g_ring) > tol * g_ring:
+                glob = g_ring
         off = np.abs(ratio - glob) > tol * glob
         ratio[off] = glob if fill is None else fill
         return ratio, glob, off
