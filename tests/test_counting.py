@@ -917,6 +917,35 @@ def test_a_bright_sheet_filling_most_of_the_picture_is_no_exposure_change(tmp_pa
     assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 0
 
 
+@pytest.mark.parametrize("summed", [True, False])
+def test_an_edge_that_stays_changed_is_relearned_though_arms_keep_moving(monkeypatch, summed):
+    """Something stays at the edge for good (here a block; on a hard-corpus clip, an arm's
+    remains in a background taken while it was still there) while arms keep coming and going
+    every 3 s: the still spells between them are summed over the cycle (``STUCK_OVER_CYCLE``),
+    so after ``STUCK_S`` of stillness the scene is re-learned and counting goes on; restarting
+    the wait at each motion left the engine waiting for good."""
+    import core.counting.engine as E
+    monkeypatch.setattr(E, "STUCK_OVER_CYCLE", summed)
+    rng = np.random.default_rng(5)
+    base = np.clip(90 + rng.normal(0, 12, (240, 320, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    fps = 10.0
+    eng = CountingEngine(CountingSettings(), ModelFreeVerifier())
+    relearned = None
+    for i in range(int(20 * fps)):
+        f = base.copy()
+        if i >= 10:
+            f[90:150, 0:14] = (30, 30, 200)            # stays at the edge
+        if i >= 20 and i % 30 in (0, 1):
+            f[100:140, 140 + 10 * (i % 30):180 + 10 * (i % 30)] = 230     # a brief motion inside
+        eng.update(f, i, i / fps)
+        if relearned is None and "rim occupied" in eng.last_reason:
+            relearned = i / fps
+    if summed:
+        assert relearned is not None and E.STUCK_S <= relearned <= E.STUCK_S + 5.0, relearned
+    else:
+        assert relearned is None and eng.state != EngineState.STABLE
+
+
 def test_background_refresh_waits_for_stillness():
     """The background absorbs slow drift once a second, but only with a frame after which
     nothing moved for ``REFRESH_HOLD_S``: the tip of an arm coming in, still below every motion

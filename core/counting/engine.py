@@ -82,6 +82,10 @@ NO_EXIT_SETTLE_S = 2.5  # stillness needed when no arm was seen leaving through 
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
 BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
+# ... summed over a cycle's still spells (brief motions between them do not restart it): after
+# a decision taken with an arm's remains at the edge, that edge differs from the background for
+# good, and each later arm's motion had restarted the wait, so nothing was decided again
+STUCK_OVER_CYCLE = True
 RIM_CLEAR_PX = 1       # changed pixels (~160 px image) an entry-zone side may show and still be empty
 FAINT_RIM_S = 6.0      # still this long with a faint trace in the entry zone: decide anyway
 ELSEWHERE_MAX = 0.02   # changed share outside the counted area that means "put down elsewhere"
@@ -1149,6 +1153,7 @@ class CountingEngine:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
                 self.state = EngineState.MOTION
                 self._refresh_cand = None
+                self._occluded_still = 0.0
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_cue.copy()
                 self._peak, self._cue_peak = self._change, cue_change
@@ -1217,7 +1222,7 @@ class CountingEngine:
                 self._still_time = 0.0
                 self._deferred = False
             elif arm_in_view:
-                if self.state != EngineState.OCCLUDED:
+                if self.state != EngineState.OCCLUDED and not STUCK_OVER_CYCLE:
                     self._occluded_still = 0.0
                 self.state = EngineState.OCCLUDED
                 self._still_time = 0.0
@@ -1240,6 +1245,7 @@ class CountingEngine:
                     self._exit_seen = True        # (seen moving out, if it was, stays so)
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
+                self._occluded_still = 0.0
                 self._still_clear = not self._rim_trace
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
