@@ -836,18 +836,25 @@ def test_a_first_sheet_on_an_empty_bin_is_counted_though_much_still_differs(tmp_
     with cut edges. The cue rule refused it (its ``final_change`` weight was fitted where what
     still differed was an arm's remains) and counted the nudge that followed instead: one false
     count, one miss. :func:`~core.counting.cues.new_cover` counts it; the touch, the empty visit
-    and the nudge count nothing. The first four cycles of a clip of the stacking renderer's hard
-    corpus drawn with seeds 80000+ (not a held-out set)."""
+    and the nudge count nothing. Since session 11 the exposure gain comes from the floor's ring
+    of cells where most cells disagree (``RING_GAIN``), and with it the rule alone counts this
+    sheet too; without both, the nudge is counted. The first four cycles of a clip of the
+    stacking renderer's hard corpus drawn with seeds 80000+ (not a held-out set)."""
     import dataclasses
 
     import core.counting.cues as C
+    import core.counting.engine as E
     from core.synthetic.stacking import train_specs
     spec = train_specs(43, seed0=80000, hard=True)["r_042"]
     spec = dataclasses.replace(spec, cycles=spec.cycles[:4])
     assert spec.stage.initial == 0 and [c.kind for c in spec.cycles] == ["touch", "empty", "sheet", "nudge"]
     assert_stacking_clip_exact(spec, tmp_path, 1)
-    monkeypatch.setattr(C, "new_cover", lambda c: False)       # the rule alone, as it was
-    r = count_video(str(tmp_path / f"{spec.name}.mp4"))
+    path = str(tmp_path / f"{spec.name}.mp4")
+    monkeypatch.setattr(C, "new_cover", lambda c: False)       # the rule alone ...
+    r = count_video(path)
+    assert r.count == 1 and r.events[0].frame < 150            # ... counts the sheet with the ring's gain
+    monkeypatch.setattr(E, "RING_GAIN", False)                 # ... and as it was before both
+    r = count_video(path)
     assert r.count == 1 and r.events[0].frame > 150            # the nudge's cycle, not the sheet's
 
 
