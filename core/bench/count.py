@@ -160,6 +160,9 @@ _CLIPS_HELDOUT = {
     # fixed at the end of session 10, after heldout13's only look, before the next session's work
     "heldout14": _HeldoutPlan((1200, 900, 23, 201, "900p23"), (14, 202, "720p14"), (1920, 1080, 18, 203, "1080p18"),
                               (496, 372, 12, 207, "372p12"), "galvanized"),
+    # fixed at the end of session 11, after heldout14's only look, before the next session's work
+    "heldout15": _HeldoutPlan((1104, 828, 19, 211, "828p19"), (29, 212, "720p29"), (1920, 1080, 26, 213, "1080p26"),
+                              (528, 396, 11, 217, "396p11"), "painted"),
 }
 
 
@@ -197,7 +200,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-        "heldout11", "heldout12", "heldout13", "heldout14")
+        "heldout11", "heldout12", "heldout13", "heldout14", "heldout15")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -369,9 +372,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout14: the later held-out sets; all: every set")
+                         "heldout2..heldout15: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -467,7 +470,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
                      "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10 (seen)",
                      "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12 (seen)",
-                     "heldout13": "HELD-OUT 13 (seen)", "heldout14": "HELD-OUT 14"}[w]
+                     "heldout13": "HELD-OUT 13 (seen)", "heldout14": "HELD-OUT 14 (seen)",
+                     "heldout15": "HELD-OUT 15"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):
