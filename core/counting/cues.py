@@ -46,7 +46,12 @@ span            how much the cycle's change enclosed beyond what it covered, on 
 fitted on the tuning clips by :func:`core.counting.teach.fit`; a station may fit its own in
 teach mode): ``p = σ(b + Σ wᵢ·xᵢ)`` over the transformed features of :func:`features`;
 count ⇔ ``p ≥ threshold``. The confidence is ``p`` (or ``1 − p`` for a rejection) and the
-reason names the cues that pushed the decision most.
+reason names the cues that pushed the decision most. Around the model the verifier applies a
+few documented rules: nothing counts without :func:`visible_change` (unless
+:func:`brought_unseen`), and a refused decision counts after all when a rectangular new
+surface now covers a sheet-sized part of the area (:func:`new_cover`) or when texture, outline
+and tone or mostly new edges changed after a cycle that left something behind
+(:func:`strong_new_surface`).
 
 >>> c = Cues(tex_area=0.2, tone_area=0.2, same_surface=0.1, new_edges=0.5, lost_edges=0.1,
 ...          parallel=0.5, carried=0.2, final_change=0.0, outline=1.0, swept=0.4, swept_edges=0.3,
