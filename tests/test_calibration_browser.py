@@ -107,8 +107,10 @@ def test_two_clicks_snap_to_the_bar_ends_and_k_is_right(server, data_dir, tmp_pa
         click_at(page, img, 696, 231)
         x2, _ = wait_value(page, "x2", lambda v: v > 0)
         timings["click 2"] = time.monotonic() - t0
-        y1 = float(page.get_by_label("y1", exact=True).input_value())
-        y2 = float(page.get_by_label("y2", exact=True).input_value())
+        # each field is its own element of the page's rerun: y2 may arrive after x2 (CI once read
+        # y2 = 0 right after x2 had its value), so wait for both rows' y as well
+        y1, _ = wait_value(page, "y1", lambda v: v > 0)
+        y2, _ = wait_value(page, "y2", lambda v: v > 0)
         assert x1 == pytest.approx(99.5, abs=0.15) and x2 == pytest.approx(699.5, abs=0.15), (x1, x2)
         assert y1 == pytest.approx(228, abs=1.5) and y2 == pytest.approx(231, abs=1.5), (y1, y2)
         # zoom 4× (the view centres on the last click) and set end 2 again, a little off the
