@@ -548,7 +548,7 @@ def new_cover(c: Cues) -> bool:
 STRONG_TEX, STRONG_OUTLINE, STRONG_TONE, STRONG_NEW, STRONG_NEW_OVER_LOST = 0.10, 0.5, 0.10, 0.8, 1.5
 STRONG_CAME = 0.02
 # ... and only where, once all is still, hardly anything differs from the background at the
-# engine's scale (< 3 %, the engine's DEFER_CHANGE): what still differs more is most often hands
+# engine's scale (< 3 %; the engine's DEFER_CHANGE is this limit): what still differs more is most often hands
 # still there, unseen at the edge (a hand's touch on the project renderer's seen heldout9
 # 1080p clip changed texture, tone and edges as much, 14 % of the area still differing)
 STRONG_STILL = 0.03

@@ -71,6 +71,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkabl
 import cv2
 import numpy as np
 
+from core.counting.cues import STRONG_STILL
 from core.counting.frames import Image, YuvFrame, pixels
 from core.platform.settings import CountingSettings
 
@@ -92,7 +93,9 @@ ELSEWHERE_MAX = 0.02   # changed share outside the counted area that means "put 
 BP_WARP = True         # a shifted ``after``'s band-pass: its own, shifted (kept as the next background's)
 EDGE_REUSE = True      # a background's edges are those its decision found on it (as ``after``)
 EDGE_GAIN_TOL = 0.02   # ... and ``after``'s edges are its own, unless its exposure differs more than this
-DEFER_CHANGE = 0.03    # a "no sheet" verdict while this much of the area still differs: wait ...
+# a "no sheet" verdict while this much of the area still differs: wait ... (one limit with the
+# strong-surface rule's: where the engine waits for hands still there, that rule stays out)
+DEFER_CHANGE = STRONG_STILL
 DEFER_S = 2.0          # ... this long still (or until something moves again) before adopting the scene
 FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
 
