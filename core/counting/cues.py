@@ -250,6 +250,44 @@ def tone_changed(a: np.ndarray, b: np.ndarray, B: int, nh: int, nw: int,
     return d > (4.0 + 0.05 * ma), g
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D float array (consumed: partitioned in place), bit for bit, from
+    one partition instead of numpy's two-point one (~2× cheaper on a decision's ~20 k pixels).
+
+    >>> x = np.random.default_rng(0).random(1001).astype(np.float32)
+    >>> all(_median(x[:n].copy()) == float(np.median(x[:n])) for n in (1, 2, 7, 1000, 1001))
+    True
+    """
+    n = x.size
+    k = n // 2
+    x.partition(k)
+    if n % 2:
+        return float(x[k])
+    return float(np.mean(np.array([x[:k].max(), x[k]], dtype=x.dtype)))
+
+
+def _p90(x: np.ndarray) -> float:
+    """``np.percentile(x, 90)`` (linear) of a 1-D float array (consumed), bit for bit: one
+    partition at the lower point and the minimum above it, interpolated as numpy does (the
+    weight a Python float, so cast to the array's type). ~10× cheaper than numpy's
+    two-point partition.
+
+    >>> x = np.round(np.random.default_rng(1).random(3000) * 50).astype(np.float32)
+    >>> all(_p90(x[:n].copy()) == float(np.percentile(x[:n], 90)) for n in (1, 2, 11, 999, 3000))
+    True
+    """
+    n = x.size
+    v = (n - 1) * 0.9
+    i = int(math.floor(v))
+    g = v - i
+    x.partition(i)
+    a = x[i]
+    b = x[i + 1:].min() if i + 1 < n else a
+    d = b - a
+    t = x.dtype.type
+    return float(b - d * t(1 - g)) if g >= 0.5 else float(a + d * t(g))
+
+
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the non-zero pixels of a 2-D mask, (0, 0, 0, 0) when empty: OpenCV's
     bounding rectangle (~1000× cheaper than ``np.nonzero`` on a 640 px mask).
@@ -666,8 +704,8 @@ def edge_sharpness(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     k = np.ones((7, 7), np.uint8)
     border = (cv2.dilate(r8, k) > 0) & (cv2.erode(r8, k) == 0)
     inner = cv2.erode(r8, k) > 0
-    level = float(np.median(np.abs(d[inner]))) if inner.any() else float(np.median(np.abs(d[region])))
-    edge = float(np.percentile(g[border], 90)) if border.any() else 0.0
+    level = _median(np.abs(d[inner])) if inner.any() else _median(np.abs(d[region]))
+    edge = _p90(g[border]) if border.any() else 0.0
     return edge / (level + 2.0)
 
 
