@@ -243,7 +243,7 @@ def tone_changed(a: np.ndarray, b: np.ndarray, B: int, nh: int, nw: int,
         ring = np.ones((nh, nw), bool)
         ring[2:-2, 2:-2] = False
         r = (mb[ring] + 1.0) / (ma[ring] + 1.0)
-        g = float(np.median(r)) if r.size else 1.0
+        g = _median(r) if r.size else 1.0
         if not 0.5 < g < 2.0:
             g = 1.0
     d = np.abs(mb / g - ma)
