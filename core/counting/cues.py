@@ -66,7 +66,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 import cv2
@@ -95,7 +95,8 @@ class Cues:
     span: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
-        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+        # the fields themselves (flat floats): asdict's deep copy costs ~80 µs a decision
+        return {f.name: round(float(getattr(self, f.name)), 4) for f in fields(self)}
 
     @property
     def moved_not_carried(self) -> float:

@@ -91,8 +91,18 @@ class YuvFrame:
         y, u, v = (cv2.resize(p, size, interpolation=cv2.INTER_AREA).astype(np.float32)
                    for p in self._on_grid(size))
         a, b, c, d = _G
-        g = a * y + b * (u - 128.0) + c * (v - 128.0) + d
-        return np.clip(g + 0.5, 0, 255).astype(np.uint8)
+        # a·y + b·(u − 128) + c·(v − 128) + d + 0.5, clipped: the same float32 operations in the
+        # same order, in place (no temporaries)
+        y *= a
+        u -= 128.0
+        u *= b
+        y += u
+        v -= 128.0
+        v *= c
+        y += v
+        y += d
+        y += 0.5
+        return np.clip(y, 0, 255, out=y).astype(np.uint8)
 
     def green_area(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
         """The green channel of ``box`` (x1, y1, x2, y2) area-reduced to ``size`` (float32), for a
