@@ -205,6 +205,38 @@ def test_yuv_source_gives_the_same_frames_numbers_and_times_as_opencv(clip):
     assert [f.index for f in open_source(clip.path, yuv=True, analysis_fps=5)] == list(range(0, clip.frames, 2))
 
 
+@pytest.mark.parametrize("ext,bframes", [("mkv", "3"), ("ts", "2"), ("mp4", "0")])
+def test_the_key_frame_probe_leaves_every_picture_as_a_full_probe_gives_it(tmp_path, ext, bframes):
+    """Opening a file for ``core count``, PyAV's stream probe decodes key frames only (it would
+    decode ~7 pictures to guess the decoder's delay, then they are decoded again). Its options
+    reach the probe's decoder alone: H.264 with and without B-frames, in containers that carry
+    the delay (mp4) and ones that do not (mkv, ts), gives the same pictures in the same order
+    as a plain open."""
+    import av
+
+    from core.counting.frames import pixels
+    from core.live.sources import _av_open, _yuv_frames
+    rng = np.random.default_rng(7)
+    base = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
+    path = str(tmp_path / f"b.{ext}")
+    out = av.open(path, "w")
+    st = out.add_stream("libx264", rate=10)
+    st.width, st.height, st.pix_fmt, st.options = 128, 96, "yuv420p", {"bf": bframes}
+    for i in range(30):
+        for pkt in st.encode(av.VideoFrame.from_ndarray(np.roll(base, 3 * i, axis=1), format="bgr24")):
+            out.mux(pkt)
+    for pkt in st.encode():
+        out.mux(pkt)
+    out.close()
+    with av.open(path) as ref_c:
+        ref = [f.to_ndarray(format="bgr24") for f in ref_c.decode(ref_c.streams.video[0])]
+    opened = _av_open(path)
+    assert opened is not None and opened[3].fps == 10.0
+    got = [pixels(make()) for make in _yuv_frames(*opened[:3])]
+    assert len(got) == len(ref) == 30
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+
+
 @pytest.mark.parametrize("width,height", [(640, 360), (960, 540)])
 def test_yuv_small_images_are_the_engines_reduction_of_the_converted_frame(tmp_path, width, height):
     """The 160 px green and 80 px red−blue images made from the planes match the engine's

@@ -527,7 +527,12 @@ def _av_open(path: str) -> Optional[tuple[Any, Any, Any, VideoInfo]]:
     try:
         import av
         _check_file(path)
-        container = av.open(path)
+        # the stream probe decodes key frames only: by default it decodes the first ~7 pictures
+        # (to guess the decoder's delay) and then they are decoded again. Its options reach the
+        # probe's decoder alone, not the one that decodes the file below: the same pictures, bit
+        # for bit (checked on MJPEG, MPEG-4 and H.264 in mp4, avi, mkv, ts and mov); a 720p clip
+        # opens in 0.2 ms instead of 7.8 (~2 % of counting 11 s of fast-fed 720p at 14 frames/s)
+        container = av.open(path, options={"skip_frame": "nonkey"})
         stream = container.streams.video[0]
         # FFmpeg's default (slice threads): measured on the 720p bench clips, ~12 % less CPU per
         # frame than frame threads ("AUTO") and less wall time too. One thread would cost ~3 %
