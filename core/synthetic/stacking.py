@@ -119,6 +119,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "terrazzo_speckled": ((0.66, 0.74, 0.78), 0.04, 0.02),
     "asphalt_cracked": ((0.20, 0.19, 0.18), 0.05, 0.08),
     "epoxy_saffron": ((0.22, 0.50, 0.62), 0.01, 0.03),
+    # added for the sixteenth held-out set (heldout16) only
+    "concrete_polished_warm": ((0.55, 0.60, 0.66), 0.015, 0.04),
+    "rubber_maroon": ((0.12, 0.10, 0.30), 0.02, 0.015),
+    "plank_grey": ((0.46, 0.47, 0.47), 0.03, 0.0),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -183,6 +187,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_lilac": (0.50, 0.20, 0.42),
     "steel_weathered": (0.22, 0.30, 0.42),
     "painted_ivory": (0.72, 0.86, 0.90),
+    # added for the sixteenth held-out set (heldout16) only
+    "plastic_amber": (0.10, 0.50, 0.85),
+    "steel_darkened": (0.26, 0.26, 0.28),
+    "painted_coral": (0.45, 0.55, 0.90),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1318,13 +1326,26 @@ _HELD15 = dict(
     seed0=47100,
     dark_paint=(0.08, 0.16, 0.10),          # dark bottle green: the category clips only
 )
+# a sixteenth held-out set, fixed at the end of session 12 (after heldout15's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD16 = dict(
+    sizes=[(960, 720, 23), (1408, 792, 17), (608, 456, 24), (1280, 720, 14), (1920, 1080, 19), (1136, 852, 21)],
+    floors=["concrete_polished_warm", "rubber_maroon", "plank_grey"],
+    bins=["plastic_amber", "steel_darkened", "painted_coral"],
+    paints=[(0.25, 0.30, 0.62), (0.62, 0.62, 0.30), (0.55, 0.52, 0.50)],       # brick red, teal, pale grey (BGR)
+    palette=[(30, 170, 220), (230, 110, 30), (80, 50, 170), (190, 190, 195), (50, 120, 40)],
+    near=[(-2, 3), (3, -2), (1, -1), (-3, -3), (2, 0), (0, -3), (-1, 2), (3, 1), (-2, -2), (1, 3)],
+    seed0=51500,
+    dark_paint=(0.10, 0.08, 0.14),          # dark maroon: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
          "heldout7": ("h7", _HELD7), "heldout8": ("h8", _HELD8), "heldout9": ("h9", _HELD9),
          "heldout10": ("h10", _HELD10), "heldout11": ("h11", _HELD11),
          "heldout12": ("h12", _HELD12), "heldout13": ("h13", _HELD13),
-         "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15)}
+         "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15),
+         "heldout16": ("h16", _HELD16)}
 SET_NAMES = tuple(_SETS)
 
 
@@ -1404,7 +1425,7 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
         [S(0, gap_s=0.4, speed=1.6, carrier="hands") for _ in range(6)] + [Cycle("touch", gap_s=0.4, speed=1.6)],
         Camera(noise=2, flicker=0.04, mains_hz=120.0))
     if which in ("tune", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-                 "heldout11", "heldout12", "heldout13", "heldout14", "heldout15"):
+                 "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16"):
         # issue 12's failure categories on held-out data, reproduced with this set's own
         # settings and seeds: a fast-fed first sheet on an empty bin (dark paint), hands that
         # touch/straighten tread plate under a harsh camera, hands from every side over smooth
