@@ -108,3 +108,23 @@ def open_settings_signed_in(page, url: str, name: str, pin: str) -> None:
     page.get_by_label("PIN or password", exact=True).fill(pin)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Save camera and thresholds").wait_for(timeout=60_000)
+
+
+def box_of(locator, timeout_s: float = 20) -> dict:
+    """The locator's box on the page, once it has one. A click that reruns the page redraws
+    the picture's iframe: for a moment the old element is gone and the new one not laid out,
+    and ``bounding_box()`` answers ``None`` then."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            locator.wait_for(state="visible", timeout=max(1, int((deadline - time.time()) * 1000)))
+            bb = locator.bounding_box()
+        except Exception:
+            if time.time() >= deadline:
+                raise
+            bb = None
+        if bb is not None and bb["width"] > 0:
+            return bb
+        if time.time() >= deadline:
+            raise AssertionError(f"no box for {locator} after {timeout_s} s")
+        time.sleep(0.2)

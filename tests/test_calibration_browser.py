@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from browser import MARKS, launch, running_app
+from browser import MARKS, box_of, launch, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "cal-browser-77"
@@ -64,7 +64,7 @@ def sign_in_and_upload(page, server, frame):
 def click_at(page, img, fx, fy):
     """Click the frame pixel (fx, fy) in the displayed picture."""
     img.scroll_into_view_if_needed()
-    b = img.bounding_box()
+    b = box_of(img)
     page.mouse.click(b["x"] + (fx + 0.5) * b["width"] / W, b["y"] + (fy + 0.5) * b["height"] / H)
 
 
@@ -121,7 +121,7 @@ def test_two_clicks_snap_to_the_bar_ends_and_k_is_right(server, data_dir, tmp_pa
         page.wait_for_timeout(800)
         zimg = page.frame_locator("iframe[title*='streamlit_image_coordinates']").first.locator("img#image")
         zimg.scroll_into_view_if_needed()
-        b = zimg.bounding_box()
+        b = box_of(zimg)
         x0 = min(max(round(x2 - 100), 0), W - 200)           # the 200 × 125 px crop around end 2
         y0 = min(max(round(y2 - 62.5), 0), H - 125)
         page.mouse.click(b["x"] + (697 - x0 + 0.5) * b["width"] / 200, b["y"] + (236 - y0 + 0.5) * b["height"] / 125)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import MARKS, english_station, launch, open_page, open_settings_signed_in, running_app
+from browser import MARKS, box_of, english_station, launch, open_page, open_settings_signed_in, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "browser-8642"
@@ -99,7 +99,7 @@ def test_counting_area_and_mask_drawn_on_the_live_frame(server, data_dir):
             img.wait_for(timeout=30_000)
 
             def click(fx: float, fy: float) -> None:
-                bb = img.bounding_box()
+                bb = box_of(img)
                 page.mouse.click(bb["x"] + fx * bb["width"], bb["y"] + fy * bb["height"])
                 time.sleep(1.5)                  # the click reruns the page
 
