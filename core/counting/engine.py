@@ -81,6 +81,8 @@ SMALL_W = 160          # per-frame analysis width (px)
 DECISION_W = 640       # verifier analysis width (px)
 NO_EXIT_SETTLE_S = 2.5  # stillness needed when no arm was seen leaving through the edge band
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
+CLEAR_RUN_S = 0.6      # ... or, with no way out seen, the entry zone this long without a trace, all still
+TRACE_CLEAR_S = 0.6    # a trace seen in a stillness holds its decision until the zone is clear this long
 BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 # ... summed over a cycle's still spells (brief motions between them do not restart it): after
@@ -821,6 +823,7 @@ class CountingEngine:
         self._ch_bg: Optional[np.ndarray] = None        # changed vs the background, last frame (small)
         self._settled_ch: Optional[np.ndarray] = None   # ... on the SETTLING still frame
         self._still_clear = False               # no one-sided trace in the entry zone on any frame of this stillness
+        self._clear_run = 0.0                   # seconds of this stillness since the zone last showed a trace
         self._deferred = False                  # a "no sheet" verdict was put off in this stillness
         self._thresholds()
 
@@ -1205,11 +1208,14 @@ class CountingEngine:
                 self._exit_seen = self._exit_moved = False
             arm_in_view = self._rim > self.rim_frac
             if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
-                    and (moved_out_before or self._still_clear) and self._still_time + 1e-6 >= MIN_STILL_S):
+                    and (moved_out_before or self._still_clear or self._clear_run + 1e-6 >= CLEAR_RUN_S)
+                    and self._still_time + 1e-6 >= MIN_STILL_S):
                 # the next arm enters before settle_s ran out (fast feeding): decide now on the
                 # last still frame, so that two sheets never merge into one cycle. Only once the
                 # last arm was seen moving out, or the entry zone showed no trace while all was
-                # still: otherwise this is that arm, resting hardly seen at the edge, moving out
+                # still (or none for CLEAR_RUN_S at its end: small hands that slipped out below
+                # the motion limits): otherwise this is that arm, resting hardly seen at the edge,
+                # moving out
                 f_, i_, t_ = self._settled
                 event = self._decide(f_, i_, t_, self._settled_ch)
                 self.state = EngineState.MOTION          # this frame starts the next cycle
@@ -1252,12 +1258,16 @@ class CountingEngine:
                 self._still_time = 0.0
                 self._occluded_still = 0.0
                 self._still_clear = not self._rim_trace
+                self._clear_run = 0.0
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
                 self._settled_ch = ch_bg
             else:
                 self._still_time += dt
                 self._still_clear = self._still_clear and not self._rim_trace
+                # a trace that went away while all was still: small hands slipping out at the
+                # edge, below the motion limits. A resting arm's trace stays (or flickers back)
+                self._clear_run = 0.0 if self._rim_trace else self._clear_run + dt
                 # no way out seen since the last motion inside: wait longer (an arm whose
                 # sleeve the camera cannot see may still hold the sheet)
                 need = self.settle_s if self._exit_seen else max(self.settle_s, NO_EXIT_SETTLE_S)
@@ -1265,8 +1275,11 @@ class CountingEngine:
                 # zone (a few pixels: an arm the camera can hardly tell from the floor, resting
                 # there) means the arm is still in; an empty zone shows at most a pixel a side.
                 # Past FAINT_RIM_S the trace is taken for part of the scene. Only after an arm came
-                # in (a cycle that barely changed the area is a blip of the camera)
-                if (self._rim_trace and not self._exit_moved and self._peak >= FAINT_RIM_PEAK
+                # in (a cycle that barely changed the area is a blip of the camera). A trace seen
+                # in this stillness holds until the zone has been clear for TRACE_CLEAR_S: hands
+                # still holding the sheet fade in and out of the zone without moving
+                if ((self._rim_trace or (not self._still_clear and self._clear_run + 1e-6 < TRACE_CLEAR_S))
+                        and not self._exit_moved and self._peak >= FAINT_RIM_PEAK
                         and self._still_time < FAINT_RIM_S):
                     need = FAINT_RIM_S
                 if self._deferred:          # the last verdict was put off: DEFER_S more of stillness
