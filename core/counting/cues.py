@@ -49,9 +49,10 @@ count ⇔ ``p ≥ threshold``. The confidence is ``p`` (or ``1 − p`` for a rej
 reason names the cues that pushed the decision most. Around the model the verifier applies a
 few documented rules: nothing counts without :func:`visible_change` (unless
 :func:`brought_unseen`), and a refused decision counts after all when a rectangular new
-surface now covers a sheet-sized part of the area (:func:`new_cover`) or when texture, outline
+surface now covers a sheet-sized part of the area (:func:`new_cover`), when texture, outline
 and tone or mostly new edges changed after a cycle that left something behind
-(:func:`strong_new_surface`).
+(:func:`strong_new_surface`), or when nothing on the top changed but what the arm brought
+enclosed a sheet-sized area (:func:`unseen_sheet`: identical sheets the floor's colour).
 
 >>> c = Cues(tex_area=0.2, tone_area=0.2, same_surface=0.1, new_edges=0.5, lost_edges=0.1,
 ...          parallel=0.5, carried=0.2, final_change=0.0, outline=1.0, swept=0.4, swept_edges=0.3,
@@ -547,6 +548,29 @@ def brought_unseen(c: Cues) -> bool:
     (True, False)
     """
     return c.came_not_left >= 0.02 and (c.entered_wider >= 0.25 or (c.span >= 0.2 and c.came_not_left >= 0.05))
+
+
+# :func:`unseen_sheet`'s limits (set on the tuning set's ``t_near_floor_paint``: identical
+# sheets painted the floor's colour, four of ten refused)
+UNSEEN_SPAN, UNSEEN_CAME, UNSEEN_SWEPT = 0.12, 0.02, 0.1
+
+
+def unseen_sheet(c: Cues) -> bool:
+    """Whether an identical sheet the colour of the floor was most likely laid: nothing on the
+    top changed (no texture, the old surface did not move), but what the arm brought enclosed
+    a sheet-sized area (``span``), part of the area changed on the way in only, and the arm
+    swept a good part of it with sharp edges. Hands and arms alone enclose little beyond
+    themselves (``span`` under 0.09 on every cycle without a sheet of the tuning data).
+
+    >>> unseen_sheet(Cues(span=0.14, came_not_left=0.028, swept=0.2, swept_edges=0.2))
+    True
+    >>> unseen_sheet(Cues(span=0.14, came_not_left=0.003, swept=0.2, swept_edges=0.2))   # all went out
+    False
+    >>> unseen_sheet(Cues(span=0.14, came_not_left=0.03, swept=0.2, swept_edges=0.2, same_surface=0.4))
+    False
+    """
+    return (c.span >= UNSEEN_SPAN and c.came_not_left >= UNSEEN_CAME and c.swept >= UNSEEN_SWEPT
+            and c.swept_edges >= UNSEEN_SWEPT and c.tex_area < 0.005 and c.same_surface < SPAN_SAME_MAX)
 
 
 NEW_COVER_MIN = 0.1   # the share of the area a new surface must cover for :func:`new_cover`

@@ -613,7 +613,8 @@ class ModelFreeVerifier:
                       swept_edges=change.swept_edges, came_not_left=change.came_not_left,
                       entered_wider=change.entered_wider, span=change.span)
         p, top = C.score(cues, self.model)
-        if not C.visible_change(cues) and not (C.brought_unseen(cues) and change.elsewhere < ELSEWHERE_MAX):
+        unseen = C.unseen_sheet(cues) and change.elsewhere < ELSEWHERE_MAX
+        if not C.visible_change(cues) and not (C.brought_unseen(cues) and change.elsewhere < ELSEWHERE_MAX) and not unseen:
             # the one hard rule before the model: a count needs SOME visible change of the
             # counted area's top (texture, tone with a cut edge, an outline or edges) -- or an
             # arm that plainly brought something it did not take away, with nothing new
@@ -625,6 +626,9 @@ class ModelFreeVerifier:
             # weight was fitted where what still differed was an arm's remains, 2-10 % of the area;
             # a hand resting there unseen at the edge is no rectangle)
             p, top = self.model.threshold, ["final_change", "tone_area" if tone_area >= tex_area else "tex_area"]
+        elif p < self.model.threshold and unseen:
+            # an identical sheet the floor's colour: only the arm's figures show it
+            p, top = self.model.threshold, ["span", "came_not_left"]
         elif p < self.model.threshold and C.strong_new_surface(cues):
             # texture, outline and tone or mostly new edges changed and the arm left something
             # behind: the rule's arm weights must not overrule a surface change this clear
@@ -824,6 +828,7 @@ class CountingEngine:
         self._settled_ch: Optional[np.ndarray] = None   # ... on the SETTLING still frame
         self._still_clear = False               # no one-sided trace in the entry zone on any frame of this stillness
         self._clear_run = 0.0                   # seconds of this stillness since the zone last showed a trace
+        self._late_trace = False                # ... which it showed after the stillness's first frame
         self._deferred = False                  # a "no sheet" verdict was put off in this stillness
         self._thresholds()
 
@@ -1259,6 +1264,7 @@ class CountingEngine:
                 self._occluded_still = 0.0
                 self._still_clear = not self._rim_trace
                 self._clear_run = 0.0
+                self._late_trace = False
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
                 self._settled_ch = ch_bg
@@ -1268,6 +1274,7 @@ class CountingEngine:
                 # a trace that went away while all was still: small hands slipping out at the
                 # edge, below the motion limits. A resting arm's trace stays (or flickers back)
                 self._clear_run = 0.0 if self._rim_trace else self._clear_run + dt
+                self._late_trace = self._late_trace or self._rim_trace
                 # no way out seen since the last motion inside: wait longer (an arm whose
                 # sleeve the camera cannot see may still hold the sheet)
                 need = self.settle_s if self._exit_seen else max(self.settle_s, NO_EXIT_SETTLE_S)
@@ -1276,9 +1283,10 @@ class CountingEngine:
                 # there) means the arm is still in; an empty zone shows at most a pixel a side.
                 # Past FAINT_RIM_S the trace is taken for part of the scene. Only after an arm came
                 # in (a cycle that barely changed the area is a blip of the camera). A trace seen
-                # in this stillness holds until the zone has been clear for TRACE_CLEAR_S: hands
+                # after the stillness's first frame (on the first it is most often the arm's tail
+                # on its way out) holds until the zone has been clear for TRACE_CLEAR_S: hands
                 # still holding the sheet fade in and out of the zone without moving
-                if ((self._rim_trace or (not self._still_clear and self._clear_run + 1e-6 < TRACE_CLEAR_S))
+                if ((self._rim_trace or (self._late_trace and self._clear_run + 1e-6 < TRACE_CLEAR_S))
                         and not self._exit_moved and self._peak >= FAINT_RIM_PEAK
                         and self._still_time < FAINT_RIM_S):
                     need = FAINT_RIM_S
