@@ -83,7 +83,8 @@ NO_EXIT_SETTLE_S = 2.5  # stillness needed when no arm was seen leaving through 
 MIN_STILL_S = 0.06     # still this long before a fast-feeding arm re-enters: decide on that still frame
 CLEAR_RUN_S = 0.6      # ... or, with no way out seen, the entry zone this long without a trace, all still
 TRACE_CLEAR_S = 0.6    # a trace seen in a stillness holds its decision until the zone is clear this long
-LATE_TRACE_CHANGE = 0.03  # ... even after an arm was seen moving out, where this much of the area still differs
+LATE_TRACE_CHANGE = 0.03      # ... where at least this much of the area still differs (hands over the sheet)
+LATE_TRACE_CHANGE_MAX = 0.1   # ... but less than this (a new sheet of another look, its corner in the zone)
 BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 # ... summed over a cycle's still spells (brief motions between them do not restart it): after
@@ -1285,13 +1286,15 @@ class CountingEngine:
                 # Past FAINT_RIM_S the trace is taken for part of the scene. Only after an arm came
                 # in (a cycle that barely changed the area is a blip of the camera). A trace seen
                 # after the stillness's first frame (on the first it is most often the arm's tail
-                # on its way out) holds until the zone has been clear for TRACE_CLEAR_S: hands
-                # still holding the sheet fade in and out of the zone without moving. Even when an
-                # arm was seen moving in the edge band (an arm that came in moves there too), if
-                # LATE_TRACE_CHANGE of the area still differs: hands resting over the sheet
+                # on its way out) while LATE_TRACE_CHANGE to LATE_TRACE_CHANGE_MAX of the area
+                # still differs holds until the zone has been clear for TRACE_CLEAR_S, even after
+                # an arm was seen moving in the edge band (an arm that came in moves there too):
+                # hands resting over the sheet fade in and out of the zone without moving. Not
+                # with less (an identical sheet: nothing differs once the arm is gone) or more
+                # (a new sheet of another look, its corner in the zone)
                 if (((self._rim_trace and not self._exit_moved)
                      or (self._late_trace and self._clear_run + 1e-6 < TRACE_CLEAR_S
-                         and (not self._exit_moved or self._change >= LATE_TRACE_CHANGE)))
+                         and LATE_TRACE_CHANGE <= self._change < LATE_TRACE_CHANGE_MAX))
                         and self._peak >= FAINT_RIM_PEAK and self._still_time < FAINT_RIM_S):
                     need = FAINT_RIM_S
                 if self._deferred:          # the last verdict was put off: DEFER_S more of stillness
