@@ -166,6 +166,9 @@ _CLIPS_HELDOUT = {
     # fixed at the end of session 12, after heldout15's only look, before the next session's work
     "heldout16": _HeldoutPlan((1232, 924, 20, 221, "924p20"), (13, 222, "720p13"), (1920, 1080, 23, 223, "1080p23"),
                               (656, 492, 12, 227, "492p12"), "galvanized"),
+    # fixed at the end of session 13, after heldout16's only look, before the next session's work
+    "heldout17": _HeldoutPlan((1264, 948, 22, 231, "948p22"), (12, 232, "720p12"), (1920, 1080, 28, 233, "1080p28"),
+                              (688, 516, 11, 237, "516p11"), "painted"),
 }
 
 
@@ -203,7 +206,8 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-        "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16")
+        "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+        "heldout17")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -375,9 +379,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout16: the later held-out sets; all: every set")
+                         "heldout2..heldout17: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -474,7 +478,8 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10 (seen)",
                      "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12 (seen)",
                      "heldout13": "HELD-OUT 13 (seen)", "heldout14": "HELD-OUT 14 (seen)",
-                     "heldout15": "HELD-OUT 15 (seen)", "heldout16": "HELD-OUT 16"}[w]
+                     "heldout15": "HELD-OUT 15 (seen)", "heldout16": "HELD-OUT 16 (seen)",
+                     "heldout17": "HELD-OUT 17"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):

@@ -123,6 +123,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "concrete_polished_warm": ((0.55, 0.60, 0.66), 0.015, 0.04),
     "rubber_maroon": ((0.12, 0.10, 0.30), 0.02, 0.015),
     "plank_grey": ((0.46, 0.47, 0.47), 0.03, 0.0),
+    # added for the seventeenth held-out set (heldout17) only
+    "terrazzo_rose": ((0.62, 0.60, 0.72), 0.035, 0.02),
+    "asphalt_tarred": ((0.16, 0.16, 0.15), 0.025, 0.05),
+    "epoxy_jade": ((0.40, 0.55, 0.30), 0.01, 0.025),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -191,6 +195,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_amber": (0.10, 0.50, 0.85),
     "steel_darkened": (0.26, 0.26, 0.28),
     "painted_coral": (0.45, 0.55, 0.90),
+    # added for the seventeenth held-out set (heldout17) only
+    "plastic_navy": (0.38, 0.16, 0.08),
+    "steel_bright": (0.62, 0.63, 0.64),
+    "painted_pistachio": (0.62, 0.78, 0.55),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1338,6 +1346,18 @@ _HELD16 = dict(
     seed0=51500,
     dark_paint=(0.10, 0.08, 0.14),          # dark maroon: the category clips only
 )
+# a seventeenth held-out set, fixed at the end of session 13 (after heldout16's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD17 = dict(
+    sizes=[(1024, 768, 26), (1440, 810, 16), (560, 420, 20), (1280, 720, 12), (1920, 1080, 27), (1168, 876, 18)],
+    floors=["terrazzo_rose", "asphalt_tarred", "epoxy_jade"],
+    bins=["plastic_navy", "steel_bright", "painted_pistachio"],
+    paints=[(0.20, 0.45, 0.40), (0.70, 0.45, 0.35), (0.35, 0.35, 0.36)],       # olive, steel blue, graphite (BGR)
+    palette=[(20, 140, 240), (210, 60, 120), (60, 200, 200), (170, 170, 175), (90, 40, 30)],
+    near=[(2, -3), (-3, 1), (0, 2), (3, 3), (-1, -2), (2, 2), (-2, 0), (1, -3), (-3, 2), (0, -1)],
+    seed0=55900,
+    dark_paint=(0.14, 0.10, 0.08),          # dark slate: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1345,7 +1365,7 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout10": ("h10", _HELD10), "heldout11": ("h11", _HELD11),
          "heldout12": ("h12", _HELD12), "heldout13": ("h13", _HELD13),
          "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15),
-         "heldout16": ("h16", _HELD16)}
+         "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17)}
 SET_NAMES = tuple(_SETS)
 
 
@@ -1425,7 +1445,8 @@ def set_specs(which: str, quick: bool = False) -> dict[str, StackSpec]:
         [S(0, gap_s=0.4, speed=1.6, carrier="hands") for _ in range(6)] + [Cycle("touch", gap_s=0.4, speed=1.6)],
         Camera(noise=2, flicker=0.04, mains_hz=120.0))
     if which in ("tune", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
-                 "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16"):
+                 "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
+                 "heldout17"):
         # issue 12's failure categories on held-out data, reproduced with this set's own
         # settings and seeds: a fast-fed first sheet on an empty bin (dark paint), hands that
         # touch/straighten tread plate under a harsh camera, hands from every side over smooth
