@@ -615,8 +615,9 @@ class ModelFreeVerifier:
                       swept_edges=change.swept_edges, came_not_left=change.came_not_left,
                       entered_wider=change.entered_wider, span=change.span)
         p, top = C.score(cues, self.model)
-        unseen = C.unseen_sheet(cues) and change.elsewhere < ELSEWHERE_MAX
-        if not C.visible_change(cues) and not (C.brought_unseen(cues) and change.elsewhere < ELSEWHERE_MAX) and not unseen:
+        here_only = change.elsewhere < ELSEWHERE_MAX        # nothing new outside the counted area
+        unseen = here_only and C.unseen_sheet(cues)
+        if not C.visible_change(cues) and not (here_only and C.brought_unseen(cues)) and not unseen:
             # the one hard rule before the model: a count needs SOME visible change of the
             # counted area's top (texture, tone with a cut edge, an outline or edges) -- or an
             # arm that plainly brought something it did not take away, with nothing new
