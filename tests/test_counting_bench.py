@@ -8,7 +8,7 @@ from core.synthetic.clips import ClipTruth, EventTruth
 
 
 def test_bench_quick_one_clip(data_dir, capsys):
-    rc = bench_count(["--quick", "--only", "first_sheet_240p", "--repeat", "1", "--no-peer", "--json"])
+    rc = bench_count(["--quick", "--only", "first_sheet_240p", "--repeat", "1", "--min-cpu", "0", "--no-peer", "--json"])
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
     assert s["clips"] == 1 and s["exact_clips"] == 1 and s["false_counts"] == 0 and s["missed"] == 0
@@ -61,3 +61,25 @@ def test_cuefit_labels_the_first_decision_of_each_sheet_window():
     truth = N(events=ev, sheet_events=[ev[0], ev[2]])
     decs = [N(frame=f) for f in (5, 12, 15, 33, 52)]
     assert label(truth, decs) == [0, 1, 0, 0, 1]
+
+
+def test_short_clips_get_more_alternating_runs(data_dir, monkeypatch):
+    """``--min-cpu``: decoding and counting alternate until each ran that much CPU (at most
+    MAX_REPEAT runs), so one lucky or unlucky ~0.2 s run no longer fixes a clip's ratio."""
+    from core.bench import count as B
+    calls = {"decode": 0, "count": 0}
+    dec, cnt = B._decode_fps, B._count
+
+    def counted(name, fn):
+        def f(*a):
+            calls[name] += 1
+            return fn(*a)
+        return f
+    monkeypatch.setattr(B, "_decode_fps", counted("decode", dec))
+    monkeypatch.setattr(B, "_count", counted("count", cnt))
+    specs = {k: v for k, v in B.quick_specs().items() if k == "first_sheet_240p"}
+    folder = data_dir / "cache" / "bench"
+    B.run(specs, folder, repeat=1, with_peer=False, min_cpu_s=0.0)
+    assert calls == {"decode": 1, "count": 1}
+    B.run(specs, folder, repeat=1, with_peer=False, min_cpu_s=1e6)
+    assert calls == {"decode": 1 + B.MAX_REPEAT, "count": 1 + B.MAX_REPEAT}

@@ -230,7 +230,7 @@ def test_cli_synth_and_bench_sets(tmp_path, data_dir, capsys):
     assert (tmp_path / "o" / "h_matte_fast.json").exists()
     assert main(["synth", "--renderer", "nope", "--out", str(tmp_path)]) == 2
     capsys.readouterr()
-    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "both", "--repeat", "1", "--no-peer",
+    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "both", "--repeat", "1", "--min-cpu", "0", "--no-peer",
                "--only", "t_matte_fast,h_matte_fast", "--json"])
     assert rc == 0
     s = json.loads(capsys.readouterr().out)["sets"]
@@ -238,11 +238,11 @@ def test_cli_synth_and_bench_sets(tmp_path, data_dir, capsys):
     for v in s.values():
         assert v["clips"] == 1 and v["sheets_expected"] == 4 and "p95" in v["latency_ms"]
         assert v["throughput_ratio"]["min"] > 0
-    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "heldout", "--repeat", "1",
+    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "heldout", "--repeat", "1", "--min-cpu", "0",
                "--no-peer", "--only", "h_matte_fast"])
     text = capsys.readouterr().out
     assert rc == 0 and "HELD-OUT" in text and "stacking/heldout" in text and "p50/p95/max" in text
-    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "heldout2", "--repeat", "1",
+    rc = main(["bench", "count", "--quick", "--renderer", "stacking", "--set", "heldout2", "--repeat", "1", "--min-cpu", "0",
                "--no-peer", "--only", "h2_matte_fast", "--json"])
     s = json.loads(capsys.readouterr().out)["sets"]
     assert rc == 0 and set(s) == {"stacking/heldout2"} and s["stacking/heldout2"]["sheets_expected"] == 4
