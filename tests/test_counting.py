@@ -767,9 +767,10 @@ def test_an_arm_seen_moving_out_is_gone_even_if_the_zone_keeps_a_trace():
     assert 0 <= (events[0].frame - gone_at) / fps <= 0.5, (events[0].frame, gone_at)
 
 
-def assert_stacking_clip_exact(spec, tmp_path, sheets: int) -> None:
+def assert_stacking_clip_exact(spec, tmp_path, sheets: int):
     """Render a stacking-renderer clip as a camera sends it, count it with the default
-    configuration: every one of its ``sheets`` sheets counted within 500 ms, nothing else."""
+    configuration: every one of its ``sheets`` sheets counted within 500 ms, nothing else.
+    Returns the clip's truth (a test counts the same file again with a fix taken out)."""
     from core.bench.count import score
     from core.synthetic.stacking import render_clip
     truth = render_clip(spec, tmp_path / f"{spec.name}.mp4")
@@ -777,6 +778,7 @@ def assert_stacking_clip_exact(spec, tmp_path, sheets: int) -> None:
     false_counts, missed, lat = score(truth, r.events)
     assert (false_counts, missed) == (0, 0), [(e.frame, e.reason) for e in r.events]
     assert r.count == truth.expected_count == sheets and max(lat) <= 500
+    return truth
 
 
 def test_hands_that_rested_hardly_seen_and_move_out_are_not_the_next_arm(tmp_path):
@@ -1042,12 +1044,12 @@ def test_a_flicker_band_at_the_frame_edge_is_no_arm_in_the_entry_zone(tmp_path, 
     residual gain is now taken out (``ROW_GAIN_TOL``). A clip of the stacking renderer's hard
     corpus drawn with seeds 90000+ (not a held-out set)."""
     import core.counting.engine as E
-    from core.synthetic.stacking import render_clip, train_specs
+    from core.synthetic.stacking import train_specs
     spec = train_specs(24, seed0=90000, hard=True)["r_007"]
     assert spec.camera.band > 0.02 and spec.camera.shake_px == 2 and "touch" in {c.kind for c in spec.cycles}
-    assert_stacking_clip_exact(spec, tmp_path, 6)
+    truth = assert_stacking_clip_exact(spec, tmp_path, 6)
     monkeypatch.setattr(E, "ROW_GAIN_TOL", 0.0)           # the coarse gain cells alone, as before
-    r = count_video(str(render_clip(spec, tmp_path / "again.mp4").path))
+    r = count_video(truth.path)
     assert r.count == 7
 
 
@@ -1061,12 +1063,11 @@ def test_a_one_frame_jolt_of_a_still_scene_is_no_arm_moving_inside(tmp_path, mon
     session 7."""
     import core.counting.engine as E
     from core.bench.count import score
-    from core.synthetic.stacking import render_clip, set_specs
+    from core.synthetic.stacking import set_specs
     spec = set_specs("heldout9")["h9_tread_harsh"]
     assert spec.camera.exposure_jumps and spec.camera.shake_px == 2 and spec.stage.finish == "tread"
-    assert_stacking_clip_exact(spec, tmp_path, 5)
+    truth = assert_stacking_clip_exact(spec, tmp_path, 5)
     monkeypatch.setattr(E, "GLITCH_CHECK", False)
-    truth = render_clip(spec, tmp_path / "again.mp4")
     assert score(truth, count_video(truth.path).events)[:2] != (0, 0)
 
 
@@ -1079,12 +1080,11 @@ def test_nothing_counted_keeps_the_background_when_the_picture_is_back_to_it(tmp
     first runs, tuning data since."""
     import core.counting.engine as E
     from core.bench.count import score
-    from core.synthetic.stacking import render_clip, set_specs
+    from core.synthetic.stacking import set_specs
     spec = set_specs("heldout2")["h2_tread_harsh"]
     assert spec.stage.finish == "tread" and "touch" in {c.kind for c in spec.cycles}
-    assert_stacking_clip_exact(spec, tmp_path, 5)
+    truth = assert_stacking_clip_exact(spec, tmp_path, 5)
     monkeypatch.setattr(E, "KEEP_BACKGROUND_IF_NOTHING", False)
-    truth = render_clip(spec, tmp_path / "again.mp4")
     assert score(truth, count_video(truth.path).events)[:2] != (0, 0)
 
 
@@ -1099,15 +1099,14 @@ def test_hands_on_sleeves_the_camera_hardly_sees_are_not_gone_when_the_edge_flic
     tuning data since."""
     import core.counting.engine as E
     from core.bench.count import score
-    from core.synthetic.stacking import render_clip, set_specs
+    from core.synthetic.stacking import set_specs
     spec = set_specs("heldout11")["h11_sides_smooth"]
     assert spec.stage.finish == "galvanised" and spec.fps <= 12
-    assert_stacking_clip_exact(spec, tmp_path, 4)
+    truth = assert_stacking_clip_exact(spec, tmp_path, 4)
     monkeypatch.setattr(E, "OCC_PEAK_K", 0.0)
     # since session 13 a late trace with hands over the sheet holds the decision as well
     # (``TRACE_CLEAR_S``): without both the sheet is counted early
     monkeypatch.setattr(E, "TRACE_CLEAR_S", 0.0)
-    truth = render_clip(spec, tmp_path / "again.mp4")
     assert score(truth, count_video(truth.path).events)[:2] == (1, 1)
 
 
