@@ -64,8 +64,8 @@ def test_cuefit_labels_the_first_decision_of_each_sheet_window():
 
 
 def test_short_clips_get_more_alternating_runs(data_dir, monkeypatch):
-    """``--min-cpu``: decoding and counting alternate until each ran that much CPU (at most
-    MAX_REPEAT runs), so one lucky or unlucky ~0.2 s run no longer fixes a clip's ratio."""
+    """``--min-cpu``: decoding and counting alternate until counting ran that much CPU (at most
+    MAX_REPEAT runs), so one lucky or unlucky ~0.25 s run no longer fixes a clip's ratio."""
     from core.bench import count as B
     calls = {"decode": 0, "count": 0}
     dec, cnt = B._decode_fps, B._count
