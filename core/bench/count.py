@@ -172,6 +172,9 @@ _CLIPS_HELDOUT = {
     # fixed at the end of session 13, after heldout16's only look, before the next session's work
     "heldout17": _HeldoutPlan((1264, 948, 22, 231, "948p22"), (12, 232, "720p12"), (1920, 1080, 28, 233, "1080p28"),
                               (688, 516, 11, 237, "516p11"), "painted"),
+    # fixed at the end of session 14, after heldout17's only look, before the next session's work
+    "heldout18": _HeldoutPlan((1328, 996, 24, 241, "996p24"), (11, 242, "720p11"), (1920, 1080, 13, 243, "1080p13"),
+                              (736, 552, 17, 247, "552p17"), "galvanized"),
 }
 
 
@@ -210,7 +213,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17")
+        "heldout17", "heldout18")
 
 
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
@@ -405,9 +408,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18", "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout17: the later held-out sets; all: every set")
+                         "heldout2..heldout18: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -505,7 +508,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
                      "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12 (seen)",
                      "heldout13": "HELD-OUT 13 (seen)", "heldout14": "HELD-OUT 14 (seen)",
                      "heldout15": "HELD-OUT 15 (seen)", "heldout16": "HELD-OUT 16 (seen)",
-                     "heldout17": "HELD-OUT 17"}[w]
+                     "heldout17": "HELD-OUT 17 (seen)", "heldout18": "HELD-OUT 18"}[w]
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):

@@ -127,6 +127,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "terrazzo_rose": ((0.62, 0.60, 0.72), 0.035, 0.02),
     "asphalt_tarred": ((0.16, 0.16, 0.15), 0.025, 0.05),
     "epoxy_jade": ((0.40, 0.55, 0.30), 0.01, 0.025),
+    # added for the eighteenth held-out set (heldout18) only
+    "terrazzo_charcoal": ((0.25, 0.30, 0.55), 0.03, 0.03),
+    "screed_ochre": ((0.44, 0.46, 0.47), 0.04, 0.09),
+    "vinyl_sand": ((0.58, 0.68, 0.72), 0.008, 0.01),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -199,6 +203,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_navy": (0.38, 0.16, 0.08),
     "steel_bright": (0.62, 0.63, 0.64),
     "painted_pistachio": (0.62, 0.78, 0.55),
+    # added for the eighteenth held-out set (heldout18) only
+    "plastic_olive": (0.55, 0.50, 0.10),
+    "steel_hazed": (0.50, 0.51, 0.53),
+    "painted_mauve": (0.62, 0.48, 0.62),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1358,6 +1366,18 @@ _HELD17 = dict(
     seed0=55900,
     dark_paint=(0.14, 0.10, 0.08),          # dark slate: the category clips only
 )
+# an eighteenth held-out set, fixed at the end of session 14 (after heldout17's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD18 = dict(
+    sizes=[(1072, 804, 24), (1504, 846, 18), (544, 408, 22), (1280, 720, 13), (1920, 1080, 25), (1232, 924, 17)],
+    floors=["terrazzo_charcoal", "screed_ochre", "vinyl_sand"],
+    bins=["plastic_olive", "steel_hazed", "painted_mauve"],
+    paints=[(0.55, 0.35, 0.25), (0.30, 0.50, 0.65), (0.40, 0.40, 0.42)],       # denim, sand, slate (BGR)
+    palette=[(0, 120, 255), (200, 90, 20), (120, 220, 160), (225, 228, 232), (70, 30, 90)],
+    near=[(-3, -2), (2, 3), (0, -3), (3, -1), (-2, 2), (1, 1), (-1, -3), (3, 2), (-3, 0), (2, -2)],
+    seed0=60300,
+    dark_paint=(0.09, 0.12, 0.15),          # dark umber: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1365,7 +1385,7 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout10": ("h10", _HELD10), "heldout11": ("h11", _HELD11),
          "heldout12": ("h12", _HELD12), "heldout13": ("h13", _HELD13),
          "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15),
-         "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17)}
+         "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17), "heldout18": ("h18", _HELD18)}
 SET_NAMES = tuple(_SETS)
 
 
