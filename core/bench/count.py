@@ -216,6 +216,20 @@ SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "held
         "heldout17", "heldout18")
 
 
+def set_title(which: str) -> str:
+    """A set's heading: held-out sets are fixed one at a time, each after the one before had
+    been looked at, so every held-out set but the newest is marked seen.
+
+    >>> set_title("tune"), set_title("heldout"), set_title("heldout2"), set_title(SETS[-1]) == f"HELD-OUT {len(SETS) - 1}"
+    ('tuning', 'HELD-OUT (seen)', 'HELD-OUT 2 (seen)', True)
+    """
+    if which == "tune":
+        return "tuning"
+    n = which[len("heldout"):]
+    title = f"HELD-OUT {n}" if n else "HELD-OUT"
+    return title if which == SETS[-1] else f"{title} (seen)"
+
+
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
     """Specs of one set: ``renderer`` clips|stacking, ``which`` tune|heldout|heldout2."""
     if renderer == "clips":
@@ -408,9 +422,9 @@ def bench_count(argv: list[str]) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the YOLO + tracker peer counter (slow on CPU)")
     ap.add_argument("--renderer", choices=["clips", "stacking", "all"],
                     help="per-set mode: the project's renderer, the independent one, or both")
-    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18", "all"],
+    ap.add_argument("--set", dest="which", choices=["tune", "heldout", "both", *SETS[2:], "all"],
                     help="per-set mode: the tuning set, the held-out set, or both (printed separately); "
-                         "heldout2..heldout18: the later held-out sets; all: every set")
+                         f"heldout2..{SETS[-1]}: the later held-out sets; all: every set")
     add_record_arg(ap)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -500,15 +514,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
         per[f"{r}/{w}"] = res
         out[f"{r}/{w}"] = summary(res)
         if not a.json:
-            title = {"tune": "tuning", "heldout": "HELD-OUT (seen)", "heldout2": "HELD-OUT 2 (seen)",
-                     "heldout3": "HELD-OUT 3 (seen)", "heldout4": "HELD-OUT 4 (seen)",
-                     "heldout5": "HELD-OUT 5 (seen)", "heldout6": "HELD-OUT 6 (seen)",
-                     "heldout7": "HELD-OUT 7 (seen)", "heldout8": "HELD-OUT 8 (seen)",
-                     "heldout9": "HELD-OUT 9 (seen)", "heldout10": "HELD-OUT 10 (seen)",
-                     "heldout11": "HELD-OUT 11 (seen)", "heldout12": "HELD-OUT 12 (seen)",
-                     "heldout13": "HELD-OUT 13 (seen)", "heldout14": "HELD-OUT 14 (seen)",
-                     "heldout15": "HELD-OUT 15 (seen)", "heldout16": "HELD-OUT 16 (seen)",
-                     "heldout17": "HELD-OUT 17 (seen)", "heldout18": "HELD-OUT 18"}[w]
+            title = set_title(w)
             print(f"\n== {r} / {title} set ({len(res)} clips) ==")
             _print_table(res)
     if getattr(a, "record", False):

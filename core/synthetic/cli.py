@@ -52,7 +52,7 @@ def cli_stacking(argv: list[str]) -> int:
                                  description="render the independent stacking renderer's tuning or held-out set")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--set", dest="which", default="tune",
-                    choices=["tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16", "heldout17", "heldout18", "train"],
+                    choices=[*stacking.SET_NAMES, "train"],
                     help="train: the random training corpus the cue model is fitted on (96 clips)")
     ap.add_argument("--quick", action="store_true", help="the small CI-size set")
     ap.add_argument("--only", help="comma-separated clip names")
