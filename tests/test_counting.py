@@ -512,6 +512,38 @@ def test_nudge_check_leaves_the_compared_images_untouched():
     assert np.array_equal(a, a1) and np.array_equal(b, b1)
 
 
+@pytest.mark.parametrize("dx,dy", [(0.37, -1.21), (2.0, 0.06), (-3.51, 4.99), (0.02, 0.0), (-6.0, -5.97), (5.99, 6.0)])
+def test_a_registration_shift_moves_the_picture_as_warp_affine_does(dx, dy):
+    """The decision moves ``after`` (and its band-pass) by the registration's shift with a 2×2
+    filter instead of ``cv2.warpAffine``: the same picture to within float rounding, borders
+    included, for every shift the registration accepts (±6 px)."""
+    import cv2
+
+    from core.counting.cues import Scratch, shift_image
+    img = cv2.GaussianBlur(np.random.default_rng(5).random((120, 160), np.float32) * 255, (0, 0), 1.5)
+    ref = cv2.warpAffine(img, np.float32([[1, 0, -dx], [0, 1, -dy]]), (160, 120), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)
+    ws = Scratch()
+    out = shift_image(img, dx, dy, ws, "t")
+    assert out.shape == img.shape
+    assert float(np.abs(out - ref).max()) < 1e-3
+    assert np.array_equal(shift_image(img * 0.5, dx, dy, ws, "u"), shift_image(img * 0.5, dx, dy))
+
+
+def test_edge_chains_are_labelled_the_same_with_16_bit_labels():
+    """Components are labelled with 16-bit labels where at most one per 2×2 block fits in them:
+    the same components, areas and boxes as with 32-bit labels, on a dense edge map."""
+    import cv2
+
+    from core.counting.cues import _components, _edges
+    img = cv2.GaussianBlur(np.random.default_rng(6).random((360, 640), np.float32) * 255, (0, 0), 2.0)
+    m = _edges(img).view(np.uint8)
+    n, lab, st, _c = _components(m)
+    n32, lab32, st32, _c32 = cv2.connectedComponentsWithStatsWithAlgorithm(m, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    assert lab.dtype == np.uint16 and n == n32 > 100
+    assert np.array_equal(lab, lab32) and np.array_equal(st, st32)
+
+
 class _NoCacheVerifier(ModelFreeVerifier):
     """The verifier without its background cache: every figure computed afresh."""
 
