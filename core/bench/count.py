@@ -175,6 +175,10 @@ _CLIPS_HELDOUT = {
     # fixed at the end of session 14, after heldout17's only look, before the next session's work
     "heldout18": _HeldoutPlan((1328, 996, 24, 241, "996p24"), (11, 242, "720p11"), (1920, 1080, 13, 243, "1080p13"),
                               (736, 552, 17, 247, "552p17"), "galvanized"),
+    # fixed at the end of session 15, after heldout18's only look, before the next session's work
+    # (720p at 10 frames/s: the last 720p rate from 10 to 30 that no set of this renderer uses)
+    "heldout19": _HeldoutPlan((1360, 1020, 20, 251, "1020p20"), (10, 252, "720p10"), (1920, 1080, 30, 253, "1080p30"),
+                              (752, 564, 14, 257, "564p14"), "painted"),
 }
 
 
@@ -213,7 +217,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17", "heldout18")
+        "heldout17", "heldout18", "heldout19")
 
 
 def set_title(which: str) -> str:
