@@ -1387,7 +1387,8 @@ _HELD18 = dict(
     dark_paint=(0.09, 0.12, 0.15),          # dark umber: the category clips only
 )
 # a nineteenth held-out set, fixed at the end of session 15 (after heldout18's only look, before
-# the next session's work; not rendered then); to be looked at once, in that work's last run
+# the next session's work; rendered then by a comparison tool by mistake, its counts deleted
+# unread); to be looked at once, in that work's last run
 _HELD19 = dict(
     sizes=[(1104, 828, 25), (1536, 864, 16), (528, 396, 21), (1280, 720, 11), (1920, 1080, 17), (1264, 948, 15)],
     floors=["quartz_flecked", "rubber_petrol", "concrete_rough_dark"],
