@@ -19,6 +19,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("bench", "defects"), "core.bench.defects", "bench_defects", "time per capture (locate / segment) and segmenter IoU"),
     (("bench", "measure"), "core.bench.measure", "bench_measure", "measurement accuracy on rendered sheets"),
     (("bench", "export"), "core.bench.export", "bench_export", "export time for a large session"),
+    (("bench", "decisions"), "core.bench.decisions", "bench_decisions",
+     "every counting decision of the bench clips, recorded, or two recordings compared"),
     (("bench", "readme"), "core.bench.record", "cli_readme", "rewrite the README's benchmark table from docs/bench/*.json"),
     (("train", "detect"), "core.models.training", "cli_train_detect", "train a YOLO detector offline and register it"),
     (("models", "list"), "core.models.manager", "cli_list", "registered model versions as JSON"),

@@ -83,3 +83,35 @@ def test_short_clips_get_more_alternating_runs(data_dir, monkeypatch):
     assert calls == {"decode": 1, "count": 1}
     B.run(specs, folder, repeat=1, with_peer=False, min_cpu_s=1e6)
     assert calls == {"decode": 1 + B.MAX_REPEAT, "count": 1 + B.MAX_REPEAT}
+
+
+def test_decisions_are_recorded_and_two_recordings_compared(data_dir, capsys):
+    """``bench decisions``: every decision of the chosen clips recorded (verdict, p, box, cues) with
+    the default configuration, and two recordings compared decision by decision: the same code
+    gives the same decisions; a changed verdict is reported and the command exits 1. The fresh
+    held-out set is never recorded."""
+    import pytest
+
+    from core.bench.count import SETS
+    from core.bench.decisions import bench_decisions, compare, record
+    a = data_dir / "a.jsonl"
+    n = record(a, ("clips",), ("tune",), quick=True, only={"fast_feed_240p", "hand_only_240p"})
+    rows = [json.loads(x) for x in a.read_text().splitlines()]
+    assert n == 2 and {r["clip"] for r in rows} == {"clips/tune/fast_feed_240p", "clips/tune/hand_only_240p"}
+    feed = next(r for r in rows if r["clip"].endswith("fast_feed_240p"))
+    assert len(feed["events"]) >= 3 and sum(d[0] for d in feed["decisions"]) == len(feed["events"])
+    assert {"tex_area", "outline", "same_surface"} <= set(feed["decisions"][0][3])
+    b = data_dir / "b.jsonl"
+    record(b, ("clips",), ("tune",), quick=True, only={"fast_feed_240p", "hand_only_240p"})
+    same = compare(a, b)
+    assert same.same_decisions and same.clips == 2 and same.boxes_differ == 0
+    assert all(d == 0 for d, _c in same.max_cue_diff.values())
+    feed["decisions"][0][0] = not feed["decisions"][0][0]
+    b.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    capsys.readouterr()
+    assert bench_decisions(["compare", str(a), str(b)]) == 1
+    assert "verdict differs: clips/tune/fast_feed_240p #1" in capsys.readouterr().out
+    with pytest.raises(ValueError):
+        record(data_dir / "c.jsonl", ("clips",), (SETS[-1],), quick=True)
+    with pytest.raises(SystemExit):
+        bench_decisions(["compare", str(a), str(data_dir / "missing.jsonl")])

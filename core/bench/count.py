@@ -234,6 +234,16 @@ def set_title(which: str) -> str:
     return title if which == SETS[-1] else f"{title} (seen)"
 
 
+def set_folder(root: Path, renderer: str, which: str, quick: bool = False) -> Path:
+    """Where a set's clips are cached under ``root`` (the project renderer's tuning set: ``root``
+    itself, where the fixed bench set always was).
+
+    >>> set_folder(Path("c"), "stacking", "heldout3", quick=True).as_posix(), set_folder(Path("c"), "clips", "tune").as_posix()
+    ('c/stacking_heldout3_quick', 'c')
+    """
+    return root / ("" if renderer == "clips" and which == "tune" else f"{renderer}_{which}{'_quick' if quick else ''}")
+
+
 def set_specs(renderer: str, which: str, quick: bool = False) -> dict[str, Any]:
     """Specs of one set: ``renderer`` clips|stacking, ``which`` tune|heldout|heldout2."""
     if renderer == "clips":
@@ -513,7 +523,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
     out: dict[str, Any] = {}
     per: dict[str, list[ClipResult]] = {}
     for (r, w), specs in groups.items():
-        folder = root / ("" if r == "clips" and w == "tune" else f"{r}_{w}{'_quick' if a.quick else ''}")
+        folder = set_folder(root, r, w, a.quick)
         res = run(specs, folder, a.repeat, a.rebuild, with_peer=not a.no_peer, min_cpu_s=a.min_cpu)
         per[f"{r}/{w}"] = res
         out[f"{r}/{w}"] = summary(res)
