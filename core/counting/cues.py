@@ -727,7 +727,11 @@ def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optiona
     ft = np.result_type(a.dtype, b.dtype)
     d = np.subtract(b, a, out=ws.get("d", a.shape, ft))
     dog = cv2.GaussianBlur(d, (0, 0), 1.0, dst=ws.get("dog", a.shape, ft))
-    cv2.GaussianBlur(d, (25, 25), 4.0, dst=d)     # cut at 3σ (the rest weighs 0.3 %)
+    # σ 4 by way of half resolution (binomial σ 1 down, σ 1.87 there, binomial σ 1 up: variances
+    # add to 16), ~2× cheaper. The halving folds back what lies above 0.25 cycles/px: the
+    # binomial filter and σ 4 together leave < 0.1 % of it
+    h, w = d.shape
+    cv2.pyrUp(cv2.GaussianBlur(cv2.pyrDown(d), (0, 0), 1.87), dst=d, dstsize=(w, h))
     np.subtract(dog, d, out=dog)
     mb = np.greater(np.abs(dog, out=dog), thr, out=ws.get("gt", a.shape, bool))
     if valid is not None:
