@@ -183,6 +183,10 @@ _CLIPS_HELDOUT = {
     # 720p at 12.5 frames/s (a PAL camera's half rate; every whole rate from 10 to 30 is taken)
     "heldout20": _HeldoutPlan((1408, 1056, 21, 261, "1056p21"), (12.5, 262, "720p12_5"), (1856, 1044, 25, 263, "1044p25"),
                               (800, 600, 13, 267, "600p13"), "galvanized"),
+    # fixed at the end of session 16, after heldout20's only look, before the next session's work
+    # (720p at 12000/1001 frames/s, an NTSC camera's rate divided by 2.5)
+    "heldout21": _HeldoutPlan((1440, 1080, 19, 271, "1080w19"), (12000 / 1001, 272, "720p12ntsc"),
+                              (1728, 972, 17, 273, "972p17"), (832, 624, 12, 277, "624p12"), "painted"),
 }
 
 
@@ -221,7 +225,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17", "heldout18", "heldout19", "heldout20")
+        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21")
 
 
 def set_title(which: str) -> str:

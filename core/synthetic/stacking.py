@@ -139,6 +139,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "cork_tiles": ((0.30, 0.42, 0.55), 0.04, 0.03),
     "epoxy_cobalt": ((0.55, 0.30, 0.12), 0.01, 0.02),
     "tarmac_fresh": ((0.19, 0.20, 0.21), 0.02, 0.06),
+    # added for the twenty-first held-out set (heldout21) only
+    "linoleum_grey": ((0.50, 0.51, 0.50), 0.01, 0.015),
+    "epoxy_plum": ((0.35, 0.18, 0.38), 0.01, 0.02),
+    "concrete_swept": ((0.40, 0.42, 0.44), 0.045, 0.05),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -223,6 +227,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_seafoam": (0.60, 0.70, 0.35),
     "steel_brushed_warm": (0.52, 0.55, 0.58),
     "painted_lemon": (0.20, 0.80, 0.85),
+    # added for the twenty-first held-out set (heldout21) only
+    "plastic_charcoal": (0.16, 0.16, 0.17),
+    "steel_blued": (0.48, 0.40, 0.34),
+    "painted_apricot": (0.45, 0.65, 0.95),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1419,6 +1427,18 @@ _HELD20 = dict(
     seed0=69100,
     dark_paint=(0.08, 0.12, 0.10),          # dark moss: the category clips only
 )
+# a twenty-first held-out set, fixed at the end of session 16 (after heldout20's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD21 = dict(
+    sizes=[(1216, 912, 22), (1632, 918, 13), (496, 372, 19), (1280, 720, 12.5), (1920, 1080, 30), (1344, 1008, 16)],
+    floors=["linoleum_grey", "epoxy_plum", "concrete_swept"],
+    bins=["plastic_charcoal", "steel_blued", "painted_apricot"],
+    paints=[(0.60, 0.45, 0.30), (0.30, 0.55, 0.55), (0.46, 0.46, 0.48)],       # steel blue, khaki, cool grey (BGR)
+    palette=[(0, 90, 180), (220, 180, 90), (140, 60, 200), (215, 215, 220), (30, 30, 40)],
+    near=[(2, 3), (-3, -2), (3, -2), (-1, 2), (1, -3), (-2, 3), (3, 1), (0, 2), (-3, -1), (2, -1)],
+    seed0=73500,
+    dark_paint=(0.11, 0.10, 0.13),          # dark aubergine: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1427,7 +1447,8 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout12": ("h12", _HELD12), "heldout13": ("h13", _HELD13),
          "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15),
          "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17), "heldout18": ("h18", _HELD18),
-         "heldout19": ("h19", _HELD19), "heldout20": ("h20", _HELD20)}
+         "heldout19": ("h19", _HELD19), "heldout20": ("h20", _HELD20),
+         "heldout21": ("h21", _HELD21)}
 SET_NAMES = tuple(_SETS)
 
 
