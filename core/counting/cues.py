@@ -731,7 +731,9 @@ def thin_outline(a: np.ndarray, b: np.ndarray, thr: float = 10.0, valid: Optiona
     # add to 16), ~2× cheaper. The halving folds back what lies above 0.25 cycles/px: the
     # binomial filter and σ 4 together leave < 0.1 % of it
     h, w = d.shape
-    cv2.pyrUp(cv2.GaussianBlur(cv2.pyrDown(d), (0, 0), 1.87), dst=d, dstsize=(w, h))
+    half = cv2.pyrDown(d, dst=ws.get("d_half", ((h + 1) // 2, (w + 1) // 2), ft))
+    cv2.GaussianBlur(half, (0, 0), 1.87, dst=half)
+    cv2.pyrUp(half, dst=d, dstsize=(w, h))
     np.subtract(dog, d, out=dog)
     mb = np.greater(np.abs(dog, out=dog), thr, out=ws.get("gt", a.shape, bool))
     if valid is not None:
