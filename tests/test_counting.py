@@ -382,12 +382,10 @@ def test_a_red_arm_on_a_dark_floor_is_seen_at_the_rim():
     assert eng.last_decision is None
 
 
-def test_fast_feeding_never_merges_two_sheets():
-    """The next arm enters after only ~0.13 s of stillness (less than settle_s): the engine
-    decides on that last still frame, so each sheet keeps its own decision."""
+def _fast_fed_frames() -> list:
+    """Two arms carrying flat sheets in from the left, the next arm entering after only ~0.13 s
+    of stillness (15 frames/s), then 2.7 s still."""
     import cv2
-    eng = CountingEngine(CountingSettings(settle_s=0.3))
-    fps = 15
     frames = []
     scene = _flat_scene(150)
     frames += [scene] * 10
@@ -401,13 +399,57 @@ def test_fast_feeding_never_merges_two_sheets():
     # 2.7 s still at the end: these flat test scenes are no sheet to the verifier, and a "no
     # sheet" verdict while a quarter of the area differs waits DEFER_S before it is final
     frames += [scene] * 40
+    return frames
+
+
+def test_fast_feeding_never_merges_two_sheets():
+    """The next arm enters after only ~0.13 s of stillness (less than settle_s): the engine
+    decides on that last still frame, so each sheet keeps its own decision."""
+    eng = CountingEngine(CountingSettings(settle_s=0.3))
     events = []
-    for i, f in enumerate(frames):
-        ev = eng.update(f, i, i / fps)
+    for i, f in enumerate(_fast_fed_frames()):
+        ev = eng.update(f, i, i / 15)
         if ev:
             events.append(ev)
     assert len(eng.decisions) == 2, [d.reason for d in eng.decisions]
     assert eng.decisions[0].frame < eng.decisions[1].frame
+
+
+def test_a_fast_fed_decision_reads_its_own_cycle_not_the_next_arms_first_frame():
+    """The decision taken when the next arm comes in is that of the last still frame: what
+    still differs there, and the cycle's figures up to it. The next arm's first frame belongs
+    to the next cycle (it had counted in both: its change as the decided sheet's, its entry as
+    this arm's way out, so an arm that brought a sheet no longer came in wider than it left)."""
+    eng = CountingEngine(CountingSettings(settle_s=0.3))
+    seen, changes = [], {}
+    verify = eng.verifier.verify
+
+    def spy(before, after, change):
+        seen.append((change, len(eng._cyc_masks), eng._cyc_masks[-1][0]))
+        return verify(before, after, change)
+
+    eng.verifier.verify = spy
+    for i, f in enumerate(_fast_fed_frames()):
+        eng.update(f, i, i / 15)
+        changes[i] = eng._change
+    first, n_masks, last_t = seen[0]
+    assert first.frame == 20 and eng.decisions[0].frame == 20   # the last still frame before the 2nd arm
+    assert first.final_change == pytest.approx(changes[20])      # not the 2nd arm's frame's (0.26)
+    assert changes[21] > changes[20] + 0.005
+    assert last_t == pytest.approx(20 / 15)                      # the cycle ends on that frame
+
+
+def test_fast_fed_sheets_whose_arm_left_unseen_are_not_merged(tmp_path):
+    """Fast feeding (under 0.5 s still between sheets) where the arm's way out was not seen in
+    the edge band and its tail still showed in the entry zone on the first still frame: the
+    zone is empty on every later still frame, so the next arm's entry is the next cycle, not
+    this arm moving out (both sheets had been merged with the next: one at 25 frames/s, and a
+    dark one at 11 frames/s whose decision also read the next arm's entry as its own way out).
+    Clips of the stacking renderer's ``heldout19`` (looked at first in session 16, seen since)."""
+    from core.synthetic.stacking import set_specs
+    specs = set_specs("heldout19")
+    assert_stacking_clip_exact(specs["h19_brushed_fast"], tmp_path, 10)
+    assert_stacking_clip_exact(specs["h19_dark_first_fast"], tmp_path, 5)
 
 
 def test_count_event_details_keep_old_keys_and_add_cues():

@@ -829,7 +829,7 @@ class CountingEngine:
         self._rim_trace = False                 # a few changed pixels on one side of the entry zone
         self._ch_bg: Optional[np.ndarray] = None        # changed vs the background, last frame (small)
         self._settled_ch: Optional[np.ndarray] = None   # ... on the SETTLING still frame
-        self._still_clear = False               # no one-sided trace in the entry zone on any frame of this stillness
+        self._still_clear = False               # no one-sided trace in the entry zone on any later frame of this stillness
         self._clear_run = 0.0                   # seconds of this stillness since the zone last showed a trace
         self._late_trace = False                # ... which it showed after the stillness's first frame
         self._deferred = False                  # a "no sheet" verdict was put off in this stillness
@@ -1196,11 +1196,33 @@ class CountingEngine:
                 # a copy now, when the caller may draw on its frame after this call
                 self._refresh_cand = ((f.copy() if self.copy_frames else f, raw, rb), t_seconds)
         else:
+            sharp = self._sharp_changed(g)
+            arm_in_view = self._rim > self.rim_frac
+            if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
+                    and (moved_out_before or self._still_clear or self._clear_run + 1e-6 >= CLEAR_RUN_S)
+                    and self._still_time + 1e-6 >= MIN_STILL_S):
+                # the next arm enters before settle_s ran out (fast feeding): decide now on the
+                # last still frame, so that two sheets never merge into one cycle. Only once the
+                # last arm was seen moving out, or the entry zone showed no trace while all was
+                # still (or none for CLEAR_RUN_S at its end: small hands that slipped out below
+                # the motion limits): otherwise this is that arm, resting hardly seen at the edge,
+                # moving out. This frame is the next cycle's first: none of its figures go into
+                # the decided cycle's (the next arm's entry had read as this arm's way out)
+                f_, i_, t_ = self._settled
+                event = self._decide(f_, i_, t_, self._settled_ch)
+                self.state = EngineState.MOTION          # this frame starts the next cycle
+                self._cycle_start = t_seconds
+                self._motion_acc = ch_prev.copy()
+                self._peak, self._cue_peak = self._change, cue_change
+                self._sharp_acc = sharp.copy()
+                self._cyc_masks = [(t_seconds, ch_cue & self._roi_small, cue_rim)]
+                self._last_motion_t = t_seconds
+                self._exit_seen = self._exit_moved = True    # motion in the edge band, an arm in view
+                return event
             if self._motion_acc is not None:
                 self._motion_acc |= ch_cue
             self._peak = max(self._peak, self._change)
             self._cue_peak = max(self._cue_peak, cue_change)
-            sharp = self._sharp_changed(g)
             if self._sharp_acc is not None:
                 self._sharp_acc |= sharp
             self._cyc_masks.append((t_seconds, ch_cue & self._roi_small, cue_rim))
@@ -1217,26 +1239,6 @@ class CountingEngine:
                 # (flicker, noise on tread plate) kept resetting the way out, and each sheet then
                 # waited NO_EXIT_SETTLE_S
                 self._exit_seen = self._exit_moved = False
-            arm_in_view = self._rim > self.rim_frac
-            if (self.state == EngineState.SETTLING and arm_in_view and rim_moving and self._settled is not None
-                    and (moved_out_before or self._still_clear or self._clear_run + 1e-6 >= CLEAR_RUN_S)
-                    and self._still_time + 1e-6 >= MIN_STILL_S):
-                # the next arm enters before settle_s ran out (fast feeding): decide now on the
-                # last still frame, so that two sheets never merge into one cycle. Only once the
-                # last arm was seen moving out, or the entry zone showed no trace while all was
-                # still (or none for CLEAR_RUN_S at its end: small hands that slipped out below
-                # the motion limits): otherwise this is that arm, resting hardly seen at the edge,
-                # moving out
-                f_, i_, t_ = self._settled
-                event = self._decide(f_, i_, t_, self._settled_ch)
-                self.state = EngineState.MOTION          # this frame starts the next cycle
-                self._cycle_start = t_seconds
-                self._motion_acc = ch_prev.copy()
-                self._peak, self._cue_peak = self._change, cue_change
-                self._sharp_acc = sharp.copy()
-                self._cyc_masks = [(t_seconds, ch_cue & self._roi_small, cue_rim)]
-                self._last_motion_t = t_seconds
-                return event
             if moving or arm_in_view:
                 self._last_motion_t = t_seconds
             if moving:
@@ -1268,7 +1270,9 @@ class CountingEngine:
                 self.state = EngineState.SETTLING
                 self._still_time = 0.0
                 self._occluded_still = 0.0
-                self._still_clear = not self._rim_trace
+                # a trace on the stillness's first frame is most often the arm's tail on its way
+                # out (a fast-fed arm whose way out the edge band missed): only later frames count
+                self._still_clear = True
                 self._clear_run = 0.0
                 self._late_trace = False
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
@@ -1355,9 +1359,12 @@ class CountingEngine:
             bx, by, bw, bh = _bbox(self._motion_acc)
             mb = [int(bx * self._sx), int(by * self._sy), int((bx + bw) * self._sx), int((by + bh) * self._sy)]
         asym = self._asymmetry()
+        # the fast-feeding path decides on the last still frame: its own change, not this frame's
+        # (where the next arm already is)
+        still_change = self._change if ch_bg is None else np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
         change = Change(roi=list(self.roi), mask=self._mask_full, motion_box=mb,
                         cycle_s=t - (self._cycle_start or t), frame=index, t=t,
-                        carried=self._cue_peak, final_change=self._change,
+                        carried=self._cue_peak, final_change=still_change,
                         swept=(np.count_nonzero(self._motion_acc & self._roi_small) / self._roi_n
                                if self._motion_acc is not None else 0.0),
                         swept_edges=(np.count_nonzero(self._sharp_acc) / self._roi_n
@@ -1366,7 +1373,7 @@ class CountingEngine:
                         span=cycle_span([m for _t, m, _r in self._cyc_masks], self._roi_n),
                         elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg),
                         final_rect=(rect_fill((self._ch_bg if ch_bg is None else ch_bg) & self._roi_small)
-                                    if self._change >= NEW_COVER_MIN else 0.0))
+                                    if still_change >= NEW_COVER_MIN else 0.0))
         t0 = time.perf_counter()
         try:
             if getattr(self.verifier, "reads_planes", False):
@@ -1391,8 +1398,6 @@ class CountingEngine:
         self._deferred = False
         self.last_reason = verdict.reason
         self.last_decision_t = t
-        # (the fast-feeding path decides on the last still frame: its own change, not this frame's)
-        still_change = change.final_change if ch_bg is None else np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
         # nothing came and the picture is the background's again: the background stays (this frame
         # may hold the tip of the next arm, below every limit; it would stay in view for good)
         if verdict.accept or not KEEP_BACKGROUND_IF_NOTHING or still_change >= self.motion_frac or self._bg_full is None:
