@@ -24,7 +24,11 @@ Stages (Frigate-style, each one cheap until a decision is due)::
   differs (hands hovering unseen at the edge): then the engine waits ``DEFER_S`` or until
   something moves again, so that the background never takes them in.
 * Fast feeding: when the next arm moves into the entry zone before ``settle_s`` ran out, the
-  cycle is decided at once on the last still frame, so two sheets never merge.
+  cycle is decided at once on the last still frame, so two sheets never merge. That frame
+  starts the next cycle; none of its figures go into the decided one.
+* Jolts: a still (or idle) scene that moves and, within ``JOLT_MAX_FRAMES``, is back at the still
+  frame before it was jolted by the camera (shake, a badly compressed run of frames), not entered
+  by an arm: the jolt is undone, and the stillness goes on with its time.
 
 The verifier (:class:`ModelFreeVerifier`) measures per decision: fine texture change, tone
 change with a cut edge (soft shadows and light do not count), new/lost/parallel long edges,
@@ -256,6 +260,18 @@ OCC_PEAK_K = 1.5
 # bright sheet filling most of the picture is no exposure change): see _cell_gains
 RING_GAIN = True
 GLITCH_CHECK = True                  # motion back to the still frame before it is a jolt's, no arm's
+JOLT_CHECK = True                    # ... and a jolt of a few frames is undone (JOLT_MAX_FRAMES)
+# ... within this many frames (and JOLT_MAX_S) of a still scene's first moving frame: the jolt
+# (camera shake, a badly compressed run of frames) is undone, the stillness goes on as if it had
+# not happened. A harsh camera jolting every few frames had restarted the stillness each time,
+# and a sheet laid between two arms was never decided (merged with the next)
+# (an idle scene's jolt: no cycle at all)
+JOLT_MAX_FRAMES = 3
+JOLT_MAX_S = 0.35
+# what a jolt may change and be undone: the stillness's state and the cycle's figures
+_JOLT_STATE = ("state", "_still_time", "_occluded_still", "_still_clear", "_clear_run", "_late_trace", "_deferred",
+               "_settled", "_settled_small", "_settled_ch", "_peak", "_cue_peak", "_last_motion_t", "_exit_seen",
+               "_exit_moved", "_occ_peak", "_cycle_start", "_refresh_cand")
 KEEP_BACKGROUND_IF_NOTHING = True    # a "no" with the picture back to the background keeps it
 CHROMA_K = 1.5   # red−blue change limit, in grey-level thresholds
 # ... for what a cycle brought in (its cue figures only; the states keep CHROMA_K): a dark
@@ -802,6 +818,8 @@ class CountingEngine:
         self._new_cells: Optional[np.ndarray] = None   # gain cells that differ from the background (_norm)
         self._was_moving = False                # motion on the last analysed frame
         self._glitch_ref: Optional[tuple] = None  # the still frame before a first frame of motion
+        self._jolt: Optional[dict[str, Any]] = None   # the stillness as it was before a jolt (JOLT_MAX_FRAMES)
+        self._decided_n = 0                     # decisions taken (or put off) so far
         self._prev_small = None
         self._prev_t: Optional[float] = None
         self._still_time = 0.0
@@ -1158,6 +1176,32 @@ class CountingEngine:
                     moving = False
             elif self.state == EngineState.SETTLING and not self._was_moving:
                 self._glitch_ref = (pre_hi, pre_lo, pre_cr)
+        jolt, self._jolt, undo = self._jolt, None, None
+        if jolt is not None and JOLT_CHECK and jolt["decided_n"] == self._decided_n:
+            # a jolt of a still scene is over when the picture is back at the still frame before it
+            # (an arm that came in has left something or is still there: never back)
+            if jolt["state"] == EngineState.STABLE:
+                # (an idle scene: back when nothing differs from the background, as before it)
+                is_back = self._change <= self.motion_frac and self._rim <= self.rim_frac
+            else:
+                gh, gl, gcr = jolt["ref"]
+                back = _tolerant_changed(g, gh, gl, self.pix_thr)
+                if gcr is not None and cr is not None:
+                    cb2 = _chroma_changed(cr, gcr[0], gcr[1], self.pix_thr).view(np.uint8)
+                    back |= cv2.resize(cb2, self._small_size, interpolation=cv2.INTER_NEAREST).view(bool)
+                is_back = np.count_nonzero(back & roi) / self._watch_n <= self.motion_frac
+            if is_back:
+                undo, moving = jolt, False
+            elif jolt["frames"] < JOLT_MAX_FRAMES and t_seconds - jolt["t0"] <= JOLT_MAX_S:
+                jolt["frames"] += 1
+                self._jolt = jolt
+        elif JOLT_CHECK and not self._was_moving and (
+                (moving and self.state == EngineState.SETTLING and self._settled is not None)
+                or (self.state == EngineState.STABLE and (self._change > self.motion_frac or self._rim > self.rim_frac))):
+            # the first moving frame of a still scene (waiting for its decision, or idle): keep the
+            # state as it is, to undo a jolt. An idle scene's jolt had started a cycle of its own,
+            # the jolt's way in wider than its way out, like an arm that brought a sheet
+            self._jolt = self._jolt_state(pre_hi, pre_lo, pre_cr, t_seconds - dt)
         was_moving, self._was_moving = self._was_moving, moving
         prev_rim, self._prev_rim = self._prev_rim, self._rim
         # the highest the entry zone rose since it was last clear: an arm crossing it fills it
@@ -1167,6 +1211,15 @@ class CountingEngine:
         # none there means the arm (maybe a dark sleeve on a dark floor) is still in view
         rim_moving = max((np.count_nonzero(ch_prev[sl]) / n for sl, n in self._exit_n), default=0.0) > self.rim_frac
         event = None
+        if undo is not None:
+            # back at the still scene after a jolt: the stillness goes on, its time included; the
+            # jolt's frames and this one are no part of the cycle's figures
+            for k in _JOLT_STATE:
+                setattr(self, k, undo[k])
+            self._motion_acc, self._sharp_acc, self._cyc_masks = undo["acc"]
+            self._still_time = undo["_still_time"] + (t_seconds - undo["t0"])
+            self._clear_run = undo["_clear_run"] + (t_seconds - undo["t0"])
+            return None
         moved_out_before = self._exit_moved    # the last arm seen moving out, as known before this frame
         if self.state == EngineState.STABLE:
             if self._change > self.motion_frac or self._rim > self.rim_frac:
@@ -1210,6 +1263,10 @@ class CountingEngine:
                 # the decided cycle's (the next arm's entry had read as this arm's way out)
                 f_, i_, t_ = self._settled
                 event = self._decide(f_, i_, t_, self._settled_ch)
+                if JOLT_CHECK:
+                    # a jolt of the camera reads as the next arm too: back at the still scene
+                    # within JOLT_MAX_FRAMES, it is undone (no cycle of its own)
+                    self._jolt = self._jolt_state(pre_hi, pre_lo, pre_cr, t_seconds - dt)
                 self.state = EngineState.MOTION          # this frame starts the next cycle
                 self._cycle_start = t_seconds
                 self._motion_acc = ch_prev.copy()
@@ -1315,6 +1372,14 @@ class CountingEngine:
                 self._settled_small = self._cur_small
         return event
 
+    def _jolt_state(self, ref_hi: np.ndarray, ref_lo: np.ndarray, ref_cr: Optional[tuple], t0: float) -> dict[str, Any]:
+        """The state to go back to if the picture returns to the still frame ``ref_*`` (the one at
+        ``t0``) within JOLT_MAX_FRAMES: a jolt of the camera, no arm."""
+        return {"ref": (ref_hi, ref_lo, ref_cr), "frames": 1, "t0": t0, "decided_n": self._decided_n,
+                "acc": (None if self._motion_acc is None else self._motion_acc.copy(),
+                        None if self._sharp_acc is None else self._sharp_acc.copy(), list(self._cyc_masks)),
+                **{k: getattr(self, k) for k in _JOLT_STATE}}
+
     def _asymmetry(self) -> tuple[float, float]:
         """How much more came in than went out, the cycle split at the middle of its moving
         part: (share of the ROI that changed in the first half and never in the second, how
@@ -1354,6 +1419,7 @@ class CountingEngine:
     def _decide(self, frame: np.ndarray, index: int, t: float,
                 ch_bg: Optional[np.ndarray] = None, may_defer: bool = False) -> Optional[CountEvent]:
         from core.counting.cues import NEW_COVER_MIN, _bbox, cycle_span, rect_fill
+        self._decided_n += 1
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
             bx, by, bw, bh = _bbox(self._motion_acc)
