@@ -187,6 +187,10 @@ _CLIPS_HELDOUT = {
     # (720p at 12000/1001 frames/s, an NTSC camera's rate divided by 2.5)
     "heldout21": _HeldoutPlan((1440, 1080, 19, 271, "1080w19"), (12000 / 1001, 272, "720p12ntsc"),
                               (1728, 972, 17, 273, "972p17"), (832, 624, 12, 277, "624p12"), "painted"),
+    # fixed at the end of session 17, after heldout21's only look, before the next session's work
+    # (720p at 15000/1001 frames/s, an NTSC camera's rate halved)
+    "heldout22": _HeldoutPlan((1472, 1104, 23, 281, "1104p23"), (15000 / 1001, 282, "720p15ntsc"),
+                              (1792, 1008, 26, 283, "1008p26"), (864, 648, 16, 287, "648p16"), "galvanized"),
 }
 
 
@@ -225,7 +229,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21")
+        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22")
 
 
 def set_title(which: str) -> str:

@@ -143,6 +143,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "linoleum_grey": ((0.50, 0.51, 0.50), 0.01, 0.015),
     "epoxy_plum": ((0.35, 0.18, 0.38), 0.01, 0.02),
     "concrete_swept": ((0.40, 0.42, 0.44), 0.045, 0.05),
+    # added for the twenty-second held-out set (heldout22) only
+    "slate_tiles": ((0.33, 0.31, 0.29), 0.035, 0.025),
+    "epoxy_teal": ((0.45, 0.42, 0.12), 0.01, 0.02),
+    "asphalt_resealed": ((0.14, 0.14, 0.13), 0.02, 0.04),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -231,6 +235,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_charcoal": (0.16, 0.16, 0.17),
     "steel_blued": (0.48, 0.40, 0.34),
     "painted_apricot": (0.45, 0.65, 0.95),
+    # added for the twenty-second held-out set (heldout22) only
+    "plastic_mint": (0.50, 0.45, 0.10),
+    "steel_frosted": (0.56, 0.57, 0.59),
+    "painted_peach": (0.48, 0.55, 0.92),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1439,6 +1447,18 @@ _HELD21 = dict(
     seed0=73500,
     dark_paint=(0.11, 0.10, 0.13),          # dark aubergine: the category clips only
 )
+# a twenty-second held-out set, fixed at the end of session 17 (after heldout21's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD22 = dict(
+    sizes=[(1248, 936, 23), (1664, 936, 14), (480, 360, 26), (1280, 720, 15000 / 1001), (1920, 1080, 24000 / 1001), (1392, 1044, 17)],
+    floors=["slate_tiles", "epoxy_teal", "asphalt_resealed"],
+    bins=["plastic_mint", "steel_frosted", "painted_peach"],
+    paints=[(0.35, 0.50, 0.62), (0.58, 0.52, 0.40), (0.44, 0.45, 0.47)],       # sand, slate blue, graphite (BGR)
+    palette=[(25, 135, 245), (200, 100, 40), (80, 200, 120), (220, 218, 210), (50, 20, 30)],
+    near=[(-2, 3), (3, 3), (-3, 2), (1, -2), (2, 2), (-1, -3), (3, 0), (-2, -1), (0, 3), (1, -1)],
+    seed0=77900,
+    dark_paint=(0.10, 0.13, 0.09),          # dark bottle green: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1448,7 +1468,7 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15),
          "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17), "heldout18": ("h18", _HELD18),
          "heldout19": ("h19", _HELD19), "heldout20": ("h20", _HELD20),
-         "heldout21": ("h21", _HELD21)}
+         "heldout21": ("h21", _HELD21), "heldout22": ("h22", _HELD22)}
 SET_NAMES = tuple(_SETS)
 
 
