@@ -56,9 +56,19 @@ def test_browser_starts_a_session_and_sees_the_counter_rise(server, tmp_path):
         target = page.get_by_label(re.compile("Max count target|Target hitungan"))
         target.fill("100")
         start.click()
-        wait_for(lambda: _counter(page) is not None, 60, what="the counter")
-        assert _counter(page)[1] == 100
-        first = _counter(page)[0]
+        # the value read when it first shows: Streamlit may redraw the element between two reads
+        # (once the worker's first figures come in), so a second read can find none for a moment
+        shown: list[tuple[int, int]] = []
+
+        def counter_shown() -> bool:
+            c = _counter(page)
+            if c is not None:
+                shown.append(c)
+            return c is not None
+
+        wait_for(counter_shown, 60, what="the counter")
+        assert shown[0][1] == 100
+        first = shown[0][0]
         wait_for(lambda: (_counter(page) or (0, 0))[0] >= first + 2, 120, every=0.5,
                  what="the counter to rise by two sheets")
         # the live video: the shared MJPEG stream plays in the page's <img>
