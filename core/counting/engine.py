@@ -1167,12 +1167,7 @@ class CountingEngine:
                 # the frame after a one-frame jolt of a still scene (an exposure step, a shaken
                 # or badly compressed frame): back at the still frame before it, its motion is the
                 # jolt's way back, no arm (an arm moving in view differs from both frames)
-                gh, gl, gcr = glitch_ref
-                back = _tolerant_changed(g, gh, gl, self.pix_thr)
-                if gcr is not None and cr is not None:
-                    cb2 = _chroma_changed(cr, gcr[0], gcr[1], self.pix_thr).view(np.uint8)
-                    back |= cv2.resize(cb2, self._small_size, interpolation=cv2.INTER_NEAREST).view(bool)
-                if np.count_nonzero(back & roi) / self._watch_n <= self.motion_frac:
+                if self._back_at(glitch_ref, g, cr, roi):
                     moving = False
             elif self.state == EngineState.SETTLING and not self._was_moving:
                 self._glitch_ref = (pre_hi, pre_lo, pre_cr)
@@ -1184,12 +1179,7 @@ class CountingEngine:
                 # (an idle scene: back when nothing differs from the background, as before it)
                 is_back = self._change <= self.motion_frac and self._rim <= self.rim_frac
             else:
-                gh, gl, gcr = jolt["ref"]
-                back = _tolerant_changed(g, gh, gl, self.pix_thr)
-                if gcr is not None and cr is not None:
-                    cb2 = _chroma_changed(cr, gcr[0], gcr[1], self.pix_thr).view(np.uint8)
-                    back |= cv2.resize(cb2, self._small_size, interpolation=cv2.INTER_NEAREST).view(bool)
-                is_back = np.count_nonzero(back & roi) / self._watch_n <= self.motion_frac
+                is_back = self._back_at(jolt["ref"], g, cr, roi)
             if is_back:
                 undo, moving = jolt, False
             elif jolt["frames"] < JOLT_MAX_FRAMES and t_seconds - jolt["t0"] <= JOLT_MAX_S:
@@ -1371,6 +1361,17 @@ class CountingEngine:
                     self._settled_ch = ch_bg
                 self._settled_small = self._cur_small
         return event
+
+    def _back_at(self, ref: tuple, g: np.ndarray, cr: Optional[np.ndarray], roi: np.ndarray) -> bool:
+        """Whether this frame (grey ``g``, red−blue ``cr``) is back at the still frame ``ref``
+        (its grey bands and red−blue bands): no more of the watched area differs from it than
+        motion does."""
+        gh, gl, gcr = ref
+        back = _tolerant_changed(g, gh, gl, self.pix_thr)
+        if gcr is not None and cr is not None:
+            cb2 = _chroma_changed(cr, gcr[0], gcr[1], self.pix_thr).view(np.uint8)
+            back |= cv2.resize(cb2, self._small_size, interpolation=cv2.INTER_NEAREST).view(bool)
+        return bool(np.count_nonzero(back & roi) / self._watch_n <= self.motion_frac)
 
     def _jolt_state(self, ref_hi: np.ndarray, ref_lo: np.ndarray, ref_cr: Optional[tuple], t0: float) -> dict[str, Any]:
         """The state to go back to if the picture returns to the still frame ``ref_*`` (the one at
