@@ -19,7 +19,9 @@ Stages (Frigate-style, each one cheap until a decision is due)::
   clearing) since the last motion inside; otherwise (a dark sleeve on a dark floor the camera
   cannot see) the engine waits ``NO_EXIT_SETTLE_S`` instead. A faint trace left on ONE side of
   the entry zone (a few pixels: an arm it can hardly tell from the floor, resting) holds a
-  decision whose way out was only inferred, up to ``FAINT_RIM_S``. Either way ``S`` becomes the
+  decision whose way out was only inferred, up to ``FAINT_RIM_S``. A trace on the last moving or
+  first still frame that is gone for ``TAIL_CLEAR_S`` is the arm's tail slipping out: its way
+  out (a fast arm that crossed the edge band between two frames). Either way ``S`` becomes the
   new background -- except after a "no sheet" verdict while a good part of the area still
   differs (hands hovering unseen at the edge): then the engine waits ``DEFER_S`` or until
   something moves again, so that the background never takes them in.
@@ -106,6 +108,9 @@ EDGE_GAIN_TOL = 0.02   # ... and ``after``'s edges are its own, unless its expos
 DEFER_CHANGE = STRONG_STILL
 DEFER_S = 2.0          # ... this long still (or until something moves again) before adopting the scene
 FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cycle that changed this much
+# no way out seen, but a faint trace in the entry zone as the motion ended (the arm's tail slipping
+# out below the limits) and none since, this long while all was still: the arm is taken as gone
+TAIL_CLEAR_S = 0.3
 
 _NO_IMAGE = np.empty((0, 0, 3), np.uint8)   # a count event's image when the caller keeps none
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -270,7 +275,7 @@ JOLT_MAX_FRAMES = 3
 JOLT_MAX_S = 0.35
 # what a jolt may change and be undone: the stillness's state and the cycle's figures
 _JOLT_STATE = ("state", "_still_time", "_occluded_still", "_still_clear", "_clear_run", "_late_trace", "_deferred",
-               "_settled", "_settled_small", "_settled_ch", "_peak", "_cue_peak", "_last_motion_t", "_exit_seen",
+               "_tail_trace", "_settled", "_settled_small", "_settled_ch", "_peak", "_cue_peak", "_last_motion_t", "_exit_seen",
                "_exit_moved", "_occ_peak", "_cycle_start", "_refresh_cand")
 KEEP_BACKGROUND_IF_NOTHING = True    # a "no" with the picture back to the background keeps it
 CHROMA_K = 1.5   # red−blue change limit, in grey-level thresholds
@@ -850,6 +855,7 @@ class CountingEngine:
         self._still_clear = False               # no one-sided trace in the entry zone on any later frame of this stillness
         self._clear_run = 0.0                   # seconds of this stillness since the zone last showed a trace
         self._late_trace = False                # ... which it showed after the stillness's first frame
+        self._tail_trace = False                # ... on the last moving or first still frame (an arm's tail)
         self._deferred = False                  # a "no sheet" verdict was put off in this stillness
         self._thresholds()
 
@@ -1155,7 +1161,7 @@ class CountingEngine:
             cue_change = np.count_nonzero(ch_cue & self._roi_small) / self._roi_n
             cue_rim = max((np.count_nonzero(ch_cue[sl]) / n for sl, n in self._side_n), default=0.0)
         # a trace on ONE side only (an arm comes in from one side; camera shake shows on several)
-        self._rim_trace = sum(c > RIM_CLEAR_PX for c in rim_px) == 1
+        prev_trace, self._rim_trace = self._rim_trace, sum(c > RIM_CLEAR_PX for c in rim_px) == 1
         self._prev_small, self._prev_t = g, t_seconds
         pre_hi, pre_lo = self._prev_hi, self._prev_lo
         self._prev_hi, self._prev_lo = _hi_lo(g)
@@ -1322,6 +1328,7 @@ class CountingEngine:
                 self._still_clear = True
                 self._clear_run = 0.0
                 self._late_trace = False
+                self._tail_trace = self._rim_trace or prev_trace
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
                 self._settled_ch = ch_bg
@@ -1332,6 +1339,13 @@ class CountingEngine:
                 # edge, below the motion limits. A resting arm's trace stays (or flickers back)
                 self._clear_run = 0.0 if self._rim_trace else self._clear_run + dt
                 self._late_trace = self._late_trace or self._rim_trace
+                if (not self._exit_seen and self._tail_trace and not self._late_trace
+                        and self._clear_run + 1e-6 >= TAIL_CLEAR_S):
+                    # the way out was not seen in the edge band, but the arm's tail showed in the
+                    # entry zone as it stopped moving and has not come back: it slipped out (a fast
+                    # arm crossing the band between two frames). A sleeve the camera cannot see
+                    # shows no tail; a resting arm's trace stays or flickers back (late trace)
+                    self._exit_seen = True
                 # no way out seen since the last motion inside: wait longer (an arm whose
                 # sleeve the camera cannot see may still hold the sheet)
                 need = self.settle_s if self._exit_seen else max(self.settle_s, NO_EXIT_SETTLE_S)
