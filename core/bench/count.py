@@ -191,6 +191,10 @@ _CLIPS_HELDOUT = {
     # (720p at 15000/1001 frames/s, an NTSC camera's rate halved)
     "heldout22": _HeldoutPlan((1472, 1104, 23, 281, "1104p23"), (15000 / 1001, 282, "720p15ntsc"),
                               (1792, 1008, 26, 283, "1008p26"), (864, 648, 16, 287, "648p16"), "galvanized"),
+    # fixed at the end of session 18, after heldout22's only look, before the next session's work
+    # (720p at 30000/1001 frames/s: an NTSC camera's own rate, the commonest a camera sends)
+    "heldout23": _HeldoutPlan((1504, 1128, 18, 291, "1128p18"), (30000 / 1001, 292, "720p30ntsc"),
+                              (1824, 1026, 27, 293, "1026p27"), (896, 672, 15, 297, "672p15"), "painted"),
 }
 
 
@@ -229,7 +233,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22")
+        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23")
 
 
 def set_title(which: str) -> str:

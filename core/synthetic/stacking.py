@@ -147,6 +147,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "slate_tiles": ((0.33, 0.31, 0.29), 0.035, 0.025),
     "epoxy_teal": ((0.45, 0.42, 0.12), 0.01, 0.02),
     "asphalt_resealed": ((0.14, 0.14, 0.13), 0.02, 0.04),
+    # added for the twenty-third held-out set (heldout23) only
+    "terrazzo_grey": ((0.52, 0.53, 0.55), 0.05, 0.02),
+    "epoxy_mustard": ((0.18, 0.45, 0.58), 0.01, 0.02),
+    "rubber_studded": ((0.19, 0.20, 0.21), 0.03, 0.03),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -239,6 +243,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_mint": (0.50, 0.45, 0.10),
     "steel_frosted": (0.56, 0.57, 0.59),
     "painted_peach": (0.48, 0.55, 0.92),
+    # added for the twenty-third held-out set (heldout23) only
+    "plastic_orchid": (0.70, 0.50, 0.62),
+    "steel_oiled": (0.36, 0.37, 0.38),
+    "painted_lime": (0.25, 0.78, 0.62),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1459,6 +1467,18 @@ _HELD22 = dict(
     seed0=77900,
     dark_paint=(0.10, 0.13, 0.09),          # dark bottle green: the category clips only
 )
+# a twenty-third held-out set, fixed at the end of session 18 (after heldout22's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD23 = dict(
+    sizes=[(1312, 984, 24), (1696, 954, 15), (464, 348, 27), (1280, 720, 20000 / 1001), (1920, 1080, 30000 / 1001), (1424, 1068, 18)],
+    floors=["terrazzo_grey", "epoxy_mustard", "rubber_studded"],
+    bins=["plastic_orchid", "steel_oiled", "painted_lime"],
+    paints=[(0.30, 0.42, 0.70), (0.62, 0.60, 0.52), (0.52, 0.52, 0.50)],       # terracotta, powder blue, pewter (BGR)
+    palette=[(240, 90, 30), (30, 200, 220), (160, 40, 160), (205, 210, 215), (15, 25, 45)],
+    near=[(2, -3), (-3, -2), (3, 2), (-1, 3), (-2, -2), (1, 3), (0, -3), (3, -1), (-3, 0), (2, 1)],
+    seed0=82300,
+    dark_paint=(0.14, 0.09, 0.08),          # dark navy: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1468,7 +1488,8 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout14": ("h14", _HELD14), "heldout15": ("h15", _HELD15),
          "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17), "heldout18": ("h18", _HELD18),
          "heldout19": ("h19", _HELD19), "heldout20": ("h20", _HELD20),
-         "heldout21": ("h21", _HELD21), "heldout22": ("h22", _HELD22)}
+         "heldout21": ("h21", _HELD21), "heldout22": ("h22", _HELD22),
+         "heldout23": ("h23", _HELD23)}
 SET_NAMES = tuple(_SETS)
 
 
