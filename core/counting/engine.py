@@ -140,6 +140,8 @@ class Change:
     came_not_left: float = 0.0               # changed only in the cycle's first half (share of the ROI)
     entered_wider: float = 0.0               # edge-band change on the way in minus on the way out
     span: float = 0.0                        # what the cycle's change enclosed beyond itself (cues.cycle_span)
+    span_in: float = 0.0                     # ... thin lines kept, first half of the cycle (cues.thin_span)
+    span_out: float = 0.0                    # ... second half
     elsewhere: float = 0.0                   # outside the counted area and entry zone, changed at the decision
                                              # (share of the counted area's size)
     final_rect: float = 0.0                  # how rectangular what differs at the decision is (cues.rect_fill)
@@ -634,11 +636,13 @@ class ModelFreeVerifier:
                       lost_edges=lost_e, parallel=par, carried=change.carried, final_change=change.final_change,
                       outline=C.thin_outline(a, bn, valid=pix_valid, ws=self._ws), swept=change.swept,
                       swept_edges=change.swept_edges, came_not_left=change.came_not_left,
-                      entered_wider=change.entered_wider, span=change.span)
+                      entered_wider=change.entered_wider, span=change.span, span_in=change.span_in,
+                      span_out=change.span_out)
         p, top = C.score(cues, self.model)
         here_only = change.elsewhere < ELSEWHERE_MAX        # nothing new outside the counted area
         unseen = here_only and C.unseen_sheet(cues)
-        if not C.visible_change(cues) and not (here_only and C.brought_unseen(cues)) and not unseen:
+        rim = here_only and C.carried_rim(cues)
+        if not C.visible_change(cues) and not (here_only and C.brought_unseen(cues)) and not unseen and not rim:
             # the one hard rule before the model: a count needs SOME visible change of the
             # counted area's top (texture, tone with a cut edge, an outline or edges) -- or an
             # arm that plainly brought something it did not take away, with nothing new
@@ -653,6 +657,9 @@ class ModelFreeVerifier:
         elif p < self.model.threshold and unseen:
             # an identical sheet the floor's colour: only the arm's figures show it
             p, top = self.model.threshold, ["span", "came_not_left"]
+        elif p < self.model.threshold and rim:
+            # an identical sheet the stack's colour: only its rim showed, on the way in
+            p, top = self.model.threshold, ["span_in", "came_not_left"]
         elif p < self.model.threshold and C.strong_new_surface(cues):
             # texture, outline and tone or mostly new edges changed and the arm left something
             # behind: the rule's arm weights must not overrule a surface change this clear
@@ -1395,6 +1402,15 @@ class CountingEngine:
                         None if self._sharp_acc is None else self._sharp_acc.copy(), list(self._cyc_masks)),
                 **{k: getattr(self, k) for k in _JOLT_STATE}}
 
+    def _halves(self) -> tuple[list[tuple[np.ndarray, float]], list[tuple[np.ndarray, float]]]:
+        """The cycle's (changed mask, rim) per frame, split at the middle of its moving part
+        (both empty for a cycle of fewer than two frames)."""
+        if len(self._cyc_masks) < 2 or self._cycle_start is None:
+            return [], []
+        mid = (self._cycle_start + max(self._last_motion_t, self._cycle_start)) / 2.0
+        return ([(m, r) for t, m, r in self._cyc_masks if t <= mid],
+                [(m, r) for t, m, r in self._cyc_masks if t > mid])
+
     def _asymmetry(self) -> tuple[float, float]:
         """How much more came in than went out, the cycle split at the middle of its moving
         part: (share of the ROI that changed in the first half and never in the second, how
@@ -1402,11 +1418,7 @@ class CountingEngine:
         arm goes out the way it came in; an arm that brought a sheet came in wider than it
         leaves, whatever the sheet's colour or texture. The area counts only near where sharp
         structure changed during the cycle (a passing soft shadow changes none)."""
-        if len(self._cyc_masks) < 2 or self._cycle_start is None:
-            return 0.0, 0.0
-        mid = (self._cycle_start + max(self._last_motion_t, self._cycle_start)) / 2.0
-        first = [(m, r) for t, m, r in self._cyc_masks if t <= mid]
-        second = [(m, r) for t, m, r in self._cyc_masks if t > mid]
+        first, second = self._halves()
         if not first or not second:
             return 0.0, 0.0
         u1 = np.logical_or.reduce([m for m, _ in first])
@@ -1433,13 +1445,14 @@ class CountingEngine:
 
     def _decide(self, frame: np.ndarray, index: int, t: float,
                 ch_bg: Optional[np.ndarray] = None, may_defer: bool = False) -> Optional[CountEvent]:
-        from core.counting.cues import NEW_COVER_MIN, _bbox, cycle_span, rect_fill
+        from core.counting.cues import NEW_COVER_MIN, _bbox, cycle_span, rect_fill, thin_span
         self._decided_n += 1
         mb = None
         if self._motion_acc is not None and self._motion_acc.any():
             bx, by, bw, bh = _bbox(self._motion_acc)
             mb = [int(bx * self._sx), int(by * self._sy), int((bx + bw) * self._sx), int((by + bh) * self._sy)]
         asym = self._asymmetry()
+        first, second = self._halves()
         # the fast-feeding path decides on the last still frame: its own change, not this frame's
         # (where the next arm already is)
         still_change = self._change if ch_bg is None else np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
@@ -1452,6 +1465,8 @@ class CountingEngine:
                                      if self._sharp_acc is not None else 0.0),
                         came_not_left=asym[0], entered_wider=asym[1],
                         span=cycle_span([m for _t, m, _r in self._cyc_masks], self._roi_n),
+                        span_in=thin_span([m for m, _r in first], self._roi_n),
+                        span_out=thin_span([m for m, _r in second], self._roi_n),
                         elsewhere=self._elsewhere_change(self._ch_bg if ch_bg is None else ch_bg),
                         final_rect=(rect_fill((self._ch_bg if ch_bg is None else ch_bg) & self._roi_small)
                                     if still_change >= NEW_COVER_MIN else 0.0))
