@@ -195,6 +195,10 @@ _CLIPS_HELDOUT = {
     # (720p at 30000/1001 frames/s: an NTSC camera's own rate, the commonest a camera sends)
     "heldout23": _HeldoutPlan((1504, 1128, 18, 291, "1128p18"), (30000 / 1001, 292, "720p30ntsc"),
                               (1824, 1026, 27, 293, "1026p27"), (896, 672, 15, 297, "672p15"), "painted"),
+    # fixed at the end of session 19, after heldout23's only look, before the next session's work
+    # (720p at 24000/1001 frames/s: film rate as an NTSC camera sends it)
+    "heldout24": _HeldoutPlan((1536, 1152, 20, 301, "1152p20"), (24000 / 1001, 302, "720p24ntsc"),
+                              (1760, 990, 28, 303, "990p28"), (928, 696, 14, 307, "696p14"), "galvanized"),
 }
 
 
@@ -233,7 +237,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23")
+        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24")
 
 
 def set_title(which: str) -> str:

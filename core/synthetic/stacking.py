@@ -151,6 +151,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "terrazzo_grey": ((0.52, 0.53, 0.55), 0.05, 0.02),
     "epoxy_mustard": ((0.18, 0.45, 0.58), 0.01, 0.02),
     "rubber_studded": ((0.19, 0.20, 0.21), 0.03, 0.03),
+    # added for the twenty-fourth held-out set (heldout24) only
+    "quartzite_white": ((0.70, 0.71, 0.72), 0.04, 0.02),
+    "epoxy_rust": ((0.16, 0.26, 0.48), 0.01, 0.02),
+    "rubber_speckled_blue": ((0.30, 0.22, 0.16), 0.04, 0.03),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -247,6 +251,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_orchid": (0.70, 0.50, 0.62),
     "steel_oiled": (0.36, 0.37, 0.38),
     "painted_lime": (0.25, 0.78, 0.62),
+    # added for the twenty-fourth held-out set (heldout24) only
+    "plastic_coral": (0.42, 0.50, 0.88),
+    "steel_anodised": (0.48, 0.40, 0.34),
+    "painted_plum": (0.40, 0.20, 0.42),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1479,6 +1487,18 @@ _HELD23 = dict(
     seed0=82300,
     dark_paint=(0.14, 0.09, 0.08),          # dark navy: the category clips only
 )
+# a twenty-fourth held-out set, fixed at the end of session 19 (after heldout23's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD24 = dict(
+    sizes=[(1376, 1032, 21), (1728, 972, 17), (448, 336, 25), (1280, 720, 24000 / 1001), (1920, 1080, 12.5), (1456, 1092, 19)],
+    floors=["quartzite_white", "epoxy_rust", "rubber_speckled_blue"],
+    bins=["plastic_coral", "steel_anodised", "painted_plum"],
+    paints=[(0.25, 0.50, 0.50), (0.55, 0.45, 0.75), (0.47, 0.49, 0.51)],       # olive, rose, steel grey (BGR)
+    palette=[(60, 180, 250), (185, 65, 55), (90, 160, 40), (212, 218, 222), (40, 30, 20)],
+    near=[(-3, 1), (2, 3), (-1, -3), (3, -2), (-2, 2), (1, -1), (3, 3), (-3, -1), (0, 2), (2, -3)],
+    seed0=86700,
+    dark_paint=(0.08, 0.07, 0.17),          # dark maroon: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1489,7 +1509,8 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout16": ("h16", _HELD16), "heldout17": ("h17", _HELD17), "heldout18": ("h18", _HELD18),
          "heldout19": ("h19", _HELD19), "heldout20": ("h20", _HELD20),
          "heldout21": ("h21", _HELD21), "heldout22": ("h22", _HELD22),
-         "heldout23": ("h23", _HELD23)}
+         "heldout23": ("h23", _HELD23),
+         "heldout24": ("h24", _HELD24)}
 SET_NAMES = tuple(_SETS)
 
 
