@@ -558,15 +558,28 @@ def cycle_span(masks: Any, roi_n: int) -> float:
     >>> cycle_span([], 100)
     0.0
     """
+    return _widest_excess(masks, roi_n, lambda m: cv2.morphologyEx(_u8(m), cv2.MORPH_OPEN, _K3))
+
+
+def _widest_excess(masks: Any, roi_n: int, clean: Any) -> float:
+    """The largest convex hull minus the changed area it holds, over ``masks`` each cleaned by
+    ``clean`` (bool mask in, uint8 mask out), as a share of ``roi_n`` pixels."""
     best = 0.0
     for m in masks:
-        mm = cv2.morphologyEx(_u8(m), cv2.MORPH_OPEN, _K3)
+        mm = clean(m)
         cs, _ = cv2.findContours(mm, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not cs:
             continue
         hull = cv2.contourArea(cv2.convexHull(np.vstack(cs)))
         best = max(best, hull - float(np.count_nonzero(mm)))
     return best / float(max(1, roi_n))
+
+
+def _thin_kept(m: np.ndarray) -> np.ndarray:
+    """``m`` without the pixels that have fewer than two changed neighbours (uint8)."""
+    # each changed pixel with its 8 neighbours: 3 or more = itself and at least two neighbours
+    n = cv2.boxFilter(_u8(m), -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return ((n >= 3) & m).view(np.uint8)
 
 
 def thin_span(masks: Any, roi_n: int) -> float:
@@ -583,18 +596,7 @@ def thin_span(masks: Any, roi_n: int) -> float:
     >>> thin_span([specks], 160 * 90) < 0.01, thin_span([], 100)
     (True, 0.0)
     """
-    best = 0.0
-    for m in masks:
-        mm = _u8(m)
-        # each changed pixel with its 8 neighbours: 3 or more = itself and at least two neighbours
-        n = cv2.boxFilter(mm, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-        kept = ((n >= 3) & m).view(np.uint8)
-        cs, _ = cv2.findContours(kept, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        if not cs:
-            continue
-        hull = cv2.contourArea(cv2.convexHull(np.vstack(cs)))
-        best = max(best, hull - float(np.count_nonzero(kept)))
-    return best / float(max(1, roi_n))
+    return _widest_excess(masks, roi_n, _thin_kept)
 
 
 def visible_change(c: Cues) -> bool:
