@@ -1411,14 +1411,15 @@ class CountingEngine:
         return ([(m, r) for t, m, r in self._cyc_masks if t <= mid],
                 [(m, r) for t, m, r in self._cyc_masks if t > mid])
 
-    def _asymmetry(self) -> tuple[float, float]:
+    def _asymmetry(self, first: list[tuple[np.ndarray, float]],
+                   second: list[tuple[np.ndarray, float]]) -> tuple[float, float]:
         """How much more came in than went out, the cycle split at the middle of its moving
         part: (share of the ROI that changed in the first half and never in the second, how
         much wider the change in the edge band was in the first half than in the second). An
         arm goes out the way it came in; an arm that brought a sheet came in wider than it
         leaves, whatever the sheet's colour or texture. The area counts only near where sharp
-        structure changed during the cycle (a passing soft shadow changes none)."""
-        first, second = self._halves()
+        structure changed during the cycle (a passing soft shadow changes none). ``first``,
+        ``second``: :meth:`_halves`."""
         if not first or not second:
             return 0.0, 0.0
         u1 = np.logical_or.reduce([m for m, _ in first])
@@ -1451,8 +1452,8 @@ class CountingEngine:
         if self._motion_acc is not None and self._motion_acc.any():
             bx, by, bw, bh = _bbox(self._motion_acc)
             mb = [int(bx * self._sx), int(by * self._sy), int((bx + bw) * self._sx), int((by + bh) * self._sy)]
-        asym = self._asymmetry()
         first, second = self._halves()
+        asym = self._asymmetry(first, second)
         # the fast-feeding path decides on the last still frame: its own change, not this frame's
         # (where the next arm already is)
         still_change = self._change if ch_bg is None else np.count_nonzero(ch_bg & self._roi_small) / self._roi_n
