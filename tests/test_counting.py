@@ -483,6 +483,22 @@ def test_an_identical_dark_sheet_fed_fast_counts_by_its_rim_on_the_way_in(tmp_pa
     assert count_video(truth.path).count == 3
 
 
+def test_an_arm_the_colour_of_the_rim_is_not_gone_until_the_zone_stays_clear(tmp_path, monkeypatch):
+    """A magenta arm lays a dark sheet on a dark stack in an orchid bin and leaves slowly: over
+    the rim it hardly differs from the rim, over the stack ~1 % of the area. The carried sheet's
+    edge crossing the edge band read as the way out; the arm's faint trace then came and went in
+    the entry zone, and the fifth sheet was counted 0.2 s before the arm had gone (one false
+    count and one missed). A trace after the stillness began holds the decision until the zone
+    has been clear ``LATE_TRACE_CLEAR_S``. ``h23_dark_first_fast`` of the stacking renderer's
+    ``heldout23`` (counted early in session 19's last run, seen since)."""
+    from core.bench.count import score
+    from core.counting import engine as E
+    from core.synthetic.stacking import set_specs
+    truth = assert_stacking_clip_exact(set_specs("heldout23")["h23_dark_first_fast"], tmp_path, 5)
+    monkeypatch.setattr(E, "LATE_TRACE_CLEAR_S", 0.0)   # the hold off: the fifth count early, as before
+    assert score(truth, count_video(truth.path).events)[:2] == (1, 1)
+
+
 def test_count_event_details_keep_old_keys_and_add_cues():
     from datetime import datetime, timezone
 
@@ -1337,4 +1353,5 @@ def test_hands_resting_over_a_new_sheet_hold_the_decision_though_their_arm_moved
     truth = render_stacking(spec, tmp_path / "r_011.mp4")
     assert score(truth, count_video(truth.path).events)[:2] == (0, 2)
     monkeypatch.setattr(E, "LATE_TRACE_CHANGE", 1.0)            # as it was
+    monkeypatch.setattr(E, "LATE_TRACE_CLEAR_S", 0.0)           # (the fainter traces' hold, off too)
     assert score(truth, count_video(truth.path).events)[:2] == (1, 3)

@@ -21,7 +21,11 @@ Stages (Frigate-style, each one cheap until a decision is due)::
   the entry zone (a few pixels: an arm it can hardly tell from the floor, resting) holds a
   decision whose way out was only inferred, up to ``FAINT_RIM_S``. A trace on the last moving or
   first still frame that is gone for ``TAIL_CLEAR_S`` is the arm's tail slipping out: its way
-  out (a fast arm that crossed the edge band between two frames). Either way ``S`` becomes the
+  out (a fast arm that crossed the edge band between two frames). A trace that shows after the
+  stillness began while a little of the area still differs holds the decision until the zone
+  has been clear ``LATE_TRACE_CLEAR_S`` (an arm the colour of the bin's rim, leaving, fades in
+  and out of the zone), or ``TRACE_CLEAR_S`` where more differs (hands resting over the sheet),
+  even after a way out was seen. Either way ``S`` becomes the
   new background -- except after a "no sheet" verdict while a good part of the area still
   differs (hands hovering unseen at the edge): then the engine waits ``DEFER_S`` or until
   something moves again, so that the background never takes them in.
@@ -91,6 +95,12 @@ CLEAR_RUN_S = 0.6      # ... or, with no way out seen, the entry zone this long 
 TRACE_CLEAR_S = 0.6    # a trace seen in a stillness holds its decision until the zone is clear this long
 LATE_TRACE_CHANGE = 0.03      # ... where at least this much of the area still differs (hands over the sheet)
 LATE_TRACE_CHANGE_MAX = 0.1   # ... but less than this (a new sheet of another look, its corner in the zone)
+# ... and where less differs but at least LATE_TRACE_MIN did as the trace showed, until the zone is
+# clear this long: an arm the colour of the bin's rim fades in and out of the zone as it leaves,
+# its remains over the stack ~1 % of the area (a trace of camera noise comes with next to none;
+# a sheet whose corner lies in the zone, with far more)
+LATE_TRACE_CLEAR_S = 0.3
+LATE_TRACE_MIN = 0.008
 BURST_DT = 0.004       # frames closer than this came in a burst (buffered), not from the camera's clock
 STUCK_S = 10.0         # still, but the entry zone differs from the background this long: decide anyway
 # ... summed over a cycle's still spells (brief motions between them do not restart it): after
@@ -276,7 +286,7 @@ JOLT_CHECK = True                    # ... and a jolt of a few frames is undone 
 JOLT_MAX_FRAMES = 3
 JOLT_MAX_S = 0.35
 # what a jolt may change and be undone: the stillness's state and the cycle's figures
-_JOLT_STATE = ("state", "_still_time", "_occluded_still", "_still_clear", "_clear_run", "_late_trace", "_deferred",
+_JOLT_STATE = ("state", "_still_time", "_occluded_still", "_still_clear", "_clear_run", "_late_trace", "_late_hold", "_deferred",
                "_tail_trace", "_settled", "_settled_small", "_settled_ch", "_peak", "_cue_peak", "_last_motion_t", "_exit_seen",
                "_exit_moved", "_occ_peak", "_cycle_start", "_refresh_cand")
 KEEP_BACKGROUND_IF_NOTHING = True    # a "no" with the picture back to the background keeps it
@@ -862,6 +872,7 @@ class CountingEngine:
         self._still_clear = False               # no one-sided trace in the entry zone on any later frame of this stillness
         self._clear_run = 0.0                   # seconds of this stillness since the zone last showed a trace
         self._late_trace = False                # ... which it showed after the stillness's first frame
+        self._late_hold = False                 # ... while LATE_TRACE_MIN of the area differed
         self._tail_trace = False                # ... on the last moving or first still frame (an arm's tail)
         self._deferred = False                  # a "no sheet" verdict was put off in this stillness
         self._thresholds()
@@ -1334,7 +1345,7 @@ class CountingEngine:
                 # out (a fast-fed arm whose way out the edge band missed): only later frames count
                 self._still_clear = True
                 self._clear_run = 0.0
-                self._late_trace = False
+                self._late_trace = self._late_hold = False
                 self._tail_trace = self._rim_trace or prev_trace
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
@@ -1346,6 +1357,7 @@ class CountingEngine:
                 # edge, below the motion limits. A resting arm's trace stays (or flickers back)
                 self._clear_run = 0.0 if self._rim_trace else self._clear_run + dt
                 self._late_trace = self._late_trace or self._rim_trace
+                self._late_hold = self._late_hold or (self._rim_trace and LATE_TRACE_MIN <= self._change < LATE_TRACE_CHANGE)
                 if (not self._exit_seen and self._tail_trace and not self._late_trace
                         and self._clear_run + 1e-6 >= TAIL_CLEAR_S):
                     # the way out was not seen in the edge band, but the arm's tail showed in the
@@ -1370,7 +1382,8 @@ class CountingEngine:
                 # (a new sheet of another look, its corner in the zone)
                 if (((self._rim_trace and not self._exit_moved)
                      or (self._late_trace and self._clear_run + 1e-6 < TRACE_CLEAR_S
-                         and LATE_TRACE_CHANGE <= self._change < LATE_TRACE_CHANGE_MAX))
+                         and LATE_TRACE_CHANGE <= self._change < LATE_TRACE_CHANGE_MAX)
+                     or (self._late_hold and self._clear_run + 1e-6 < LATE_TRACE_CLEAR_S))
                         and self._peak >= FAINT_RIM_PEAK and self._still_time < FAINT_RIM_S):
                     need = FAINT_RIM_S
                 if self._deferred:          # the last verdict was put off: DEFER_S more of stillness
