@@ -199,6 +199,10 @@ _CLIPS_HELDOUT = {
     # (720p at 24000/1001 frames/s: film rate as an NTSC camera sends it)
     "heldout24": _HeldoutPlan((1536, 1152, 20, 301, "1152p20"), (24000 / 1001, 302, "720p24ntsc"),
                               (1760, 990, 28, 303, "990p28"), (928, 696, 14, 307, "696p14"), "galvanized"),
+    # fixed at the end of session 20, after heldout24's only look, before the next session's work
+    # (720p at 20000/1001 frames/s: an NTSC camera's rate divided by 1.5)
+    "heldout25": _HeldoutPlan((1568, 1176, 19, 311, "1176p19"), (20000 / 1001, 312, "720p20ntsc"),
+                              (1696, 954, 29, 313, "954p29"), (992, 744, 13, 317, "744p13"), "painted"),
 }
 
 
@@ -237,7 +241,8 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
-        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24")
+        "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24",
+        "heldout25")
 
 
 def set_title(which: str) -> str:

@@ -155,6 +155,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "quartzite_white": ((0.70, 0.71, 0.72), 0.04, 0.02),
     "epoxy_rust": ((0.16, 0.26, 0.48), 0.01, 0.02),
     "rubber_speckled_blue": ((0.30, 0.22, 0.16), 0.04, 0.03),
+    # added for the twenty-fifth held-out set (heldout25) only
+    "basalt_honed": ((0.24, 0.24, 0.25), 0.03, 0.02),
+    "epoxy_lilac": ((0.62, 0.45, 0.52), 0.01, 0.02),
+    "cork_composite": ((0.30, 0.42, 0.52), 0.05, 0.03),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -255,6 +259,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_coral": (0.42, 0.50, 0.88),
     "steel_anodised": (0.48, 0.40, 0.34),
     "painted_plum": (0.40, 0.20, 0.42),
+    # added for the twenty-fifth held-out set (heldout25) only
+    "plastic_sky": (0.85, 0.65, 0.40),
+    "steel_galv_bright": (0.66, 0.67, 0.68),
+    "painted_olive": (0.15, 0.45, 0.42),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1499,6 +1507,18 @@ _HELD24 = dict(
     seed0=86700,
     dark_paint=(0.08, 0.07, 0.17),          # dark maroon: the category clips only
 )
+# a twenty-fifth held-out set, fixed at the end of session 20 (after heldout24's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD25 = dict(
+    sizes=[(1440, 1080, 20), (1760, 990, 18), (432, 324, 23), (1280, 720, 30000 / 1001), (1920, 1080, 20000 / 1001), (1488, 1116, 21)],
+    floors=["basalt_honed", "epoxy_lilac", "cork_composite"],
+    bins=["plastic_sky", "steel_galv_bright", "painted_olive"],
+    paints=[(0.60, 0.38, 0.28), (0.28, 0.38, 0.60), (0.43, 0.44, 0.42)],       # slate violet, rust, ash grey (BGR)
+    palette=[(20, 120, 230), (210, 150, 60), (60, 190, 90), (200, 205, 210), (35, 25, 35)],
+    near=[(3, -1), (-2, -3), (1, 3), (-3, 2), (2, -2), (-1, 1), (3, 2), (-2, 0), (0, -3), (1, 2)],
+    seed0=91100,
+    dark_paint=(0.06, 0.14, 0.12),          # dark olive: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1510,7 +1530,8 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout19": ("h19", _HELD19), "heldout20": ("h20", _HELD20),
          "heldout21": ("h21", _HELD21), "heldout22": ("h22", _HELD22),
          "heldout23": ("h23", _HELD23),
-         "heldout24": ("h24", _HELD24)}
+         "heldout24": ("h24", _HELD24),
+         "heldout25": ("h25", _HELD25)}
 SET_NAMES = tuple(_SETS)
 
 
