@@ -45,7 +45,7 @@ check: install-dev
 
 # the whole suite: checks, doctests of core/, every test (browser, RTSP, PostgreSQL, NEU-DET)
 test: system-deps install-dev check
-	$(PY) -m pytest -q -n 2 tests core; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(PY) -m pytest -q -n 2 --dist worksteal tests core; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test-fast: install-dev
 	$(PY) -m pytest -q -x tests core -m "not slow"
