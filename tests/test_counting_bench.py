@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from core.bench.count import ClipResult, bench_count, score, summary
 from core.synthetic.clips import ClipTruth, EventTruth
@@ -83,6 +84,37 @@ def test_short_clips_get_more_alternating_runs(data_dir, monkeypatch):
     assert calls == {"decode": 1, "count": 1}
     B.run(specs, folder, repeat=1, with_peer=False, min_cpu_s=1e6)
     assert calls == {"decode": 1 + B.MAX_REPEAT, "count": 1 + B.MAX_REPEAT}
+
+
+def test_passes_time_every_clip_again_after_the_whole_list_and_keep_the_best(data_dir, monkeypatch):
+    """``--passes 2``: every clip is timed once more after the whole list was, and each keeps
+    the best figures of all its runs; the count itself comes from the first run. The timing
+    functions are replaced by scripted ones here (a machine's speed cannot be set in a test)."""
+    from types import SimpleNamespace as N
+
+    from core.bench import count as B
+    specs = {k: v for k, v in B.quick_specs().items() if k in ("first_sheet_240p", "hand_only_240p")}
+    order, speeds = [], iter([100.0, 300.0, 200.0, 150.0])     # CPU frames/s of counting, run by run
+    runs = iter(range(100))
+
+    def decode(path):
+        order.append(("decode", Path(path).stem))
+        return 1000.0, 400.0
+
+    def count(path):
+        order.append(("count", Path(path).stem))
+        i = next(runs)
+        return N(frames=10, count=i, events=[]), 500.0, next(speeds)
+    monkeypatch.setattr(B, "_decode_fps", decode)
+    monkeypatch.setattr(B, "_decode_planes_fps", lambda path: 800.0)
+    monkeypatch.setattr(B, "_count", count)
+    res = B.run(specs, data_dir / "cache" / "bench", repeat=1, with_peer=False, passes=2)
+    names = list(specs)
+    assert [n for kind, n in order if kind == "count"] == names + names      # the whole list, then again
+    got = {r.name: r for r in res}
+    assert got[names[0]].count_cpu_fps == 200.0 and got[names[1]].count_cpu_fps == 300.0   # best of both passes
+    assert got[names[0]].counted == 0 and got[names[1]].counted == 1       # the first run's count
+    assert got[names[0]].ratio == 200.0 / 400.0
 
 
 def test_decisions_are_recorded_and_two_recordings_compared(data_dir, capsys):
