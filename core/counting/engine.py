@@ -121,6 +121,7 @@ FAINT_RIM_PEAK = 0.02  # ... a trace that holds a decision back only after a cyc
 # no way out seen, but a faint trace in the entry zone as the motion ended (the arm's tail slipping
 # out below the limits) and none since, this long while all was still: the arm is taken as gone
 TAIL_CLEAR_S = 0.3
+TAIL_AFTER_MOTION = True   # a tail's trace counts only on a stillness that began from motion
 
 _NO_IMAGE = np.empty((0, 0, 3), np.uint8)   # a count event's image when the caller keeps none
 Box = list[int]        # [x1, y1, x2, y2] in source pixels
@@ -1331,6 +1332,7 @@ class CountingEngine:
                     self.last_reason = f"rim occupied for {STUCK_S:.0f} s: background re-learned, no count"
                     _log.info("frame %d: %s", frame_index, self.last_reason)
             elif self.state in (EngineState.MOTION, EngineState.OCCLUDED):
+                came_moving = self.state == EngineState.MOTION or was_moving
                 if (self.state == EngineState.OCCLUDED or prev_rim > self.rim_frac) and (
                         occ_peak >= OCC_PEAK_K * self.rim_frac or was_moving):
                     # the arm held the entry zone and has now left it (a slow arm leaves
@@ -1346,7 +1348,10 @@ class CountingEngine:
                 self._still_clear = True
                 self._clear_run = 0.0
                 self._late_trace = self._late_hold = False
-                self._tail_trace = self._rim_trace or prev_trace
+                # ... a tail only where something moved: a stillness that begins as the zone falls
+                # back from OCCLUDED with nothing moving (hands on dark sleeves resting over the
+                # sheet, the sleeves' edges flickering at the zone's limit) shows no arm going out
+                self._tail_trace = (self._rim_trace or prev_trace) and (not TAIL_AFTER_MOTION or came_moving)
                 self._settled = (frame_bgr, frame_index, t_seconds)   # a reference: callers hand a new array per frame
                 self._settled_small = self._cur_small
                 self._settled_ch = ch_bg
