@@ -161,7 +161,7 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "cork_composite": ((0.30, 0.42, 0.52), 0.05, 0.03),
     # added for the twenty-sixth held-out set (heldout26) only
     "granite_speckled": ((0.40, 0.40, 0.42), 0.06, 0.03),
-    "epoxy_teal": ((0.50, 0.50, 0.20), 0.01, 0.02),
+    "epoxy_seafoam": ((0.50, 0.50, 0.20), 0.01, 0.02),
     "linoleum_brown": ((0.20, 0.30, 0.42), 0.02, 0.02),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
@@ -268,9 +268,9 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "steel_galv_bright": (0.66, 0.67, 0.68),
     "painted_olive": (0.15, 0.45, 0.42),
     # added for the twenty-sixth held-out set (heldout26) only
-    "plastic_mint": (0.62, 0.80, 0.55),
-    "steel_blued": (0.45, 0.33, 0.28),
-    "painted_sand": (0.55, 0.70, 0.78),
+    "plastic_pistachio": (0.62, 0.80, 0.55),
+    "steel_heat_tinted": (0.45, 0.33, 0.28),
+    "painted_dune": (0.55, 0.70, 0.78),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1561,8 +1561,8 @@ _HELD25 = dict(
 # on what it showed; not rendered then); to be looked at once, in a later session's last run
 _HELD26 = dict(
     sizes=[(1472, 1104, 22), (1792, 1008, 19), (416, 312, 24), (1280, 720, 12000 / 1001), (1920, 1080, 15000 / 1001), (1520, 1140, 20)],
-    floors=["granite_speckled", "epoxy_teal", "linoleum_brown"],
-    bins=["plastic_mint", "steel_blued", "painted_sand"],
+    floors=["granite_speckled", "epoxy_seafoam", "linoleum_brown"],
+    bins=["plastic_pistachio", "steel_heat_tinted", "painted_dune"],
     paints=[(0.30, 0.50, 0.62), (0.55, 0.25, 0.45), (0.36, 0.36, 0.34)],       # sand, plum, graphite (BGR)
     palette=[(40, 200, 240), (180, 60, 160), (90, 90, 200), (220, 220, 220), (50, 50, 50)],
     near=[(-3, 1), (2, 3), (-1, -2), (3, -3), (0, 2), (-2, -1), (1, -3), (3, 0), (-3, -2), (2, 1)],
