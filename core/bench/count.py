@@ -403,15 +403,18 @@ class _Timing:
         for name, truth in self.truths.items():
             b = self.best[name]
             done, spent = 0, 0.0                # runs, CPU seconds of counting
+            dc_k = cc_k = 0.0                   # this pass's own best (CPU), for the log
             while runs_needed(repeat, done, spent, min_cpu_s):
                 d, dc = _decode_fps(truth.path)
                 b[4] = max(b[4], _decode_planes_fps(truth.path))
                 r, c, cc = _count(truth.path)
                 b[0], b[1], b[2], b[3] = max(b[0], d), max(b[1], dc), max(b[2], c), max(b[3], cc)
+                dc_k, cc_k = max(dc_k, dc), max(cc_k, cc)
                 self.first.setdefault(name, r)
                 done += 1
                 spent += r.frames / max(cc, 1e-9)
-            _log.info("%s: pass %d, decode %.0f fps, count %.0f fps (best so far)", name, k + 1, b[0], b[2])
+            _log.info("%s: pass %d, %d runs, CPU decode %.0f fps, count %.0f fps, ratio %.3f (all passes: %.3f)",
+                      name, k + 1, done, dc_k, cc_k, cc_k / max(dc_k, 1e-9), b[3] / max(b[1], 1e-9))
 
     def results(self, with_peer: bool = True) -> list[ClipResult]:
         peer = _peer_fn() if with_peer else None
