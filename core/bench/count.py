@@ -212,6 +212,10 @@ _CLIPS_HELDOUT = {
     # (720p at 50/3 frames/s: a PAL camera's 50 fields a second divided by 3)
     "heldout26": _HeldoutPlan((1600, 1200, 21, 321, "1200p21"), (50 / 3, 322, "720p16_7"),
                               (1664, 936, 26, 323, "936p26"), (1040, 780, 14, 327, "780p14"), "galvanized"),
+    # fixed at the end of session 21, after heldout26's only look, before the next session's work
+    # (720p at 10000/1001 frames/s: an NTSC camera's rate divided by 3)
+    "heldout27": _HeldoutPlan((1632, 1224, 20, 331, "1224p20"), (10000 / 1001, 332, "720p10ntsc"),
+                              (1632, 918, 23, 333, "918p23"), (1072, 804, 15, 337, "804p15"), "painted"),
 }
 
 
@@ -251,7 +255,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
         "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24",
-        "heldout25", "heldout26")
+        "heldout25", "heldout26", "heldout27")
 
 
 def set_title(which: str) -> str:

@@ -163,6 +163,10 @@ FLOORS = {   # name: (base BGR 0..1, speckle, large-scale variation)
     "granite_speckled": ((0.40, 0.40, 0.42), 0.06, 0.03),
     "epoxy_seafoam": ((0.50, 0.50, 0.20), 0.01, 0.02),
     "linoleum_brown": ((0.20, 0.30, 0.42), 0.02, 0.02),
+    # added for the twenty-seventh held-out set (heldout27) only
+    "sandstone_flags": ((0.45, 0.55, 0.62), 0.05, 0.03),
+    "epoxy_coral": ((0.40, 0.45, 0.75), 0.01, 0.02),
+    "rubber_ribbed_green": ((0.20, 0.32, 0.22), 0.04, 0.03),
 }
 BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_black": (0.10, 0.10, 0.11),
@@ -271,6 +275,10 @@ BINS = {     # name: (BGR 0..1 or None for a flat table with no walls)
     "plastic_pistachio": (0.62, 0.80, 0.55),
     "steel_heat_tinted": (0.45, 0.33, 0.28),
     "painted_dune": (0.55, 0.70, 0.78),
+    # added for the twenty-seventh held-out set (heldout27) only
+    "plastic_lavender": (0.80, 0.62, 0.70),
+    "steel_patinated": (0.50, 0.52, 0.44),
+    "painted_ochre": (0.15, 0.55, 0.75),
 }
 SIDES = ("left", "right", "top", "bottom")
 CARRIERS = ("gripper", "hands")
@@ -1569,6 +1577,18 @@ _HELD26 = dict(
     seed0=95500,
     dark_paint=(0.10, 0.08, 0.16),          # dark maroon: the category clips only
 )
+# a twenty-seventh held-out set, fixed at the end of session 21 (after heldout26's only look, before
+# the next session's work; not rendered then); to be looked at once, in that work's last run
+_HELD27 = dict(
+    sizes=[(1504, 1128, 19), (1824, 1026, 21), (400, 300, 22), (1280, 720, 50 / 3), (1920, 1080, 12000 / 1001), (1552, 1164, 23)],
+    floors=["sandstone_flags", "epoxy_coral", "rubber_ribbed_green"],
+    bins=["plastic_lavender", "steel_patinated", "painted_ochre"],
+    paints=[(0.25, 0.55, 0.50), (0.50, 0.40, 0.25), (0.40, 0.42, 0.45)],       # olive green, steel blue, pewter (BGR)
+    palette=[(150, 90, 40), (110, 200, 120), (230, 215, 225), (60, 45, 35), (30, 140, 255)],
+    near=[(2, -2), (-3, 3), (1, 2), (-2, -3), (3, 1), (0, -2), (-1, 3), (2, 0), (-3, -1), (1, -1)],
+    seed0=99900,
+    dark_paint=(0.14, 0.10, 0.06),          # dark navy: the category clips only
+)
 # every set: (clip name prefix, its settings), in the order they were fixed
 _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD2), "heldout3": ("h3", _HELD3),
          "heldout4": ("h4", _HELD4), "heldout5": ("h5", _HELD5), "heldout6": ("h6", _HELD6),
@@ -1582,7 +1602,8 @@ _SETS = {"tune": ("t", _TUNE), "heldout": ("h", _HELD), "heldout2": ("h2", _HELD
          "heldout23": ("h23", _HELD23),
          "heldout24": ("h24", _HELD24),
          "heldout25": ("h25", _HELD25),
-         "heldout26": ("h26", _HELD26)}
+         "heldout26": ("h26", _HELD26),
+         "heldout27": ("h27", _HELD27)}
 SET_NAMES = tuple(_SETS)
 
 
