@@ -591,7 +591,7 @@ def _bench_sets(a: argparse.Namespace) -> int:
     per: dict[str, list[ClipResult]] = {}
     timings = {k: _Timing(specs, set_folder(root, k[0], k[1], a.quick), a.rebuild) for k, specs in groups.items()}
     # with --passes N every set is timed N times over, one whole pass after the other: a clip's
-    # runs lie far apart in time (a shared machine's slow spells last minutes)
+    # runs lie far apart in time, not all within the same few seconds of a shared machine
     for k in range(max(1, a.passes)):
         for t in timings.values():
             t.time_pass(a.repeat, a.min_cpu, k)

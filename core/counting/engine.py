@@ -22,10 +22,11 @@ Stages (Frigate-style, each one cheap until a decision is due)::
   decision whose way out was only inferred, up to ``FAINT_RIM_S``. A trace on the last moving or
   first still frame that is gone for ``TAIL_CLEAR_S`` is the arm's tail slipping out: its way
   out (a fast arm that crossed the edge band between two frames) -- only where the stillness
-  began from motion, not as the zone fell back from OCCLUDED with nothing moving. A trace that shows after the
-  stillness began while a little of the area still differs holds the decision until the zone
-  has been clear ``LATE_TRACE_CLEAR_S`` (an arm the colour of the bin's rim, leaving, fades in
-  and out of the zone), or ``TRACE_CLEAR_S`` where more differs (hands resting over the sheet),
+  began from motion, not as the zone fell back from OCCLUDED with nothing moving. A trace that
+  shows after the stillness began while a little of the area still differs holds the decision
+  until the zone has been clear ``LATE_TRACE_CLEAR_S`` (an arm the colour of the bin's rim,
+  leaving, fades in and out of the zone), or ``TRACE_CLEAR_S`` where more differs (hands resting
+  over the sheet),
   even after a way out was seen. Either way ``S`` becomes the
   new background -- except after a "no sheet" verdict while a good part of the area still
   differs (hands hovering unseen at the edge): then the engine waits ``DEFER_S`` or until
