@@ -208,7 +208,7 @@ _CLIPS_HELDOUT = {
     # (720p at 20000/1001 frames/s: an NTSC camera's rate divided by 1.5)
     "heldout25": _HeldoutPlan((1568, 1176, 19, 311, "1176p19"), (20000 / 1001, 312, "720p20ntsc"),
                               (1696, 954, 29, 313, "954p29"), (992, 744, 13, 317, "744p13"), "painted"),
-    # fixed in session 21, after heldout25's only look, before any tuning on what it showed
+    # fixed in session 21, after heldout25's only look, as the one change it led to was being made
     # (720p at 50/3 frames/s: a PAL camera's 50 fields a second divided by 3)
     "heldout26": _HeldoutPlan((1600, 1200, 21, 321, "1200p21"), (50 / 3, 322, "720p16_7"),
                               (1664, 936, 26, 323, "936p26"), (1040, 780, 14, 327, "780p14"), "galvanized"),

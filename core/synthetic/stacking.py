@@ -1565,8 +1565,8 @@ _HELD25 = dict(
     seed0=91100,
     dark_paint=(0.06, 0.14, 0.12),          # dark olive: the category clips only
 )
-# a twenty-sixth held-out set, fixed in session 21 (after heldout25's only look, before any tuning
-# on what it showed; not rendered then); to be looked at once, in a later session's last run
+# a twenty-sixth held-out set, fixed in session 21 (after heldout25's only look, as the one change it
+# led to was being made; not looked at before); looked at once, in that session's last run
 _HELD26 = dict(
     sizes=[(1472, 1104, 22), (1792, 1008, 19), (416, 312, 24), (1280, 720, 12000 / 1001), (1920, 1080, 15000 / 1001), (1520, 1140, 20)],
     floors=["granite_speckled", "epoxy_seafoam", "linoleum_brown"],
