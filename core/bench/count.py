@@ -399,7 +399,8 @@ class _Timing:
     def __init__(self, specs: dict[str, Any], folder: Path, rebuild: bool = False):
         folder.mkdir(parents=True, exist_ok=True)
         self.truths = {name: _cached(name, spec, folder, rebuild) for name, spec in specs.items()}
-        self.best = {name: [0.0] * 5 for name in specs}     # wall/CPU fps: decode, count; CPU planes
+        # best fps per clip: [decode wall, decode CPU, count wall, count CPU, planes-only decode CPU]
+        self.best = {name: [0.0] * 5 for name in specs}
         self.first: dict[str, Any] = {}
 
     def time_pass(self, repeat: int, min_cpu_s: float, k: int = 0) -> None:
