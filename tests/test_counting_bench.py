@@ -117,6 +117,32 @@ def test_passes_time_every_clip_again_after_the_whole_list_and_keep_the_best(dat
     assert got[names[0]].ratio == 200.0 / 400.0
 
 
+def test_min_cpu_720p_gives_the_720p_clips_more_runs_and_the_others_none(data_dir, monkeypatch):
+    """``--min-cpu-720p``: the 1280x720 clips (they carry the throughput bar) are timed until
+    counting ran that much CPU; the other clips keep ``--min-cpu``. Scripted timings (a
+    machine's speed cannot be set in a test); one quick clip's truth stands in for a 720p one."""
+    from types import SimpleNamespace as N
+
+    from core.bench import count as B
+    specs = {k: v for k, v in B.quick_specs().items() if k in ("first_sheet_240p", "hand_only_240p")}
+    runs: dict[str, int] = {}
+    monkeypatch.setattr(B, "_decode_fps", lambda path: (1000.0, 400.0))
+    monkeypatch.setattr(B, "_decode_planes_fps", lambda path: 800.0)
+
+    def count(path):
+        runs[Path(path).stem] = runs.get(Path(path).stem, 0) + 1
+        return N(frames=10, count=0, events=[]), 500.0, 100.0       # 0.1 s of CPU a run
+    monkeypatch.setattr(B, "_count", count)
+    t = B._Timing(specs, data_dir / "cache" / "bench")
+    big, small = list(specs)
+    t.truths[big].width, t.truths[big].height = 1280, 720
+    t.time_pass(1, 0.0, 0, min_cpu_720p_s=0.35)
+    assert runs == {big: 4, small: 1}
+    runs.clear()
+    t.time_pass(1, 0.0, 1)                      # not given: every clip as --min-cpu says
+    assert runs == {big: 1, small: 1}
+
+
 def test_decisions_are_recorded_and_two_recordings_compared(data_dir, capsys):
     """``bench decisions``: every decision of the chosen clips recorded (verdict, p, box, cues) with
     the default configuration, and two recordings compared decision by decision: the same code
