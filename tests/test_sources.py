@@ -188,11 +188,14 @@ def test_analysis_rate_skips_frames_without_converting_and_keeps_the_numbering(c
     assert cv2.getNumThreads() >= 1
 
 
-def test_yuv_source_gives_the_same_frames_numbers_and_times_as_opencv(clip):
+def test_yuv_source_gives_the_same_frames_numbers_and_times_as_opencv(clip, monkeypatch):
     """Issue 12 throughput: ``yuv=True`` (how ``core count`` reads a file) decodes with PyAV
     and hands out the decoded planes; the numbering, times, ``want`` and ``frames_read`` are
-    those of the OpenCV reader, and a picture converted on demand is OpenCV's, pixel for pixel."""
+    those of the OpenCV reader, and a picture converted on demand is OpenCV's, pixel for pixel
+    (every picture deblocked, as OpenCV decodes it: see the next tests for the default)."""
+    import core.live.sources as S
     from core.counting.frames import YuvFrame, pixels
+    monkeypatch.setattr(S, "SKIP_NONREF_DEBLOCK", False)
     ref = list(open_source(clip.path))
     src = open_source(clip.path, yuv=True)
     got = list(src)
@@ -206,12 +209,34 @@ def test_yuv_source_gives_the_same_frames_numbers_and_times_as_opencv(clip):
 
 
 @pytest.mark.parametrize("ext,bframes", [("mkv", "3"), ("ts", "2"), ("mp4", "0")])
-def test_the_key_frame_probe_leaves_every_picture_as_a_full_probe_gives_it(tmp_path, ext, bframes):
+def test_the_key_frame_probe_leaves_every_picture_as_a_full_probe_gives_it(tmp_path, ext, bframes, monkeypatch):
     """Opening a file for ``core count``, PyAV's stream probe decodes key frames only (it would
     decode ~7 pictures to guess the decoder's delay, then they are decoded again). Its options
     reach the probe's decoder alone: H.264 with and without B-frames, in containers that carry
     the delay (mp4) and ones that do not (mkv, ts), gives the same pictures in the same order
-    as a plain open."""
+    as a plain open (every picture deblocked here, as a plain open does)."""
+    import core.live.sources as S
+    monkeypatch.setattr(S, "SKIP_NONREF_DEBLOCK", False)
+    got, ref, _types = _probe_and_plain(tmp_path, ext, bframes)
+    assert len(got) == len(ref) == 30
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+
+
+def test_pictures_nothing_refers_to_are_decoded_without_deblocking_and_no_other(tmp_path):
+    """``SKIP_NONREF_DEBLOCK`` (the default): H.264 pictures no other picture is predicted from
+    skip the deblocking filter (~10 % of decoding a 720p bench clip). Key and P pictures, and
+    so everything predicted from them, are exactly a plain decoder's; the pictures that differ
+    are B pictures, and by little."""
+    got, ref, types = _probe_and_plain(tmp_path, "mkv", "3")
+    diff = [float(np.abs(a.astype(np.int16) - b).mean()) for a, b in zip(got, ref)]
+    assert all(d == 0.0 for d, t in zip(diff, types) if t != "B")
+    assert any(d > 0.0 for d in diff), "no picture decoded without its deblocking: the option did not reach the decoder"
+    assert max(diff) < 2.0
+
+
+def _probe_and_plain(tmp_path, ext: str, bframes: str) -> tuple[list, list, list]:
+    """A 30-picture H.264 file: its pictures as ``core count`` opens it, as a plain PyAV open
+    decodes them, and their types (I, P, B)."""
     import av
 
     from core.counting.frames import pixels
@@ -229,12 +254,13 @@ def test_the_key_frame_probe_leaves_every_picture_as_a_full_probe_gives_it(tmp_p
         out.mux(pkt)
     out.close()
     with av.open(path) as ref_c:
-        ref = [f.to_ndarray(format="bgr24") for f in ref_c.decode(ref_c.streams.video[0])]
+        plain = list(ref_c.decode(ref_c.streams.video[0]))
+        ref = [f.to_ndarray(format="bgr24") for f in plain]
+        types = [av.video.frame.PictureType(int(f.pict_type)).name for f in plain]
     opened = _av_open(path)
     assert opened is not None and opened[3].fps == 10.0
     got = [pixels(make()) for make in _yuv_frames(*opened[:3])]
-    assert len(got) == len(ref) == 30
-    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+    return got, ref, types
 
 
 @pytest.mark.parametrize("width,height", [(640, 360), (960, 540)])

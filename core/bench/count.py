@@ -11,7 +11,9 @@ when the generator's spec changes) it prints, per clip and overall:
   ~0.25 s: twelve alternating runs of ``fast_feed_720p13`` in one process gave ratios from
   0.75 to 1.22, the first one cold; decoding, the faster side, runs as often). The ratio
   is taken on process CPU time, which stays steady when other jobs share the machine; the
-  wall-clock ratio is printed too. The 720p clips carry the product bar (≥ 0.80). With
+  wall-clock ratio is printed too. The 720p clips carry the product bar (≥ 0.80);
+  ``--min-cpu-720p`` gives them a ``--min-cpu`` of their own (more runs where the bar is
+  read, without timing every other clip longer). With
   ``--passes N`` the timing goes over every chosen clip N times, one whole pass after the
   other, each clip keeping its best figures, so that a clip's runs do not all fall within the
   same few seconds of a shared machine (``fast_feed_720p11``: best of seven runs in session
