@@ -1025,13 +1025,16 @@ def test_hands_still_in_the_picture_are_no_strong_new_surface(tmp_path, monkeypa
     background. The engine waits for such hands to go; :func:`~core.counting.cues.
     strong_new_surface` holds back where that much still differs (``STRONG_STILL``), or it would
     count the hand. A clip of ``heldout9`` (held out in session 6, seen since)."""
+    import dataclasses
+
     import core.counting.cues as C
     from core.synthetic.stacking import set_specs
     spec = set_specs("heldout9")["h9_mixed_1080p"]
     assert [c.kind for c in spec.cycles] == ["sheet", "touch", "sheet", "sheet"]
-    assert_stacking_clip_exact(spec, tmp_path, 3)
+    spec = dataclasses.replace(spec, cycles=spec.cycles[:2])     # the sheet and the touch (rendering is most of the time)
+    assert_stacking_clip_exact(spec, tmp_path, 1)
     monkeypatch.setattr(C, "STRONG_STILL", 1.0)
-    assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 4
+    assert count_video(str(tmp_path / f"{spec.name}.mp4")).count == 2      # the hand counted
 
 
 def test_a_bright_sheet_filling_most_of_the_picture_is_no_exposure_change(tmp_path, monkeypatch):
@@ -1164,15 +1167,20 @@ def test_a_flicker_band_at_the_frame_edge_is_no_arm_in_the_entry_zone(tmp_path, 
     sheet was counted 0.7 s late, and the touch after it counted too. Each row's median
     residual gain is now taken out (``ROW_GAIN_TOL``). A clip of the stacking renderer's hard
     corpus drawn with seeds 90000+ (not a held-out set)."""
+    import dataclasses
+
     import core.counting.engine as E
+    from core.bench.count import score
     from core.synthetic.stacking import train_specs
     spec = train_specs(24, seed0=90000, hard=True)["r_007"]
-    assert spec.camera.band > 0.02 and spec.camera.shake_px == 2 and "touch" in {c.kind for c in spec.cycles}
-    truth = assert_stacking_clip_exact(spec, tmp_path, 6)
+    # its first three cycles (rendering is most of this test's time; the whole clip has seven)
+    spec = dataclasses.replace(spec, cycles=spec.cycles[:3])
+    assert spec.camera.band > 0.02 and spec.camera.shake_px == 2 and [c.kind for c in spec.cycles] == ["sheet", "touch", "sheet"]
+    truth = assert_stacking_clip_exact(spec, tmp_path, 2)
     monkeypatch.setattr(E, "ROW_GAIN_TOL", 0.0)           # the coarse gain cells alone, as before
-    assert count_video(truth.path).count == 6              # (undoing jolts alone keeps the touch out now)
-    monkeypatch.setattr(E, "JOLT_CHECK", False)            # ... and without that, as before
-    assert count_video(truth.path).count == 7
+    assert score(truth, count_video(truth.path).events)[:2] == (0, 0)   # (undoing jolts alone keeps the touch out now)
+    monkeypatch.setattr(E, "JOLT_CHECK", False)            # ... and without that, as before: the touch counted
+    assert score(truth, count_video(truth.path).events)[:2] == (1, 1)
 
 
 def test_a_one_frame_jolt_of_a_still_scene_is_no_arm_moving_inside(tmp_path, monkeypatch):
