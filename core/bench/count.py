@@ -218,6 +218,10 @@ _CLIPS_HELDOUT = {
     # (720p at 10000/1001 frames/s: an NTSC camera's rate divided by 3)
     "heldout27": _HeldoutPlan((1632, 1224, 20, 331, "1224p20"), (10000 / 1001, 332, "720p10ntsc"),
                               (1632, 918, 23, 333, "918p23"), (1072, 804, 15, 337, "804p15"), "painted"),
+    # fixed in session 22 while heldout27's only look was running, before any of its figures were
+    # read (720p at 16000/1001 frames/s: film rate as an NTSC camera sends it, two frames of three)
+    "heldout28": _HeldoutPlan((1664, 1248, 19, 341, "1248p19"), (16000 / 1001, 342, "720p16ntsc"),
+                              (1888, 1062, 21, 343, "1062p21"), (1184, 888, 16, 347, "888p16"), "galvanized"),
 }
 
 
@@ -257,7 +261,7 @@ def clips_tune_specs(quick: bool = False) -> dict[str, Any]:
 SETS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10",
         "heldout11", "heldout12", "heldout13", "heldout14", "heldout15", "heldout16",
         "heldout17", "heldout18", "heldout19", "heldout20", "heldout21", "heldout22", "heldout23", "heldout24",
-        "heldout25", "heldout26", "heldout27")
+        "heldout25", "heldout26", "heldout27", "heldout28")
 
 
 def set_title(which: str) -> str:
