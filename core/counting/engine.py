@@ -26,11 +26,10 @@ Stages (Frigate-style, each one cheap until a decision is due)::
   shows after the stillness began while a little of the area still differs holds the decision
   until the zone has been clear ``LATE_TRACE_CLEAR_S`` (an arm the colour of the bin's rim,
   leaving, fades in and out of the zone), or ``TRACE_CLEAR_S`` where more differs (hands resting
-  over the sheet),
-  even after a way out was seen. Either way ``S`` becomes the
-  new background -- except after a "no sheet" verdict while a good part of the area still
-  differs (hands hovering unseen at the edge): then the engine waits ``DEFER_S`` or until
-  something moves again, so that the background never takes them in.
+  over the sheet), even after a way out was seen. Either way ``S`` becomes the new background --
+  except after a "no sheet" verdict while a good part of the area still differs (hands hovering
+  unseen at the edge): then the engine waits ``DEFER_S`` or until something moves again, so that
+  the background never takes them in.
 * Fast feeding: when the next arm moves into the entry zone before ``settle_s`` ran out, the
   cycle is decided at once on the last still frame, so two sheets never merge. That frame
   starts the next cycle; none of its figures go into the decided one.
